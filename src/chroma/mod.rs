@@ -1,0 +1,31 @@
+//! The persist dir as data. Everything here opens `chroma.sqlite3` read-only and changes
+//! nothing on disk (not even an mtime).
+//!
+//! Reading is split in two phases so a front end can show something at once:
+//! [`Snapshot::open`] reads the catalog (schema, collections, segments, max_seq_id, sizes,
+//! processes) and is fast whatever the file size; [`wal::scan`] then streams the WAL once to
+//! count rows per topic, which takes time proportional to the file.
+
+pub mod db;
+pub mod fsinfo;
+pub mod pickle;
+pub mod procs;
+pub mod schema;
+pub mod seqid;
+pub mod snapshot;
+pub mod wal;
+
+pub use schema::{Era, Schema};
+pub use snapshot::{
+    Bound, Collection, OrphanDir, Segment, SeqIdSource, Sizes, Snapshot, TopicOwner,
+};
+pub use wal::{TopicStats, WalStats};
+
+/// The file name of Chroma's system database inside a persist dir.
+pub const SQLITE_FILE: &str = "chroma.sqlite3";
+
+/// Segment type of the persisted HNSW vector index.
+pub const HNSW_PERSISTED: &str = "urn:chroma:segment/vector/hnsw-local-persisted";
+
+/// Name of the pickle a persisted HNSW segment keeps its bookkeeping in.
+pub const INDEX_METADATA: &str = "index_metadata.pickle";

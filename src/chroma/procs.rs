@@ -1,0 +1,161 @@
+//! Which processes hold the persist dir open. SQLite locks exist only during transactions, so
+//! a running Chroma is found by its open file handles (on Linux, /proc/<pid>/fd).
+
+use std::path::{Path, PathBuf};
+
+/// A process that has a file of the persist dir open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub command: String,
+    /// One of the files it holds (for the message).
+    pub file: PathBuf,
+}
+
+/// The outcome of looking for holders.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holders {
+    pub list: Vec<Holder>,
+    /// False when the check could not be made (not Linux, no /proc).
+    pub checked: bool,
+    /// Processes whose open files could not be read (other users' processes without root).
+    pub unreadable: usize,
+    /// A sentence for the user when the check was incomplete.
+    pub note: Option<String>,
+}
+
+impl Holders {
+    pub fn describe(&self) -> String {
+        self.list
+            .iter()
+            .map(|h| format!("pid {} ({})", h.pid, h.command))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Find processes other than this one holding any file under `dir` open.
+pub fn find(dir: &Path) -> Holders {
+    find_in(Path::new("/proc"), dir)
+}
+
+/// As [`find`], with the proc root as a parameter for tests.
+pub fn find_in(proc_root: &Path, dir: &Path) -> Holders {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return Holders {
+            checked: false,
+            note: Some("open files could not be checked on this system (no /proc)".into()),
+            ..Default::default()
+        };
+    };
+    let me = std::process::id();
+    let mut out = Holders {
+        checked: true,
+        ..Default::default()
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let fd_dir = entry.path().join("fd");
+        let fds = match std::fs::read_dir(&fd_dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                out.unreadable += 1;
+                continue;
+            }
+            Err(_) => continue, // the process ended meanwhile
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target.starts_with(&dir) {
+                out.list.push(Holder {
+                    pid,
+                    command: command_line(&entry.path()),
+                    file: target,
+                });
+                break;
+            }
+        }
+    }
+    out.list.sort_by_key(|h| h.pid);
+    if out.unreadable > 0 {
+        out.note = Some(format!(
+            "{} processes of other users could not be checked (run as their owner or root to be sure)",
+            out.unreadable
+        ));
+    }
+    out
+}
+
+fn command_line(proc_dir: &Path) -> String {
+    match std::fs::read(proc_dir.join("cmdline")) {
+        Ok(raw) if !raw.is_empty() => {
+            let s: Vec<String> = raw
+                .split(|&b| b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let mut c = s.join(" ");
+            if c.chars().count() > 200 {
+                c = c.chars().take(199).collect::<String>() + "…";
+            }
+            c
+        }
+        _ => std::fs::read_to_string(proc_dir.join("comm"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_process_holding_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("chroma.sqlite3");
+        std::fs::write(&f, b"x").unwrap();
+        // A child process that holds the file open on its stdin.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::fs::File::open(&f).unwrap())
+            .spawn()
+            .unwrap();
+        let h = find(dir.path());
+        child.kill().ok();
+        child.wait().ok();
+        assert!(h.checked);
+        assert!(
+            h.list
+                .iter()
+                .any(|x| x.pid == child.id() && x.command.contains("sleep")),
+            "{h:?}"
+        );
+    }
+
+    #[test]
+    fn ignores_this_process_and_unrelated_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("chroma.sqlite3");
+        std::fs::write(&f, b"x").unwrap();
+        let _held = std::fs::File::open(&f).unwrap();
+        let h = find(dir.path());
+        assert!(h.list.iter().all(|x| x.pid != std::process::id()));
+    }
+
+    #[test]
+    fn missing_proc_is_reported_not_fatal() {
+        let h = find_in(Path::new("/nonexistent-proc"), Path::new("/tmp"));
+        assert!(!h.checked);
+        assert!(h.note.is_some());
+    }
+}

@@ -1,0 +1,667 @@
+//! The catalog of a persist dir: schema, tenants, collections, segments and their max_seq_id,
+//! sizes, processes holding it open. Read in one read transaction on a read-only connection.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row};
+
+use super::pickle::{self, PickleSeqId};
+use super::procs::{self, Holders};
+use super::schema::{self, Schema};
+use super::seqid::{self, Decoded};
+use super::{fsinfo, HNSW_PERSISTED, INDEX_METADATA, SQLITE_FILE};
+use crate::error::{Error, Result};
+
+/// Where a segment's max_seq_id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqIdSource {
+    /// `max_seq_id` table, 8-byte big-endian BLOB (up to 0.6.x).
+    SqliteBlob,
+    /// `max_seq_id` table, INTEGER (1.x).
+    SqliteInteger,
+    /// `<segment>/index_metadata.pickle`.
+    Pickle,
+    /// Nowhere usable.
+    Unknown,
+}
+
+impl SeqIdSource {
+    pub fn key(self) -> &'static str {
+        match self {
+            SeqIdSource::SqliteBlob => "sqlite_blob",
+            SeqIdSource::SqliteInteger => "sqlite_integer",
+            SeqIdSource::Pickle => "pickle",
+            SeqIdSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// One segment of a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub id: String,
+    /// `VECTOR` or `METADATA`.
+    pub scope: String,
+    /// The segment type URN.
+    pub kind: String,
+    pub max_seq_id: Option<i64>,
+    pub source: SeqIdSource,
+    /// Why max_seq_id is unknown, in words a user understands.
+    pub problem: Option<String>,
+    /// Size of `<persist_dir>/<segment id>/`, `None` when there is no such folder.
+    pub dir_bytes: Option<u64>,
+}
+
+/// M, the bound below which a collection's WAL rows may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// Rows with `seq_id < M` are in every segment already.
+    Known(i64),
+    /// Nothing may be pruned; the reason in words.
+    Unknown(String),
+}
+
+impl Bound {
+    pub fn value(&self) -> Option<i64> {
+        match self {
+            Bound::Known(m) => Some(*m),
+            Bound::Unknown(_) => None,
+        }
+    }
+}
+
+/// One collection, in any tenant and database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collection {
+    pub id: String,
+    pub name: String,
+    pub tenant: Option<String>,
+    pub database: Option<String>,
+    pub dimension: Option<i64>,
+    /// The `topic` column (0.4.x only).
+    pub stored_topic: Option<String>,
+    pub segments: Vec<Segment>,
+    pub bound: Bound,
+}
+
+impl Collection {
+    /// The WAL topic Chroma would compute with default settings (0.5+), or the stored one.
+    pub fn default_topic(&self) -> String {
+        self.stored_topic
+            .clone()
+            .unwrap_or_else(|| format!("persistent://default/default/{}", self.id))
+    }
+
+    /// A short status for humans: why nothing is prunable, or "ok".
+    pub fn status(&self) -> &str {
+        match &self.bound {
+            Bound::Known(_) => "ok",
+            Bound::Unknown(why) => why,
+        }
+    }
+}
+
+/// A folder in the persist dir that looks like a segment folder but belongs to no segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanDir {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// File sizes of the persist dir.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sizes {
+    pub sqlite: u64,
+    /// `chroma.sqlite3-journal`, when present.
+    pub journal: Option<u64>,
+    /// `chroma.sqlite3-wal`, when present.
+    pub wal: Option<u64>,
+    /// `chroma.sqlite3-shm`, when present.
+    pub shm: Option<u64>,
+    /// Everything under the persist dir.
+    pub dir: u64,
+}
+
+impl Sizes {
+    pub fn read(persist_dir: &Path) -> Sizes {
+        let f = persist_dir.join(SQLITE_FILE);
+        let side = |s: &str| {
+            let mut p = f.clone().into_os_string();
+            p.push(s);
+            fsinfo::file_bytes(Path::new(&p))
+        };
+        Sizes {
+            sqlite: fsinfo::file_bytes(&f).unwrap_or(0),
+            journal: side("-journal"),
+            wal: side("-wal"),
+            shm: side("-shm"),
+            dir: fsinfo::tree_bytes(persist_dir),
+        }
+    }
+}
+
+/// Who a WAL topic belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicOwner {
+    /// Index into [`Snapshot::collections`].
+    Collection(usize),
+    /// No collection reads this topic any more: every row may go.
+    Orphan,
+}
+
+/// Everything chroma-wal knows about a persist dir except the WAL counts.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub persist_dir: PathBuf,
+    pub sqlite_path: PathBuf,
+    pub schema: Schema,
+    pub sizes: Sizes,
+    /// `embeddings_queue_config.automatically_purge`; `None` before 0.5.6 (WAL kept forever).
+    pub automatically_purge: Option<bool>,
+    pub holders: Holders,
+    pub collections: Vec<Collection>,
+    pub orphan_segment_dirs: Vec<OrphanDir>,
+    pub warnings: Vec<String>,
+}
+
+/// Check that `dir` is a persist dir and return the path of its `chroma.sqlite3`.
+pub fn check_persist_dir(dir: &Path) -> Result<PathBuf> {
+    let shown = dir.display();
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::failed(format!("no such directory: {shown}")),
+        _ => Error::failed(format!("cannot read {shown}: {e}")),
+    })?;
+    if !meta.is_dir() {
+        let hint = if dir.file_name().is_some_and(|n| n == SQLITE_FILE) {
+            " (pass the folder that contains chroma.sqlite3)"
+        } else {
+            ""
+        };
+        return Err(Error::failed(format!(
+            "{shown} is a file, not a Chroma persist dir{hint}"
+        )));
+    }
+    let f = dir.join(SQLITE_FILE);
+    match std::fs::metadata(&f) {
+        Ok(m) if m.is_file() => Ok(f),
+        Ok(_) => Err(Error::failed(format!(
+            "{} is not a regular file",
+            f.display()
+        ))),
+        Err(_) => Err(Error::failed(format!(
+            "{shown} has no chroma.sqlite3: not a Chroma persist dir"
+        ))),
+    }
+}
+
+/// Lenient readers: a hostile file may put anything in any column.
+fn text(row: &Row<'_>, i: usize) -> Option<String> {
+    match row.get_ref(i).ok()? {
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+fn int(row: &Row<'_>, i: usize) -> Option<i64> {
+    match row.get_ref(i).ok()? {
+        ValueRef::Integer(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The last `/`-separated part of a topic: the collection uuid from 0.5 on.
+pub fn topic_uuid(topic: &str) -> &str {
+    topic.rsplit('/').next().unwrap_or(topic)
+}
+
+impl Snapshot {
+    /// Read the catalog of the persist dir at `dir`. Read-only; fast whatever the WAL size.
+    pub fn open(dir: &Path) -> Result<Snapshot> {
+        let sqlite_path = check_persist_dir(dir)?;
+        let conn = super::db::open_read_only(&sqlite_path)?;
+        let snap = Self::read(dir, &sqlite_path, &conn);
+        drop(conn);
+        snap
+    }
+
+    fn read(dir: &Path, sqlite_path: &Path, conn: &Connection) -> Result<Snapshot> {
+        // One read transaction: the catalog is read from a single consistent state.
+        conn.execute_batch("BEGIN")
+            .map_err(|e| super::db::explain(e, sqlite_path))?;
+        // The first read of the file: explain file-level problems (not a database, damaged,
+        // hot journal, locked) in words.
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| super::db::explain(e, sqlite_path))?;
+        let schema = schema::detect(conn)?;
+        let mut warnings = Vec::new();
+        let automatically_purge = if schema.queue_config {
+            read_purge_setting(conn, &mut warnings)?
+        } else {
+            None
+        };
+        let mut collections = read_collections(conn, &schema)?;
+        let seq_rows = if schema.max_seq_id_table {
+            read_max_seq_rows(conn)?
+        } else {
+            HashMap::new()
+        };
+        let segments = read_segments(conn)?;
+        conn.execute_batch("COMMIT")?;
+
+        let by_id: HashMap<String, usize> = collections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let mut segment_ids = HashSet::new();
+        for (id, kind, scope, coll) in segments {
+            segment_ids.insert(id.clone());
+            let seg = resolve_segment(dir, id, kind, scope, &seq_rows, &mut warnings);
+            match coll.as_deref().and_then(|c| by_id.get(c)) {
+                Some(&i) => collections[i].segments.push(seg),
+                None => warnings.push(format!(
+                    "segment {} belongs to no existing collection ({})",
+                    seg.id,
+                    coll.as_deref().unwrap_or("no collection id")
+                )),
+            }
+        }
+        for c in &mut collections {
+            c.segments
+                .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
+            c.bound = compute_bound(&c.segments);
+        }
+        let orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
+        for o in &orphan_segment_dirs {
+            warnings.push(format!(
+                "folder {} looks like a segment folder but no segment uses it ({})",
+                o.name,
+                crate::units::bytes(o.bytes)
+            ));
+        }
+        let holders = procs::find(dir);
+        if let Some(n) = &holders.note {
+            warnings.push(n.clone());
+        }
+        if let Some(b) = &schema.prune_blocker {
+            warnings.push(format!("browse only: {b}"));
+        }
+        Ok(Snapshot {
+            persist_dir: dir.to_path_buf(),
+            sqlite_path: sqlite_path.to_path_buf(),
+            schema,
+            sizes: Sizes::read(dir),
+            automatically_purge,
+            holders,
+            collections,
+            orphan_segment_dirs,
+            warnings,
+        })
+    }
+
+    /// Which collection reads `topic`: the stored topic (0.4.x), else the collection whose
+    /// id is the topic's trailing uuid (0.5+, where tenant/namespace are settings).
+    pub fn owner_of(&self, topic: &str) -> TopicOwner {
+        if let Some(i) = self
+            .collections
+            .iter()
+            .position(|c| c.stored_topic.as_deref() == Some(topic))
+        {
+            return TopicOwner::Collection(i);
+        }
+        let uuid = topic_uuid(topic);
+        match self
+            .collections
+            .iter()
+            .position(|c| c.id.eq_ignore_ascii_case(uuid))
+        {
+            Some(i) => TopicOwner::Collection(i),
+            None => TopicOwner::Orphan,
+        }
+    }
+
+    /// Find collections by name or id. A name shared by collections in several databases is
+    /// ambiguous and must be given as an id.
+    pub fn find_collection(&self, name_or_id: &str) -> Result<usize> {
+        if let Some(i) = self
+            .collections
+            .iter()
+            .position(|c| c.id.eq_ignore_ascii_case(name_or_id))
+        {
+            return Ok(i);
+        }
+        let hits: Vec<usize> = self
+            .collections
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == name_or_id)
+            .map(|(i, _)| i)
+            .collect();
+        match hits.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(Error::Usage(format!(
+                "no collection named or with id `{name_or_id}` in {}",
+                self.persist_dir.display()
+            ))),
+            many => Err(Error::Usage(format!(
+                "collection name `{name_or_id}` is used in {} databases; give its id instead ({})",
+                many.len(),
+                many.iter()
+                    .map(|&i| self.collections[i].id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Why pruning is impossible right now, if it is (schema, holders, journal).
+    pub fn prune_blockers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.holders.list.is_empty() {
+            out.push(format!(
+                "the persist dir is open in {}: stop Chroma first",
+                self.holders.describe()
+            ));
+        }
+        if let Some(b) = &self.schema.prune_blocker {
+            out.push(format!("unknown schema: {b}"));
+        }
+        if self.sizes.journal.is_some_and(|n| n > 0) {
+            out.push(
+                "chroma.sqlite3-journal exists (a write was interrupted or is under way); start \
+                 and stop Chroma once so SQLite rolls it back"
+                    .into(),
+            );
+        }
+        if self.schema.journal_mode.eq_ignore_ascii_case("wal") {
+            out.push(
+                "chroma.sqlite3 is in WAL journal mode, which Chroma never sets; chroma-wal only \
+                 prunes rollback-journal databases"
+                    .into(),
+            );
+        }
+        out
+    }
+}
+
+fn read_purge_setting(conn: &Connection, warnings: &mut Vec<String>) -> Result<Option<bool>> {
+    let mut st = conn.prepare("SELECT config_json_str FROM embeddings_queue_config")?;
+    let mut rows = st.query([])?;
+    let Some(row) = rows.next()? else {
+        warnings.push("embeddings_queue_config is empty; Chroma then purges automatically".into());
+        return Ok(Some(true));
+    };
+    let raw = text(row, 0).unwrap_or_default();
+    match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(v) => match v.get("automatically_purge").and_then(|b| b.as_bool()) {
+            Some(b) => Ok(Some(b)),
+            None => {
+                warnings.push("embeddings_queue_config has no automatically_purge".into());
+                Ok(None)
+            }
+        },
+        Err(_) => {
+            warnings.push("embeddings_queue_config is not valid JSON".into());
+            Ok(None)
+        }
+    }
+}
+
+fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection>> {
+    let topic = if schema.collection_topic {
+        "c.topic"
+    } else {
+        "NULL"
+    };
+    let (db, tenant, join) = if schema.databases {
+        (
+            "d.name",
+            "d.tenant_id",
+            "LEFT JOIN databases d ON d.id = c.database_id",
+        )
+    } else {
+        ("NULL", "NULL", "")
+    };
+    let dim = if schema::columns(conn, "collections")?
+        .iter()
+        .any(|c| c == "dimension")
+    {
+        "c.dimension"
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "SELECT c.id, c.name, {dim}, {topic}, {db}, {tenant} FROM collections c {join} ORDER BY c.name, c.id"
+    );
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let Some(id) = text(r, 0) else { continue };
+        out.push(Collection {
+            name: text(r, 1).unwrap_or_default(),
+            dimension: int(r, 2),
+            stored_topic: text(r, 3),
+            database: text(r, 4),
+            tenant: text(r, 5),
+            segments: Vec::new(),
+            bound: Bound::Unknown("collection has no segments".into()),
+            id,
+        });
+    }
+    Ok(out)
+}
+
+fn read_max_seq_rows(conn: &Connection) -> Result<HashMap<String, Decoded>> {
+    let mut st = conn.prepare("SELECT segment_id, seq_id FROM max_seq_id")?;
+    let mut rows = st.query([])?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next()? {
+        if let Some(id) = text(r, 0) {
+            out.insert(id, seqid::decode(r.get_ref(1)?));
+        }
+    }
+    Ok(out)
+}
+
+type SegmentRow = (String, String, String, Option<String>);
+
+fn read_segments(conn: &Connection) -> Result<Vec<SegmentRow>> {
+    let mut st = conn.prepare("SELECT id, type, scope, collection FROM segments ORDER BY id")?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let Some(id) = text(r, 0) else { continue };
+        out.push((
+            id,
+            text(r, 1).unwrap_or_default(),
+            text(r, 2).unwrap_or_default(),
+            text(r, 3),
+        ));
+    }
+    Ok(out)
+}
+
+fn resolve_segment(
+    dir: &Path,
+    id: String,
+    kind: String,
+    scope: String,
+    seq_rows: &HashMap<String, Decoded>,
+    warnings: &mut Vec<String>,
+) -> Segment {
+    let seg_dir = dir.join(&id);
+    let dir_bytes = seg_dir.is_dir().then(|| fsinfo::tree_bytes(&seg_dir));
+    let (max_seq_id, source, problem) = match seq_rows.get(&id) {
+        Some(Decoded::Value { seq_id, blob }) => (
+            Some(*seq_id),
+            if *blob {
+                SeqIdSource::SqliteBlob
+            } else {
+                SeqIdSource::SqliteInteger
+            },
+            None,
+        ),
+        Some(Decoded::Invalid(why)) => {
+            warnings.push(format!("segment {id}: {why}"));
+            (
+                None,
+                SeqIdSource::Unknown,
+                Some(format!("bad max_seq_id in sqlite: {why}")),
+            )
+        }
+        None if scope == "VECTOR" => {
+            let p = seg_dir.join(INDEX_METADATA);
+            if !p.exists() {
+                let why = if kind == HNSW_PERSISTED || kind.is_empty() {
+                    "vector index not yet persisted".to_string()
+                } else {
+                    format!("vector segment type {kind} records no max_seq_id")
+                };
+                (None, SeqIdSource::Unknown, Some(why))
+            } else {
+                match pickle::read_max_seq_id(&p) {
+                    PickleSeqId::Value(v) => (Some(v), SeqIdSource::Pickle, None),
+                    PickleSeqId::NotRecorded(_) => (
+                        None,
+                        SeqIdSource::Unknown,
+                        Some("vector index not yet persisted".into()),
+                    ),
+                    PickleSeqId::Unreadable(why) => {
+                        warnings.push(format!("segment {id}: pickle unreadable: {why}"));
+                        (
+                            None,
+                            SeqIdSource::Unknown,
+                            Some(format!("pickle unreadable: {why}")),
+                        )
+                    }
+                }
+            }
+        }
+        None => (
+            None,
+            SeqIdSource::Unknown,
+            Some(format!(
+                "{} segment has recorded no max_seq_id yet",
+                scope.to_lowercase()
+            )),
+        ),
+    };
+    Segment {
+        id,
+        scope,
+        kind,
+        max_seq_id,
+        source,
+        problem,
+        dir_bytes,
+    }
+}
+
+/// Chroma's purge rule: M = min over all segments; any unknown makes M unknown.
+pub fn compute_bound(segments: &[Segment]) -> Bound {
+    if segments.is_empty() {
+        return Bound::Unknown("collection has no segments".into());
+    }
+    let mut m = i64::MAX;
+    for s in segments {
+        match s.max_seq_id {
+            Some(v) => m = m.min(v),
+            None => {
+                return Bound::Unknown(
+                    s.problem
+                        .clone()
+                        .unwrap_or_else(|| "a segment's max_seq_id is unknown".into()),
+                )
+            }
+        }
+    }
+    Bound::Known(m)
+}
+
+fn looks_like_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn find_orphan_dirs(dir: &Path, segment_ids: &HashSet<String>) -> Vec<OrphanDir> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<OrphanDir> = rd
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            (looks_like_uuid(&name) && !segment_ids.contains(&name)).then(|| OrphanDir {
+                bytes: fsinfo::tree_bytes(&e.path()),
+                path: e.path(),
+                name,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(v: Option<i64>, problem: Option<&str>) -> Segment {
+        Segment {
+            id: "s".into(),
+            scope: "VECTOR".into(),
+            kind: HNSW_PERSISTED.into(),
+            max_seq_id: v,
+            source: if v.is_some() {
+                SeqIdSource::Pickle
+            } else {
+                SeqIdSource::Unknown
+            },
+            problem: problem.map(String::from),
+            dir_bytes: None,
+        }
+    }
+
+    #[test]
+    fn bound_is_min_over_all_segments() {
+        assert_eq!(
+            compute_bound(&[seg(Some(120), None), seg(Some(100), None)]),
+            Bound::Known(100)
+        );
+    }
+
+    #[test]
+    fn any_unknown_segment_blocks_the_collection() {
+        let b = compute_bound(&[
+            seg(Some(120), None),
+            seg(None, Some("vector index not yet persisted")),
+        ]);
+        assert_eq!(b, Bound::Unknown("vector index not yet persisted".into()));
+        assert!(matches!(compute_bound(&[]), Bound::Unknown(_)));
+    }
+
+    #[test]
+    fn topic_uuid_is_the_last_part() {
+        assert_eq!(topic_uuid("persistent://t/n/abc"), "abc");
+        assert_eq!(topic_uuid("abc"), "abc");
+    }
+
+    #[test]
+    fn uuid_shape() {
+        assert!(looks_like_uuid("d3e94d7a-4ac7-4a9e-8f28-db57b96ab4c0"));
+        assert!(!looks_like_uuid("backups"));
+        assert!(!looks_like_uuid("d3e94d7a-4ac7-4a9e-8f28-db57b96ab4cz"));
+    }
+}

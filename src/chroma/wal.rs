@@ -1,0 +1,170 @@
+//! One streaming pass over `embeddings_queue`: rows, seq_id range, prunable rows and bytes per
+//! topic. Rows are never collected; memory is one small record per topic.
+
+use std::collections::HashMap;
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use super::snapshot::{Snapshot, TopicOwner};
+use crate::error::{Error, Result};
+
+/// Per-row overhead of a table b-tree cell beyond its payload (header, rowid, pointer).
+const ROW_OVERHEAD: u64 = 16;
+
+/// Statistics of one WAL topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicStats {
+    pub topic: String,
+    pub owner: TopicOwner,
+    pub rows: u64,
+    pub min_seq_id: i64,
+    pub max_seq_id: i64,
+    /// The bound used: rows with `seq_id < bound` are prunable. `None` means none are.
+    pub bound: Option<i64>,
+    pub prunable: u64,
+    /// Approximate payload bytes of all rows, and of the prunable ones.
+    pub bytes: u64,
+    pub prunable_bytes: u64,
+}
+
+impl TopicStats {
+    pub fn held(&self) -> u64 {
+        self.rows - self.prunable
+    }
+}
+
+/// The WAL as counted by [`scan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Sorted by topic.
+    pub topics: Vec<TopicStats>,
+}
+
+impl WalStats {
+    pub fn rows(&self) -> u64 {
+        self.topics.iter().map(|t| t.rows).sum()
+    }
+
+    pub fn prunable(&self) -> u64 {
+        self.topics.iter().map(|t| t.prunable).sum()
+    }
+
+    pub fn prunable_bytes(&self) -> u64 {
+        self.topics.iter().map(|t| t.prunable_bytes).sum()
+    }
+
+    pub fn topic(&self, topic: &str) -> Option<&TopicStats> {
+        self.topics.iter().find(|t| t.topic == topic)
+    }
+
+    /// The topics a collection owns.
+    pub fn of_collection(&self, idx: usize) -> impl Iterator<Item = &TopicStats> {
+        self.topics
+            .iter()
+            .filter(move |t| t.owner == TopicOwner::Collection(idx))
+    }
+
+    pub fn orphans(&self) -> impl Iterator<Item = &TopicStats> {
+        self.topics.iter().filter(|t| t.owner == TopicOwner::Orphan)
+    }
+}
+
+/// Progress of a scan: `(rows seen, estimated total rows)`. Return `false` to cancel.
+pub type ScanProgress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
+
+/// The bound a topic is pruned with: M for a collection topic (None when unknown), and for an
+/// orphan topic one past its largest seq_id, filled in after the scan.
+fn bound_of(snap: &Snapshot, owner: TopicOwner) -> Option<i64> {
+    match owner {
+        TopicOwner::Collection(i) => snap.collections[i].bound.value(),
+        TopicOwner::Orphan => Some(i64::MAX),
+    }
+}
+
+/// Count the WAL of `snap` on a fresh read-only connection.
+pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
+    let conn = super::db::open_read_only(&snap.sqlite_path)?;
+    scan_with(&conn, snap, progress)
+}
+
+/// Count the WAL on the given connection (the prune job uses its own, under its lock).
+pub fn scan_with(
+    conn: &Connection,
+    snap: &Snapshot,
+    progress: ScanProgress<'_>,
+) -> Result<WalStats> {
+    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(seq_id), MAX(seq_id) FROM embeddings_queue",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(WalStats::default());
+    };
+    let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
+    // octet_length() of a column is read from the record header: the payloads are not loaded.
+    let mut st = conn.prepare(
+        "SELECT topic, seq_id, coalesce(octet_length(vector), 0) + coalesce(octet_length(metadata), 0) \
+         + coalesce(octet_length(id), 0) + coalesce(octet_length(topic), 0) FROM embeddings_queue",
+    )?;
+    let mut rows = st.query([])?;
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut stats: Vec<TopicStats> = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = match r.get_ref(1)? {
+            ValueRef::Integer(n) => n,
+            _ => continue,
+        };
+        let bytes = match r.get_ref(2)? {
+            ValueRef::Integer(n) => n.max(0) as u64,
+            _ => 0,
+        } + ROW_OVERHEAD;
+        let key: &[u8] = match r.get_ref(0)? {
+            ValueRef::Text(t) | ValueRef::Blob(t) => t,
+            _ => b"",
+        };
+        let i = match index.get(key) {
+            Some(&i) => i,
+            None => {
+                let topic = String::from_utf8_lossy(key).into_owned();
+                let owner = snap.owner_of(&topic);
+                stats.push(TopicStats {
+                    bound: bound_of(snap, owner),
+                    topic,
+                    owner,
+                    rows: 0,
+                    min_seq_id: seq,
+                    max_seq_id: seq,
+                    prunable: 0,
+                    bytes: 0,
+                    prunable_bytes: 0,
+                });
+                index.insert(key.to_vec(), stats.len() - 1);
+                stats.len() - 1
+            }
+        };
+        let t = &mut stats[i];
+        t.rows += 1;
+        t.bytes += bytes;
+        t.min_seq_id = t.min_seq_id.min(seq);
+        t.max_seq_id = t.max_seq_id.max(seq);
+        if t.bound.is_some_and(|b| seq < b) {
+            t.prunable += 1;
+            t.prunable_bytes += bytes;
+        }
+        seen += 1;
+        if seen % 65_536 == 0 && !progress(seen, estimate.max(seen)) {
+            return Err(Error::Interrupted("counting cancelled".into()));
+        }
+    }
+    progress(seen, seen);
+    for t in &mut stats {
+        if t.owner == TopicOwner::Orphan {
+            t.bound = Some(t.max_seq_id.saturating_add(1));
+        }
+    }
+    stats.sort_by(|a, b| a.topic.cmp(&b.topic));
+    Ok(WalStats { topics: stats })
+}

@@ -1,0 +1,13 @@
+//! chroma-wal: inspect and safely prune the write-ahead log of a local Chroma persist dir.
+//!
+//! The engine lives in [`chroma`] (reading a persist dir, read-only) and [`prune`]
+//! (planning and running a prune). Neither knows anything about terminals: the batch
+//! front end ([`report`], `main.rs`) and the full-screen explorer ([`tui`]) sit on top.
+
+pub mod chroma;
+pub mod error;
+pub mod prune;
+pub mod report;
+pub mod units;
+
+pub use error::{Error, ExitCode};

@@ -1,0 +1,11 @@
+//! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go); the
+//! [`job`] executes one, step by step, reporting progress through a callback.
+
+pub mod job;
+pub mod plan;
+pub mod preflight;
+
+pub use job::{
+    run, BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, Unit,
+};
+pub use plan::{Plan, PlanTopic, Selection};

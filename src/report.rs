@@ -1,0 +1,1 @@
+//! Text tables and JSON for the batch front end.
