@@ -1,1 +1,516 @@
-//! Text tables and JSON for the batch front end.
+//! Text tables and JSON for the batch front end. Both are built from the same engine values.
+
+use std::io::IsTerminal;
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use serde_json::{json, Value};
+
+use crate::chroma::{Collection, Snapshot, TopicOwner, WalStats};
+use crate::prune::job::{JobError, Report};
+use crate::prune::preflight::SpaceCheck;
+use crate::prune::Plan;
+use crate::units::{bytes, count, delta, seconds};
+
+fn opt<T: serde::Serialize>(v: Option<T>) -> Value {
+    v.map(|x| json!(x)).unwrap_or(Value::Null)
+}
+
+/// The per-collection WAL numbers: rows, prunable, held, prunable bytes, topics.
+pub struct CollectionWal<'a> {
+    pub rows: u64,
+    pub prunable: u64,
+    pub prunable_bytes: u64,
+    pub topics: Vec<&'a str>,
+}
+
+pub fn collection_wal<'a>(wal: &'a WalStats, idx: usize) -> CollectionWal<'a> {
+    let mut c = CollectionWal {
+        rows: 0,
+        prunable: 0,
+        prunable_bytes: 0,
+        topics: Vec::new(),
+    };
+    let mut ts: Vec<_> = wal.of_collection(idx).collect();
+    ts.sort_by_key(|t| std::cmp::Reverse(t.rows));
+    for t in ts {
+        c.rows += t.rows;
+        c.prunable += t.prunable;
+        c.prunable_bytes += t.prunable_bytes;
+        c.topics.push(&t.topic);
+    }
+    c
+}
+
+/// The topic shown for a collection: the busiest WAL topic it owns, else the stored or
+/// default one.
+fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
+    cw.topics
+        .first()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| c.default_topic())
+}
+
+/// `info --json`.
+pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
+    let collections: Vec<Value> = snap
+        .collections
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let cw = collection_wal(wal, i);
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "tenant": c.tenant,
+                "database": c.database,
+                "topic": main_topic(c, &cw),
+                "topics": cw.topics,
+                "dimension": c.dimension,
+                "wal_rows": cw.rows,
+                "prunable_rows": cw.prunable,
+                "held_rows": cw.rows - cw.prunable,
+                "prunable_bytes_estimate": cw.prunable_bytes,
+                "prune_bound": c.bound.value(),
+                "status": c.status(),
+                "segments": c.segments.iter().map(|s| json!({
+                    "id": s.id,
+                    "scope": s.scope,
+                    "type": s.kind,
+                    "max_seq_id": s.max_seq_id,
+                    "max_seq_id_source": s.source.key(),
+                    "problem": s.problem,
+                    "dir_bytes": s.dir_bytes,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let orphans: Vec<Value> = wal
+        .orphans()
+        .map(|t| {
+            json!({
+                "topic": t.topic,
+                "wal_rows": t.rows,
+                "prunable_rows": t.prunable,
+                "min_seq_id": t.min_seq_id,
+                "max_seq_id": t.max_seq_id,
+                "prune_bound": t.bound,
+            })
+        })
+        .collect();
+    json!({
+        "chroma_wal_version": env!("CARGO_PKG_VERSION"),
+        "persist_dir": snap.persist_dir.display().to_string(),
+        "schema": {
+            "era": snap.schema.era.key(),
+            "era_label": snap.schema.era.label(),
+            "migrations": snap.schema.migrations,
+            "journal_mode": snap.schema.journal_mode,
+            "page_size": snap.schema.page_size,
+            "prune_allowed": snap.schema.prune_blocker.is_none(),
+            "prune_blocker": snap.schema.prune_blocker,
+        },
+        "sqlite_bytes": snap.sizes.sqlite,
+        "journal_bytes": snap.sizes.journal,
+        "wal_file_bytes": snap.sizes.wal,
+        "shm_bytes": snap.sizes.shm,
+        "dir_bytes": snap.sizes.dir,
+        "automatically_purge": snap.automatically_purge,
+        "holders_checked": snap.holders.checked,
+        "holders": snap.holders.list.iter().map(|h| json!({"pid": h.pid, "command": h.command})).collect::<Vec<_>>(),
+        "prune_blockers": snap.prune_blockers(),
+        "wal_rows": wal.rows(),
+        "prunable_rows": wal.prunable(),
+        "prunable_bytes_estimate": wal.prunable_bytes(),
+        "collections": collections,
+        "orphan_topics": orphans,
+        "orphan_segment_dirs": snap.orphan_segment_dirs.iter().map(|o| json!({
+            "name": o.name, "path": o.path.display().to_string(), "bytes": o.bytes
+        })).collect::<Vec<_>>(),
+        "warnings": snap.warnings,
+    })
+}
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    // Wrap to the terminal only when printing to one; piped output keeps whole lines.
+    if std::io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        if let Ok((w, _)) = crossterm::terminal::size() {
+            t.set_width(w.max(60));
+        }
+    }
+    t
+}
+
+fn right(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+fn purge_words(p: Option<bool>) -> &'static str {
+    match p {
+        Some(true) => "on (Chroma purges the WAL itself once segments are flushed)",
+        Some(false) => "off (the WAL grows until pruned)",
+        None => "not available (this Chroma version keeps the WAL forever)",
+    }
+}
+
+/// `info` as text.
+pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
+    let mut out = String::new();
+    let migr = snap
+        .schema
+        .migrations
+        .iter()
+        .map(|(d, v)| format!("{d} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let side = [
+        ("journal", snap.sizes.journal),
+        ("-wal", snap.sizes.wal),
+        ("-shm", snap.sizes.shm),
+    ]
+    .iter()
+    .filter_map(|(n, s)| s.map(|b| format!("{n} {}", bytes(b))))
+    .collect::<Vec<_>>();
+    out += &format!("Persist dir     {}\n", snap.persist_dir.display());
+    out += &format!("Chroma era      {} ({migr})\n", snap.schema.era.label());
+    out += &format!(
+        "chroma.sqlite3  {}{}\n",
+        bytes(snap.sizes.sqlite),
+        if side.is_empty() {
+            String::new()
+        } else {
+            format!("  (+ {})", side.join(", "))
+        }
+    );
+    out += &format!("Whole dir       {}\n", bytes(snap.sizes.dir));
+    out += &format!(
+        "WAL             {} rows, {} prunable (~{})\n",
+        count(wal.rows()),
+        count(wal.prunable()),
+        bytes(wal.prunable_bytes())
+    );
+    out += &format!(
+        "Auto purge      {}\n",
+        purge_words(snap.automatically_purge)
+    );
+    let procs = if !snap.holders.checked {
+        "could not be checked on this system".to_string()
+    } else if snap.holders.list.is_empty() {
+        "none hold the dir open".to_string()
+    } else {
+        format!("IN USE by {}", snap.holders.describe())
+    };
+    out += &format!("Processes       {procs}\n");
+    for b in snap.prune_blockers() {
+        out += &format!("Prune refused   {b}\n");
+    }
+
+    let mut t = table();
+    t.set_header(vec![
+        "collection",
+        "tenant/database",
+        "dim",
+        "WAL rows",
+        "prunable",
+        "held",
+        "bound M",
+        "status",
+    ]);
+    for (i, c) in snap.collections.iter().enumerate() {
+        let cw = collection_wal(wal, i);
+        t.add_row(vec![
+            Cell::new(&c.name),
+            Cell::new(format!(
+                "{}/{}",
+                c.tenant.as_deref().unwrap_or("-"),
+                c.database.as_deref().unwrap_or("-")
+            )),
+            right(
+                c.dimension
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            right(count(cw.rows)),
+            right(count(cw.prunable)),
+            right(count(cw.rows - cw.prunable)),
+            right(
+                c.bound
+                    .value()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Cell::new(c.status()),
+        ]);
+    }
+    for o in wal.orphans() {
+        t.add_row(vec![
+            Cell::new("(orphan topic)"),
+            Cell::new(&o.topic),
+            right("-"),
+            right(count(o.rows)),
+            right(count(o.prunable)),
+            right(count(o.held())),
+            right(o.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
+            Cell::new("collection deleted: every row may go"),
+        ]);
+    }
+    out += &format!("\nCollections ({})\n{t}\n", snap.collections.len());
+
+    let mut s = table();
+    s.set_header(vec![
+        "collection",
+        "scope",
+        "segment",
+        "max_seq_id",
+        "from",
+        "folder",
+    ]);
+    for c in &snap.collections {
+        for seg in &c.segments {
+            s.add_row(vec![
+                Cell::new(&c.name),
+                Cell::new(&seg.scope),
+                Cell::new(&seg.id),
+                right(
+                    seg.max_seq_id
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+                Cell::new(seg.source.key()),
+                right(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
+            ]);
+        }
+    }
+    out += &format!("\nSegments\n{s}\n");
+    if !snap.orphan_segment_dirs.is_empty() {
+        out += "\nFolders with no segment\n";
+        for o in &snap.orphan_segment_dirs {
+            out += &format!("  {}  {}\n", o.name, bytes(o.bytes));
+        }
+    }
+    if !snap.warnings.is_empty() {
+        out += "\nWarnings\n";
+        for w in &snap.warnings {
+            out += &format!("  - {w}\n");
+        }
+    }
+    out
+}
+
+fn plan_topics_json(plan: &Plan) -> Vec<Value> {
+    plan.topics
+        .iter()
+        .map(|t| {
+            json!({
+                "topic": t.topic,
+                "collection": t.collection.as_ref().map(|(_, n)| n.clone()),
+                "collection_id": t.collection.as_ref().map(|(id, _)| id.clone()),
+                "orphan": t.is_orphan(),
+                "rows_deleted": t.rows,
+                "wal_rows": t.rows.max(t.wal_rows),
+                "prune_bound": t.bound,
+                "bytes_estimate": t.bytes,
+                "note": t.note,
+            })
+        })
+        .collect()
+}
+
+/// `prune --dry-run --json`.
+pub fn plan_json(
+    snap: &Snapshot,
+    plan: &Plan,
+    backup: Option<&std::path::Path>,
+    space: &SpaceCheck,
+    vacuum: bool,
+) -> Value {
+    json!({
+        "dry_run": true,
+        "persist_dir": snap.persist_dir.display().to_string(),
+        "rows_deleted": plan.rows(),
+        "bytes_estimate": plan.bytes(),
+        "sqlite_bytes_before": plan.sqlite_bytes,
+        "sqlite_bytes_after": if vacuum { plan.estimated_sqlite_after() } else { plan.sqlite_bytes },
+        "sqlite_bytes_after_is_estimate": true,
+        "dir_bytes_before": plan.dir_bytes,
+        "dir_bytes_after": if vacuum { plan.dir_bytes.saturating_sub(plan.bytes()) } else { plan.dir_bytes },
+        "backup": opt(backup.map(|p| p.display().to_string())),
+        "vacuum": vacuum,
+        "free_space_ok": space.ok,
+        "free_space": space.summary(),
+        "refusals": snap.prune_blockers(),
+        "topics": plan_topics_json(plan),
+        "steps": [],
+    })
+}
+
+/// The plan as text (dry run and confirmation).
+pub fn plan_text(
+    snap: &Snapshot,
+    plan: &Plan,
+    backup: Option<&std::path::Path>,
+    space: &SpaceCheck,
+    vacuum: bool,
+) -> String {
+    let mut t = table();
+    t.set_header(vec![
+        "collection",
+        "topic",
+        "bound M",
+        "rows to delete",
+        "of WAL rows",
+        "note",
+    ]);
+    for p in &plan.topics {
+        t.add_row(vec![
+            Cell::new(p.label()),
+            Cell::new(&p.topic),
+            right(p.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
+            right(count(p.rows)),
+            right(count(p.wal_rows)),
+            Cell::new(p.note.as_deref().unwrap_or("")),
+        ]);
+    }
+    let mut out = format!("Plan for {}\n{t}\n", snap.persist_dir.display());
+    out += &format!(
+        "Total           {} rows (~{})\n",
+        count(plan.rows()),
+        bytes(plan.bytes())
+    );
+    out += &format!(
+        "chroma.sqlite3  {} now, ~{} after{}\n",
+        bytes(plan.sqlite_bytes),
+        bytes(if vacuum {
+            plan.estimated_sqlite_after()
+        } else {
+            plan.sqlite_bytes
+        }),
+        if vacuum {
+            " compaction (estimate)"
+        } else {
+            " (--no-vacuum: the file keeps its size)"
+        }
+    );
+    out += &match backup {
+        Some(b) => format!("Backup          {}\n", b.display()),
+        None => "Backup          NONE (--no-backup): the prune cannot be undone\n".to_string(),
+    };
+    out += &format!(
+        "Free space      {} ({})\n",
+        if space.ok { "ok" } else { "NOT ENOUGH" },
+        space.summary()
+    );
+    for b in snap.prune_blockers() {
+        out += &format!("Refused         {b}\n");
+    }
+    out
+}
+
+/// `prune --json` after a run.
+pub fn report_json(r: &Report) -> Value {
+    json!({
+        "dry_run": false,
+        "persist_dir": r.persist_dir.display().to_string(),
+        "rows_deleted": r.rows_deleted,
+        "sqlite_bytes_before": r.sqlite_bytes_before,
+        "sqlite_bytes_after": r.sqlite_bytes_after,
+        "dir_bytes_before": r.dir_bytes_before,
+        "dir_bytes_after": r.dir_bytes_after,
+        "backup": opt(r.backup.as_ref().map(|p| p.display().to_string())),
+        "topics": r.topics.iter().map(|t| json!({
+            "topic": t.topic,
+            "collection": t.collection.as_ref().map(|(_, n)| n.clone()),
+            "collection_id": t.collection.as_ref().map(|(id, _)| id.clone()),
+            "orphan": t.collection.is_none(),
+            "rows_deleted": t.rows_deleted,
+            "prune_bound": t.bound,
+        })).collect::<Vec<_>>(),
+        "steps": r.steps.iter().map(|s| json!({
+            "name": s.step.name(), "seconds": s.seconds, "skipped": s.skipped
+        })).collect::<Vec<_>>(),
+        "notes": r.notes,
+    })
+}
+
+/// A finished prune as text.
+pub fn report_text(r: &Report) -> String {
+    let mut t = table();
+    t.set_header(vec!["collection", "topic", "bound M", "rows deleted"]);
+    for x in &r.topics {
+        t.add_row(vec![
+            Cell::new(
+                x.collection
+                    .as_ref()
+                    .map(|(_, n)| n.as_str())
+                    .unwrap_or("(orphan)"),
+            ),
+            Cell::new(&x.topic),
+            right(x.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
+            right(count(x.rows_deleted)),
+        ]);
+    }
+    let total: f64 = r.steps.iter().map(|s| s.seconds).sum();
+    let mut out = format!(
+        "Pruned {} rows from {} in {}.\n{t}\n",
+        count(r.rows_deleted),
+        r.persist_dir.display(),
+        seconds(total)
+    );
+    out += &format!(
+        "chroma.sqlite3  {} -> {} ({})\n",
+        bytes(r.sqlite_bytes_before),
+        bytes(r.sqlite_bytes_after),
+        delta(r.sqlite_bytes_before, r.sqlite_bytes_after)
+    );
+    out += &format!(
+        "Whole dir       {} -> {} ({})\n",
+        bytes(r.dir_bytes_before),
+        bytes(r.dir_bytes_after),
+        delta(r.dir_bytes_before, r.dir_bytes_after)
+    );
+    out += &match &r.backup {
+        Some(b) => format!(
+            "Backup          {}\n                to undo: stop Chroma, then copy it over {}\n",
+            b.display(),
+            r.persist_dir.join(crate::chroma::SQLITE_FILE).display()
+        ),
+        None => "Backup          none (--no-backup)\n".to_string(),
+    };
+    out += &format!(
+        "Steps           {}\n",
+        r.steps
+            .iter()
+            .map(|s| if s.skipped {
+                format!("{} skipped", s.step.name())
+            } else {
+                format!("{} {}", s.step.name(), seconds(s.seconds))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for n in &r.notes {
+        out += &format!("Note            {n}\n");
+    }
+    out
+}
+
+/// `--json` output of a failed command: still one object on stdout.
+pub fn error_json(message: &str, exit_code: i32, job: Option<&JobError>) -> Value {
+    json!({
+        "error": message,
+        "exit_code": exit_code,
+        "state": job.map(|j| j.state.sentence()),
+        "backup": opt(job.and_then(|j| j.backup.as_ref()).map(|p| p.display().to_string())),
+    })
+}
+
+/// Owner label of a topic for progress lines.
+pub fn owner_label(snap: &Snapshot, owner: TopicOwner) -> String {
+    match owner {
+        TopicOwner::Collection(i) => snap.collections[i].name.clone(),
+        TopicOwner::Orphan => "(orphan)".into(),
+    }
+}

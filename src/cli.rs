@@ -1,0 +1,137 @@
+//! Command-line definitions (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    ok
+  1    error (one line on stderr)
+  2    usage error
+  3    refused for safety: Chroma holds the dir, hot journal, unknown schema,
+       not enough disk, read-only dir, or no confirmation
+  130  interrupted (Ctrl-C); the dir is left untouched or exactly pruned
+
+Examples:
+  chroma-wal --demo                          explore a bundled sample dir
+  chroma-wal ./chroma                        explore a persist dir
+  chroma-wal info ./chroma --json            describe it as JSON
+  chroma-wal prune ./chroma --all --dry-run  show what would go
+  chroma-wal prune ./chroma --collection docs --yes";
+
+/// Inspect and safely prune the write-ahead log of a local Chroma persist dir.
+///
+/// Chroma keeps every write in the `embeddings_queue` table of chroma.sqlite3. chroma-wal
+/// deletes only the rows Chroma's own purge rule allows (below the lowest max_seq_id of all
+/// the collection's segments), inside a transaction, after a verified backup, and never
+/// changes the schema, migrations, config, segments or pickles.
+#[derive(Debug, Parser)]
+#[command(name = "chroma-wal", version, about, long_about, after_help = AFTER_HELP)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Persist dir to explore in the full-screen explorer.
+    #[arg(value_name = "PATH", default_value = "./chroma")]
+    pub path: PathBuf,
+
+    /// Explore a copy of the bundled demo persist dir (written by chromadb 0.4.22).
+    #[arg(long)]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub backup: BackupArgs,
+
+    /// Do not compact chroma.sqlite3 after deleting (faster; space stays free inside the file).
+    #[arg(long)]
+    pub no_vacuum: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a persist dir: era, sizes, collections, segments, WAL rows and what is prunable.
+    ///
+    /// Opens chroma.sqlite3 read-only and changes nothing, not even a modification time.
+    Info(InfoArgs),
+    /// Delete the WAL rows Chroma no longer needs, then compact the file.
+    ///
+    /// Steps: preflight (refuses while Chroma runs, on a hot journal, an unknown schema, a
+    /// read-only dir or too little disk), backup (verified copy, on by default), delete (one
+    /// transaction), compact (VACUUM), verify (integrity_check and recount).
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The persist dir (the folder that holds chroma.sqlite3).
+    #[arg(value_name = "PATH", default_value = "./chroma")]
+    pub path: PathBuf,
+
+    /// Print one JSON object on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["all", "collection", "topic"])))]
+pub struct PruneArgs {
+    /// The persist dir (the folder that holds chroma.sqlite3).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// Prune every topic with prunable rows, orphan topics included.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Prune one collection, by name or id (repeatable).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub collection: Vec<String>,
+
+    /// Prune one WAL topic, exactly as stored (repeatable).
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: Vec<String>,
+
+    /// Show the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub backup: BackupArgs,
+
+    /// Do not compact chroma.sqlite3 after deleting.
+    #[arg(long)]
+    pub no_vacuum: bool,
+
+    /// Print one JSON object on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// Where the backup of chroma.sqlite3 goes
+    /// [default: chroma-wal-backups/ beside the persist dir].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_backup")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// Skip the backup (not recommended: the prune then has no undo).
+    #[arg(long)]
+    pub no_backup: bool,
+}
+
+impl BackupArgs {
+    pub fn target(&self) -> chroma_wal::prune::BackupTarget {
+        use chroma_wal::prune::BackupTarget;
+        match (&self.backup_dir, self.no_backup) {
+            (_, true) => BackupTarget::Off,
+            (Some(d), false) => BackupTarget::Dir(d.clone()),
+            (None, false) => BackupTarget::Default,
+        }
+    }
+}

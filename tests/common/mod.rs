@@ -1,0 +1,167 @@
+//! Shared helpers for the integration tests: fixture copies, expected facts, raw SQL checks.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Every persist dir in tests/fixtures, written by real chromadb releases.
+pub const FIXTURES: &[&str] = &[
+    "v0_4_22",
+    "v0_5_5",
+    "v0_6_3",
+    "v1_5_9",
+    "upgraded_0_4_22_to_0_6_3",
+];
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    let p = root().join("tests/fixtures").join(name);
+    assert!(
+        p.join("chroma.sqlite3").is_file(),
+        "fixture {name} is missing: regenerate with tests/fixtures/gen/generate.sh"
+    );
+    p
+}
+
+/// The facts the generator recorded with Python, independently of this crate.
+pub fn expected(name: &str) -> serde_json::Value {
+    let p = root()
+        .join("tests/fixtures")
+        .join(format!("{name}.expected.json"));
+    let raw = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Copy a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A private copy of a fixture: `(tempdir guard, persist dir path)`.
+pub fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    copy_tree(&fixture_path(name), &dir);
+    (tmp, dir)
+}
+
+pub fn ro(dir: &Path) -> Connection {
+    Connection::open_with_flags(dir.join("chroma.sqlite3"), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+}
+
+/// rows per topic, straight from SQL.
+pub fn topic_counts(dir: &Path) -> BTreeMap<String, (i64, i64, i64)> {
+    let c = ro(dir);
+    let mut st = c
+        .prepare(
+            "SELECT topic, COUNT(*), MIN(seq_id), MAX(seq_id) FROM embeddings_queue GROUP BY topic",
+        )
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// Everything Chroma owns besides the WAL rows, as comparable text: schema, migrations,
+/// queue config, max_seq_id rows, and a hash of every segment file.
+pub fn owned_state(dir: &Path) -> String {
+    let c = ro(dir);
+    let mut out = String::new();
+    let q = |out: &mut String, sql: &str| {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                let mut s = Vec::new();
+                for i in 0..n {
+                    s.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(s.join("|"))
+            })
+            .unwrap();
+        for r in rows {
+            out.push_str(&r.unwrap());
+            out.push('\n');
+        }
+    };
+    q(&mut out, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name");
+    q(&mut out, "SELECT * FROM migrations ORDER BY dir, version");
+    q(&mut out, "SELECT * FROM max_seq_id ORDER BY segment_id");
+    q(&mut out, "SELECT * FROM segments ORDER BY id");
+    q(&mut out, "SELECT * FROM collections ORDER BY id");
+    let has_cfg: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'embeddings_queue_config'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if has_cfg > 0 {
+        let mut st = c.prepare("SELECT * FROM embeddings_queue_config").unwrap();
+        let rows: Vec<String> = st
+            .query_map([], |r| {
+                Ok(format!("{:?}|{:?}", r.get_ref(0)?, r.get_ref(1)?))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        out.push_str(&rows.join("\n"));
+    }
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let p: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    out.push_str(&format!("\nuser_version={v} page_size={p}\n"));
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            for f in std::fs::read_dir(e.path()).unwrap() {
+                let f = f.unwrap();
+                let bytes = std::fs::read(f.path()).unwrap();
+                files.push(format!(
+                    "{}/{} {} {:x}",
+                    e.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy(),
+                    bytes.len(),
+                    fnv(&bytes)
+                ));
+            }
+        }
+    }
+    files.sort();
+    out.push_str(&files.join("\n"));
+    out
+}
+
+/// FNV-1a, enough to tell whether a file changed.
+pub fn fnv(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &x in b {
+        h ^= x as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+pub fn bin() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("chroma-wal").unwrap();
+    c.env_remove("RUST_BACKTRACE");
+    c
+}
