@@ -155,3 +155,176 @@ fn plan_topic(snap: &Snapshot, t: &crate::chroma::TopicStats) -> PlanTopic {
         note,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chroma::procs::Holders;
+    use crate::chroma::schema::{Era, Schema};
+    use crate::chroma::{Bound, Collection, Sizes, TopicStats};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn coll(id: &str, name: &str, db: &str, bound: Bound) -> Collection {
+        Collection {
+            id: id.into(),
+            name: name.into(),
+            tenant: Some("default_tenant".into()),
+            database: Some(db.into()),
+            dimension: Some(4),
+            stored_topic: None,
+            segments: Vec::new(),
+            bound,
+        }
+    }
+
+    fn snap(collections: Vec<Collection>) -> Snapshot {
+        Snapshot {
+            persist_dir: PathBuf::from("/p"),
+            sqlite_path: PathBuf::from("/p/chroma.sqlite3"),
+            schema: Schema {
+                era: Era::V1,
+                migrations: BTreeMap::new(),
+                prune_blocker: None,
+                collection_topic: false,
+                databases: true,
+                queue_config: true,
+                max_seq_id_table: true,
+                journal_mode: "delete".into(),
+                page_size: 4096,
+            },
+            sizes: Sizes {
+                sqlite: 1000,
+                dir: 2000,
+                ..Default::default()
+            },
+            automatically_purge: Some(false),
+            holders: Holders::default(),
+            collections,
+            orphan_segment_dirs: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn topic(
+        t: &str,
+        owner: TopicOwner,
+        rows: u64,
+        prunable: u64,
+        bound: Option<i64>,
+    ) -> TopicStats {
+        TopicStats {
+            topic: t.into(),
+            owner,
+            rows,
+            min_seq_id: 1,
+            max_seq_id: rows as i64,
+            bound,
+            prunable,
+            bytes: rows * 10,
+            prunable_bytes: prunable * 10,
+        }
+    }
+
+    fn world() -> (Snapshot, WalStats) {
+        let s = snap(vec![
+            coll("a", "docs", "db1", Bound::Known(50)),
+            coll("b", "docs", "db2", Bound::Known(10)),
+            coll(
+                "c",
+                "small",
+                "db1",
+                Bound::Unknown("vector index not yet persisted".into()),
+            ),
+        ]);
+        let w = WalStats {
+            topics: vec![
+                topic(
+                    "persistent://default/default/a",
+                    TopicOwner::Collection(0),
+                    100,
+                    49,
+                    Some(50),
+                ),
+                topic(
+                    "persistent://default/default/b",
+                    TopicOwner::Collection(1),
+                    20,
+                    9,
+                    Some(10),
+                ),
+                topic(
+                    "persistent://default/default/c",
+                    TopicOwner::Collection(2),
+                    5,
+                    0,
+                    None,
+                ),
+                topic(
+                    "persistent://default/default/gone",
+                    TopicOwner::Orphan,
+                    7,
+                    7,
+                    Some(8),
+                ),
+            ],
+        };
+        (s, w)
+    }
+
+    #[test]
+    fn all_takes_every_prunable_topic_and_orphans() {
+        let (s, w) = world();
+        let p = Plan::build(&s, &w, &Selection::All).unwrap();
+        let topics: Vec<&str> = p.topics.iter().map(|t| t.topic.as_str()).collect();
+        assert_eq!(
+            topics,
+            [
+                "persistent://default/default/a",
+                "persistent://default/default/b",
+                "persistent://default/default/gone"
+            ]
+        );
+        assert_eq!(p.rows(), 49 + 9 + 7);
+        assert!(p.topics[2].is_orphan());
+    }
+
+    #[test]
+    fn a_name_in_two_databases_needs_an_id() {
+        let (s, w) = world();
+        let e = Plan::build(&s, &w, &Selection::Collections(vec!["docs".into()])).unwrap_err();
+        assert!(matches!(e, Error::Usage(m) if m.contains("2 databases") && m.contains("a, b")));
+        let p = Plan::build(&s, &w, &Selection::Collections(vec!["b".into()])).unwrap();
+        assert_eq!(p.rows(), 9);
+        assert_eq!(p.topics[0].bound, Some(10));
+    }
+
+    #[test]
+    fn an_unknown_bound_is_planned_with_its_reason_and_nothing_to_delete() {
+        let (s, w) = world();
+        let p = Plan::build(&s, &w, &Selection::Collections(vec!["small".into()])).unwrap();
+        assert_eq!(p.rows(), 0);
+        assert_eq!(p.topics[0].bound, None);
+        assert_eq!(
+            p.topics[0].note.as_deref(),
+            Some("vector index not yet persisted")
+        );
+        assert_eq!(p.effective().count(), 0);
+    }
+
+    #[test]
+    fn topics_must_exist_and_are_not_repeated() {
+        let (s, w) = world();
+        let p = Plan::build(
+            &s,
+            &w,
+            &Selection::Topics(vec![
+                "persistent://default/default/gone".into(),
+                "persistent://default/default/gone".into(),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(p.topics.len(), 1);
+        assert!(Plan::build(&s, &w, &Selection::Topics(vec!["nope".into()])).is_err());
+    }
+}
