@@ -8,12 +8,55 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{Error, Result};
 
 /// Open read-only. Never creates the file, never writes, never rolls a journal back.
+///
+/// A database in WAL journal mode would get `-wal` and `-shm` files created by a plain
+/// read-only open. When it has no `-wal` file there is nothing beyond the main file to read,
+/// so it is opened `immutable` and the dir stays exactly as it was.
 pub fn open_read_only(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
+    let conn = if is_wal_mode(path) && !side_file(path, "-wal").exists() {
+        Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
+    .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// `chroma.sqlite3` + suffix (`-wal`, `-shm`, `-journal`).
+pub fn side_file(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+/// The header says WAL mode (file format read/write versions 2).
+pub fn is_wal_mode(path: &Path) -> bool {
+    use std::io::Read;
+    let mut h = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .map(|_| &h[..16] == b"SQLite format 3\0" && h[18] == 2 && h[19] == 2)
+        .unwrap_or(false)
+}
+
+/// Percent-encode a path for an SQLite `file:` URI (any bytes, spaces, `?`, `#`, `%`).
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in abs.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Open read-write for a prune. Never creates the file.

@@ -128,11 +128,7 @@ pub struct Sizes {
 impl Sizes {
     pub fn read(persist_dir: &Path) -> Sizes {
         let f = persist_dir.join(SQLITE_FILE);
-        let side = |s: &str| {
-            let mut p = f.clone().into_os_string();
-            p.push(s);
-            fsinfo::file_bytes(Path::new(&p))
-        };
+        let side = |s: &str| fsinfo::file_bytes(&super::db::side_file(&f, s));
         Sizes {
             sqlite: fsinfo::file_bytes(&f).unwrap_or(0),
             journal: side("-journal"),

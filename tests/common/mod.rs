@@ -100,7 +100,10 @@ pub fn owned_state(dir: &Path) -> String {
             out.push('\n');
         }
     };
-    q(&mut out, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name");
+    q(
+        &mut out,
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name",
+    );
     q(&mut out, "SELECT * FROM migrations ORDER BY dir, version");
     q(&mut out, "SELECT * FROM max_seq_id ORDER BY segment_id");
     q(&mut out, "SELECT * FROM segments ORDER BY id");
