@@ -123,6 +123,21 @@ pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
         "prunable_rows": wal.prunable(),
         "prunable_bytes_estimate": wal.prunable_bytes(),
         "collections": collections,
+        "wal_topics": wal.topics.iter().map(|t| json!({
+            "topic": t.topic,
+            "collection_id": match t.owner {
+                TopicOwner::Collection(i) => Some(snap.collections[i].id.clone()),
+                TopicOwner::Orphan => None,
+            },
+            "orphan": t.owner == TopicOwner::Orphan,
+            "wal_rows": t.rows,
+            "min_seq_id": t.min_seq_id,
+            "max_seq_id": t.max_seq_id,
+            "prunable_rows": t.prunable,
+            "held_rows": t.held(),
+            "prune_bound": t.bound,
+            "bytes_estimate": t.bytes,
+        })).collect::<Vec<_>>(),
         "orphan_topics": orphans,
         "orphan_segment_dirs": snap.orphan_segment_dirs.iter().map(|o| json!({
             "name": o.name, "path": o.path.display().to_string(), "bytes": o.bytes
