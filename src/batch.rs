@@ -111,6 +111,9 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     let target = args.backup.target();
     let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
     let vacuum = !args.no_vacuum;
+    if let Some(f) = &folder {
+        prune::job::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
+    }
     let space = preflight::space(
         &snap.persist_dir,
         snap.sizes.sqlite,

@@ -620,7 +620,8 @@ fn open_locked(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
+/// The backup folder must be outside the persist dir and writable.
+pub fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
     let pd = std::fs::canonicalize(persist_dir)?;
     let probe = folder
         .ancestors()

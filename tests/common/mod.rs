@@ -13,6 +13,7 @@ pub const FIXTURES: &[&str] = &[
     "v0_6_3",
     "v1_5_9",
     "upgraded_0_4_22_to_0_6_3",
+    "upgraded_0_5_5_to_1_5_9",
 ];
 
 pub fn root() -> PathBuf {
