@@ -139,6 +139,11 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         }
         return Ok(());
     }
+    // Refuse while Chroma runs (or the file is otherwise unsafe), even with nothing to
+    // delete, and before asking: the answer could not be used anyway.
+    if let Some(b) = snap.prune_blockers().first() {
+        return Err((Error::refused(b.clone()), None));
+    }
     if plan.rows() == 0 {
         let why = "nothing to prune: no selected topic has rows below its bound";
         if args.json {
@@ -151,10 +156,6 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
             println!("{why}.");
         }
         return Ok(());
-    }
-    // Refuse early, before asking, when the answer could not be used anyway.
-    if let Some(b) = snap.prune_blockers().first() {
-        return Err((Error::refused(b.clone()), None));
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
