@@ -8,6 +8,7 @@ pub mod chroma;
 pub mod error;
 pub mod prune;
 pub mod report;
+pub mod tui;
 pub mod units;
 
 pub use error::{Error, ExitCode};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use chroma_wal::prune::Canceller;
-use chroma_wal::{report, Error};
+use chroma_wal::report;
 
 fn main() -> ExitCode {
     // A panic is a bug; say so in one line, no backtrace. Decoders of untrusted bytes run
@@ -66,17 +66,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// No subcommand: the full-screen explorer. Until it lands, show the `info` view.
-fn explore(cli: &cli::Cli, cancel: &Canceller) -> batch::Outcome {
-    if cli.demo {
-        return Err((
-            Error::Usage("--demo needs the full-screen explorer, which is not built yet".into()),
-            None,
-        ));
-    }
-    let args = cli::InfoArgs {
-        path: cli.path.clone(),
-        json: false,
+/// No subcommand: the full-screen explorer (on a copy of the demo dir with --demo).
+fn explore(cli: &cli::Cli, _cancel: &Canceller) -> batch::Outcome {
+    let demo = if cli.demo {
+        Some(chroma_wal::tui::demo_copy().map_err(|e| (e, None))?)
+    } else {
+        None
     };
-    batch::info(&args, cancel)
+    let path = demo
+        .as_ref()
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| cli.path.clone());
+    let opts = chroma_wal::tui::Options {
+        path,
+        // For the demo the default backup folder lands inside its temporary dir.
+        backup: cli.backup.target(),
+        vacuum: !cli.no_vacuum,
+    };
+    chroma_wal::tui::run(opts).map_err(|e| (e, None))
 }

@@ -429,3 +429,18 @@ fn a_hot_journal_is_refused_and_left_alone() {
         std::fs::read(dir.join("chroma.sqlite3-journal")).unwrap()
     );
 }
+
+#[test]
+fn the_explorer_without_a_terminal_points_to_info() {
+    bin()
+        .arg(fixture_path("v0_4_22"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("needs a terminal"))
+        .stderr(predicate::str::contains("chroma-wal info"));
+    bin()
+        .args(["/nonexistent/dir"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no such directory"));
+}

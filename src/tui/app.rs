@@ -1,0 +1,654 @@
+//! The explorer's state and its one `update` function. No terminal, no threads, no SQL:
+//! workers feed results in as messages, and `update` returns the effects to start.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::chroma::{Snapshot, TopicOwner, WalStats};
+use crate::prune::job::{DirState, JobError, Report, Step, Unit};
+use crate::prune::preflight::{self, SpaceCheck};
+use crate::prune::{BackupTarget, Event, Plan, Selection};
+
+/// The screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Main,
+    Confirm,
+    Running,
+    Result,
+}
+
+/// What a key (or the mouse) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Select(usize),
+    ToggleDetail,
+    Mark,
+    MarkAll,
+    Prune,
+    FilterStart,
+    Sort,
+    Rescan,
+    Help,
+    Quit,
+    Yes,
+    No,
+    Back,
+}
+
+/// Messages from the worker threads.
+#[derive(Debug)]
+pub enum Msg {
+    Scanned(Result<Box<Snapshot>, String>),
+    Counting { done: u64, total: u64 },
+    Counted(Result<WalStats, String>),
+    Job(Event),
+    JobDone(Box<Result<Report, JobError>>),
+}
+
+/// Work the runner must start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Scan,
+    RunJob(Box<Plan>),
+    CancelJob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    WalRows,
+    Prunable,
+    Name,
+}
+
+impl Sort {
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::WalRows => "WAL rows",
+            Sort::Prunable => "prunable",
+            Sort::Name => "name",
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowRef {
+    Collection(usize),
+    /// Index into `WalStats::topics`.
+    Orphan(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Counts {
+    Counting { done: u64, total: u64 },
+    Ready(WalStats),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    pub step: Step,
+    pub status: StepStatus,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub unit: Unit,
+    pub started: Option<Instant>,
+    pub seconds: Option<f64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub plan: Plan,
+    pub steps: Vec<StepView>,
+    pub started: Instant,
+    pub confirm_cancel: bool,
+    pub cancel_sent: bool,
+    pub outcome: Option<Result<Report, JobError>>,
+}
+
+/// Options from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub path: PathBuf,
+    pub backup: BackupTarget,
+    pub vacuum: bool,
+}
+
+pub struct App {
+    pub opts: Options,
+    /// How the path is shown (tests fix it).
+    pub shown_path: String,
+    pub snap: Option<Snapshot>,
+    pub scan_error: Option<String>,
+    pub counts: Counts,
+    pub view: View,
+    pub cursor: usize,
+    pub offset: usize,
+    pub page: usize,
+    pub marked: BTreeSet<String>,
+    pub sort: Sort,
+    pub filter: String,
+    pub filter_editing: bool,
+    pub detail: bool,
+    pub help: bool,
+    pub job: Option<Job>,
+    pub confirm_space: Option<SpaceCheck>,
+    pub message: Option<String>,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(opts: Options) -> App {
+        App {
+            shown_path: opts.path.display().to_string(),
+            opts,
+            snap: None,
+            scan_error: None,
+            counts: Counts::Counting { done: 0, total: 0 },
+            view: View::Main,
+            cursor: 0,
+            offset: 0,
+            page: 10,
+            marked: BTreeSet::new(),
+            sort: Sort::WalRows,
+            filter: String::new(),
+            filter_editing: false,
+            detail: false,
+            help: false,
+            job: None,
+            confirm_space: None,
+            message: None,
+            quit: false,
+        }
+    }
+
+    pub fn wal(&self) -> Option<&WalStats> {
+        match &self.counts {
+            Counts::Ready(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// (rows, prunable, held, prunable bytes) of a table row, once counted.
+    pub fn numbers(&self, r: &RowRef) -> Option<(u64, u64, u64, u64)> {
+        let w = self.wal()?;
+        Some(match r {
+            RowRef::Collection(i) => w.of_collection(*i).fold((0, 0, 0, 0), |a, t| {
+                (
+                    a.0 + t.rows,
+                    a.1 + t.prunable,
+                    a.2 + t.held(),
+                    a.3 + t.prunable_bytes,
+                )
+            }),
+            RowRef::Orphan(t) => {
+                let t = &w.topics[*t];
+                (t.rows, t.prunable, t.held(), t.prunable_bytes)
+            }
+        })
+    }
+
+    /// The key under which a row is marked.
+    pub fn key_of(&self, r: &RowRef) -> String {
+        match (r, &self.snap, self.wal()) {
+            (RowRef::Collection(i), Some(s), _) => s.collections[*i].id.clone(),
+            (RowRef::Orphan(t), _, Some(w)) => w.topics[*t].topic.clone(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn name_of(&self, r: &RowRef) -> String {
+        match (r, &self.snap, self.wal()) {
+            (RowRef::Collection(i), Some(s), _) => s.collections[*i].name.clone(),
+            (RowRef::Orphan(t), _, Some(w)) => w.topics[*t].topic.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The table rows after filter and sort.
+    pub fn rows(&self) -> Vec<RowRef> {
+        let Some(s) = &self.snap else {
+            return Vec::new();
+        };
+        let mut rows: Vec<RowRef> = (0..s.collections.len()).map(RowRef::Collection).collect();
+        if let Some(w) = self.wal() {
+            rows.extend(
+                w.topics
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.owner == TopicOwner::Orphan)
+                    .map(|(i, _)| RowRef::Orphan(i)),
+            );
+        }
+        if !self.filter.is_empty() {
+            let f = self.filter.to_lowercase();
+            rows.retain(|r| self.name_of(r).to_lowercase().contains(&f));
+        }
+        let num = |r: &RowRef| self.numbers(r).unwrap_or((0, 0, 0, 0));
+        match self.sort {
+            Sort::WalRows => rows.sort_by(|a, b| {
+                num(b)
+                    .0
+                    .cmp(&num(a).0)
+                    .then(self.name_of(a).cmp(&self.name_of(b)))
+            }),
+            Sort::Prunable => rows.sort_by(|a, b| {
+                num(b)
+                    .1
+                    .cmp(&num(a).1)
+                    .then(self.name_of(a).cmp(&self.name_of(b)))
+            }),
+            Sort::Name => rows.sort_by_key(|r| self.name_of(r).to_lowercase()),
+        }
+        rows
+    }
+
+    pub fn selected(&self) -> Option<RowRef> {
+        self.rows().get(self.cursor).cloned()
+    }
+
+    /// Why pruning is disabled, if it is.
+    pub fn blocker(&self) -> Option<String> {
+        self.snap
+            .as_ref()
+            .and_then(|s| s.prune_blockers().into_iter().next())
+    }
+
+    fn prunable(&self, r: &RowRef) -> bool {
+        self.numbers(r).is_some_and(|n| n.1 > 0)
+    }
+
+    /// Marked rows and their estimated bytes.
+    pub fn marked_totals(&self) -> (u64, u64) {
+        let Some(s) = &self.snap else { return (0, 0) };
+        let mut rows = 0;
+        let mut bytes = 0;
+        let all: Vec<RowRef> = (0..s.collections.len())
+            .map(RowRef::Collection)
+            .chain(self.wal().into_iter().flat_map(|w| {
+                w.topics
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.owner == TopicOwner::Orphan)
+                    .map(|(i, _)| RowRef::Orphan(i))
+                    .collect::<Vec<_>>()
+            }))
+            .collect();
+        for r in all {
+            if self.marked.contains(&self.key_of(&r)) {
+                if let Some(n) = self.numbers(&r) {
+                    rows += n.1;
+                    bytes += n.3;
+                }
+            }
+        }
+        (rows, bytes)
+    }
+
+    /// The plan for the marked rows.
+    pub fn plan(&self) -> Option<Plan> {
+        let (s, w) = (self.snap.as_ref()?, self.wal()?);
+        let mut topics = Vec::new();
+        for t in &w.topics {
+            let key = match t.owner {
+                TopicOwner::Collection(i) => s.collections[i].id.clone(),
+                TopicOwner::Orphan => t.topic.clone(),
+            };
+            if self.marked.contains(&key) && t.prunable > 0 {
+                topics.push(t.topic.clone());
+            }
+        }
+        if topics.is_empty() {
+            return None;
+        }
+        Plan::build(s, w, &Selection::Topics(topics)).ok()
+    }
+
+    fn clamp(&mut self) {
+        let n = self.rows().len();
+        if n == 0 {
+            self.cursor = 0;
+        } else if self.cursor >= n {
+            self.cursor = n - 1;
+        }
+    }
+
+    /// Typing into the filter prompt.
+    pub fn filter_input(&mut self, c: Option<char>, accept: bool, cancel: bool) {
+        if cancel {
+            self.filter.clear();
+            self.filter_editing = false;
+        } else if accept {
+            self.filter_editing = false;
+            self.cursor = 0;
+        } else if let Some(c) = c {
+            self.filter.push(c);
+            self.cursor = 0;
+        } else {
+            self.filter.pop();
+        }
+        self.clamp();
+    }
+
+    /// Feed a worker message in.
+    pub fn on_msg(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Scanned(Ok(s)) => {
+                self.snap = Some(*s);
+                self.scan_error = None;
+                self.counts = Counts::Counting { done: 0, total: 0 };
+                let valid: BTreeSet<String> = self
+                    .snap
+                    .iter()
+                    .flat_map(|s| s.collections.iter().map(|c| c.id.clone()))
+                    .collect();
+                self.marked.retain(|k| valid.contains(k));
+            }
+            Msg::Scanned(Err(e)) => {
+                self.scan_error = Some(e);
+                self.counts = Counts::Failed("no catalog".into());
+            }
+            Msg::Counting { done, total } => {
+                if matches!(self.counts, Counts::Counting { .. }) {
+                    self.counts = Counts::Counting { done, total };
+                }
+            }
+            Msg::Counted(Ok(w)) => {
+                self.counts = Counts::Ready(w);
+                // Marks on rows that are no longer prunable are dropped.
+                let keep: Vec<String> = self
+                    .rows()
+                    .iter()
+                    .filter(|r| self.prunable(r))
+                    .map(|r| self.key_of(r))
+                    .collect();
+                self.marked.retain(|k| keep.contains(k));
+                self.clamp();
+            }
+            Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
+            Msg::Job(ev) => {
+                if let Some(job) = &mut self.job {
+                    apply_event(job, ev);
+                }
+            }
+            Msg::JobDone(r) => {
+                if let Some(job) = &mut self.job {
+                    job.outcome = Some(*r);
+                    job.confirm_cancel = false;
+                }
+                self.view = View::Result;
+            }
+        }
+        Vec::new()
+    }
+
+    /// Apply a user action.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        if self.help {
+            if matches!(action, Action::Quit) {
+                self.quit = true;
+            }
+            self.help = false;
+            return Vec::new();
+        }
+        match self.view {
+            View::Main => self.update_main(action),
+            View::Confirm => match action {
+                Action::Yes => match self.plan() {
+                    Some(plan) => {
+                        self.job = Some(Job {
+                            steps: Step::ALL
+                                .iter()
+                                .map(|&step| StepView {
+                                    step,
+                                    status: StepStatus::Pending,
+                                    done: 0,
+                                    total: None,
+                                    unit: Unit::Checks,
+                                    started: None,
+                                    seconds: None,
+                                    note: None,
+                                })
+                                .collect(),
+                            plan: plan.clone(),
+                            started: Instant::now(),
+                            confirm_cancel: false,
+                            cancel_sent: false,
+                            outcome: None,
+                        });
+                        self.view = View::Running;
+                        vec![Effect::RunJob(Box::new(plan))]
+                    }
+                    None => {
+                        self.view = View::Main;
+                        Vec::new()
+                    }
+                },
+                Action::Back | Action::No => {
+                    self.view = View::Main;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            },
+            View::Running => {
+                let Some(job) = &mut self.job else {
+                    return Vec::new();
+                };
+                match action {
+                    Action::Back if !job.confirm_cancel => {
+                        job.confirm_cancel = true;
+                        Vec::new()
+                    }
+                    Action::Yes if job.confirm_cancel => {
+                        job.confirm_cancel = false;
+                        job.cancel_sent = true;
+                        vec![Effect::CancelJob]
+                    }
+                    Action::No | Action::Back => {
+                        job.confirm_cancel = false;
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            View::Result => match action {
+                Action::Back => {
+                    self.view = View::Main;
+                    self.job = None;
+                    self.marked.clear();
+                    self.snap = None;
+                    self.counts = Counts::Counting { done: 0, total: 0 };
+                    vec![Effect::Scan]
+                }
+                Action::Help => {
+                    self.help = true;
+                    Vec::new()
+                }
+                Action::Quit => {
+                    self.quit = true;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    fn update_main(&mut self, action: Action) -> Vec<Effect> {
+        let n = self.rows().len();
+        self.message = None;
+        match action {
+            Action::Up => self.cursor = self.cursor.saturating_sub(1),
+            Action::Down => {
+                if self.cursor + 1 < n {
+                    self.cursor += 1
+                }
+            }
+            Action::PageUp => self.cursor = self.cursor.saturating_sub(self.page.max(1)),
+            Action::PageDown => {
+                self.cursor = (self.cursor + self.page.max(1)).min(n.saturating_sub(1))
+            }
+            Action::Top => self.cursor = 0,
+            Action::Bottom => self.cursor = n.saturating_sub(1),
+            Action::Select(i) => {
+                if i < n {
+                    self.cursor = i
+                }
+            }
+            Action::ToggleDetail => self.detail = !self.detail,
+            Action::Mark => {
+                if let Some(r) = self.selected() {
+                    let k = self.key_of(&r);
+                    if self.marked.contains(&k) {
+                        self.marked.remove(&k);
+                    } else if self.wal().is_none() {
+                        self.message = Some("still counting the WAL…".into());
+                    } else if self.prunable(&r) {
+                        self.marked.insert(k);
+                    } else {
+                        self.message = Some(format!("{}: nothing prunable", self.name_of(&r)));
+                    }
+                }
+            }
+            Action::MarkAll => {
+                let keys: Vec<String> = self
+                    .rows()
+                    .iter()
+                    .filter(|r| self.prunable(r))
+                    .map(|r| self.key_of(r))
+                    .collect();
+                if keys.is_empty() {
+                    self.message = Some("nothing prunable".into());
+                }
+                self.marked.extend(keys);
+            }
+            Action::Prune => {
+                if let Some(b) = self.blocker() {
+                    self.message = Some(format!("pruning disabled: {b}"));
+                } else if let Some(plan) = self.plan() {
+                    let folder = self.opts.backup.folder(&self.opts.path);
+                    self.confirm_space = Some(preflight::space(
+                        &self.opts.path,
+                        plan.sqlite_bytes,
+                        plan.bytes(),
+                        folder.as_deref(),
+                        self.opts.vacuum,
+                    ));
+                    self.view = View::Confirm;
+                } else {
+                    self.message = Some("mark rows with space (or a) first".into());
+                }
+            }
+            Action::FilterStart => {
+                self.filter_editing = true;
+                self.filter.clear();
+            }
+            Action::Sort => {
+                self.sort = match self.sort {
+                    Sort::WalRows => Sort::Prunable,
+                    Sort::Prunable => Sort::Name,
+                    Sort::Name => Sort::WalRows,
+                };
+            }
+            Action::Rescan => {
+                self.snap = None;
+                self.counts = Counts::Counting { done: 0, total: 0 };
+                return vec![Effect::Scan];
+            }
+            Action::Help => self.help = true,
+            Action::Quit => self.quit = true,
+            Action::Back => {
+                self.filter.clear();
+                self.detail = false;
+            }
+            Action::Yes | Action::No => {}
+        }
+        self.clamp();
+        Vec::new()
+    }
+}
+
+fn apply_event(job: &mut Job, ev: Event) {
+    match ev {
+        Event::Started { step, total, unit } => {
+            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
+                s.status = StepStatus::Running;
+                s.total = total;
+                s.unit = unit;
+                s.started = Some(Instant::now());
+            }
+        }
+        Event::Progress { step, done, total } => {
+            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
+                s.done = done;
+                if total.is_some() {
+                    s.total = total;
+                }
+            }
+        }
+        Event::Finished {
+            step,
+            seconds,
+            detail,
+        } => {
+            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
+                s.status = StepStatus::Done;
+                s.seconds = Some(seconds);
+                if let Some(t) = s.total {
+                    s.done = t;
+                }
+                s.note = detail;
+            }
+        }
+        Event::Skipped { step, reason } => {
+            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
+                s.status = StepStatus::Skipped;
+                s.note = Some(reason);
+            }
+        }
+        Event::Failed { step, message } => {
+            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
+                s.status = StepStatus::Failed;
+                s.note = Some(message);
+                s.seconds = s.started.map(|t| t.elapsed().as_secs_f64());
+            }
+        }
+    }
+}
+
+/// Elapsed time of a step as shown: final seconds, or time since it started.
+pub fn step_elapsed(s: &StepView, now: Instant) -> Option<Duration> {
+    match (s.seconds, s.started) {
+        (Some(secs), _) => Some(Duration::from_secs_f64(secs)),
+        (None, Some(t)) => Some(now.saturating_duration_since(t)),
+        _ => None,
+    }
+}
+
+/// The sentence for a job that stopped early.
+pub fn state_sentence(e: &JobError) -> &'static str {
+    match e.state {
+        DirState::Untouched => "Nothing was changed: the persist dir is untouched.",
+        DirState::PrunedNotCompacted => {
+            "The WAL is exactly pruned, but the file was not compacted (run again to compact)."
+        }
+        DirState::Done => "The prune completed.",
+    }
+}

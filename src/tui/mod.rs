@@ -1,0 +1,290 @@
+//! The full-screen explorer. `app` holds the state and its `update`, `ui` draws it, `keymap`
+//! is the one table of keys, and this module runs the loop: input on the UI thread, the scan
+//! and the prune job on worker threads that report over a channel. No SQL runs here.
+
+pub mod app;
+pub mod keymap;
+pub mod ui;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, MouseEventKind};
+use ratatui::Terminal;
+
+use crate::chroma::{snapshot, wal, Snapshot};
+use crate::error::{Error, Result};
+use crate::prune::{self, Canceller, JobOptions};
+pub use app::{Action, App, Effect, Msg, Options, View};
+
+/// Where input comes from: the terminal, or a script in tests. A script may look at the app
+/// to wait for a state (counts arrived, job finished) before its next key.
+pub trait Events {
+    fn next(&mut self, app: &App, timeout: Duration) -> std::io::Result<Option<TermEvent>>;
+}
+
+/// Input from the real terminal.
+pub struct TerminalEvents;
+
+impl Events for TerminalEvents {
+    fn next(&mut self, _app: &App, timeout: Duration) -> std::io::Result<Option<TermEvent>> {
+        if event::poll(timeout)? {
+            Ok(Some(event::read()?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Runs the engine on worker threads and turns its results into [`Msg`]s.
+pub struct Workers {
+    tx: Sender<Msg>,
+    path: PathBuf,
+    generation: Arc<AtomicU64>,
+    canceller: Option<Canceller>,
+    opts: JobOptions,
+}
+
+impl Workers {
+    pub fn new(tx: Sender<Msg>, opts: &Options) -> Workers {
+        Workers {
+            tx,
+            path: opts.path.clone(),
+            generation: Arc::new(AtomicU64::new(0)),
+            canceller: None,
+            opts: JobOptions {
+                backup: opts.backup.clone(),
+                vacuum: opts.vacuum,
+            },
+        }
+    }
+
+    pub fn run(&mut self, effect: Effect) {
+        match effect {
+            Effect::Scan => self.scan(),
+            Effect::RunJob(plan) => self.job(*plan),
+            Effect::CancelJob => {
+                if let Some(c) = &self.canceller {
+                    c.cancel();
+                }
+            }
+        }
+    }
+
+    /// Read the catalog, then count the WAL; a newer scan makes an older one stop.
+    fn scan(&mut self) {
+        let gen = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (tx, path, current) = (self.tx.clone(), self.path.clone(), self.generation.clone());
+        std::thread::spawn(move || {
+            let live = || current.load(Ordering::SeqCst) == gen;
+            let snap = match Snapshot::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Msg::Scanned(Err(e.to_string())));
+                    return;
+                }
+            };
+            if !live() || tx.send(Msg::Scanned(Ok(Box::new(snap.clone())))).is_err() {
+                return;
+            }
+            let mut last = Instant::now();
+            let mut progress = |done: u64, total: u64| {
+                if last.elapsed() >= Duration::from_millis(100) {
+                    last = Instant::now();
+                    let _ = tx.send(Msg::Counting { done, total });
+                }
+                live()
+            };
+            let counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
+            if live() {
+                let _ = tx.send(Msg::Counted(counted));
+            }
+        });
+    }
+
+    fn job(&mut self, plan: prune::Plan) {
+        let c = Canceller::new();
+        self.canceller = Some(c.clone());
+        let (tx, path, opts) = (self.tx.clone(), self.path.clone(), self.opts.clone());
+        std::thread::spawn(move || {
+            let tx2 = tx.clone();
+            let mut on_event = move |ev| {
+                let _ = tx2.send(Msg::Job(ev));
+            };
+            let r = prune::run(&path, &plan, &opts, &c, &mut on_event);
+            let _ = tx.send(Msg::JobDone(Box::new(r)));
+        });
+    }
+}
+
+/// Turn one terminal event into app changes; returns effects to start.
+pub fn handle(app: &mut App, ev: TermEvent) -> Vec<Effect> {
+    match ev {
+        TermEvent::Key(k) if k.kind == KeyEventKind::Press => {
+            if app.filter_editing {
+                match k.code {
+                    KeyCode::Enter => app.filter_input(None, true, false),
+                    KeyCode::Esc => app.filter_input(None, false, true),
+                    KeyCode::Backspace => app.filter_input(None, false, false),
+                    KeyCode::Char(c) => app.filter_input(Some(c), false, false),
+                    _ => {}
+                }
+                return Vec::new();
+            }
+            match keymap::action_for(app.view, k) {
+                Some(a) => app.update(a),
+                None if app.help => app.update(Action::Back),
+                None => Vec::new(),
+            }
+        }
+        TermEvent::Mouse(m) if app.view == View::Main => match m.kind {
+            MouseEventKind::ScrollDown => app.update(Action::Down),
+            MouseEventKind::ScrollUp => app.update(Action::Up),
+            MouseEventKind::Down(_) => {
+                // Rows start below the header (4 lines), any banner, the border and the
+                // column titles.
+                let banner = if app.blocker().is_some() { 2 } else { 0 };
+                let first = 4 + banner + 2;
+                if m.row >= first {
+                    let i = app.offset + (m.row - first) as usize;
+                    app.update(Action::Select(i))
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Keep the cursor on screen for a terminal of `height` lines.
+pub fn fit(app: &mut App, height: u16) {
+    let banner = if app.blocker().is_some() { 2 } else { 0 };
+    let table = height.saturating_sub(4 + 2 + banner) as usize;
+    let body = if app.detail { table * 55 / 100 } else { table };
+    app.page = body.saturating_sub(3).max(1);
+    if app.cursor < app.offset {
+        app.offset = app.cursor;
+    } else if app.cursor >= app.offset + app.page {
+        app.offset = app.cursor + 1 - app.page;
+    }
+}
+
+/// The loop: draw, wait for input (50 ms at most), drain worker messages, repeat.
+pub fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    events: &mut dyn Events,
+) -> Result<()>
+where
+    B::Error: std::fmt::Display,
+{
+    let (tx, rx): (Sender<Msg>, Receiver<Msg>) = mpsc::channel();
+    let mut workers = Workers::new(tx, &app.opts);
+    workers.run(Effect::Scan);
+    loop {
+        let size = terminal
+            .size()
+            .map_err(|e| Error::failed(format!("terminal: {e}")))?;
+        fit(app, size.height);
+        terminal
+            .draw(|f| ui::draw(f, app, Instant::now()))
+            .map_err(|e| Error::failed(format!("terminal: {e}")))?;
+        if app.quit {
+            return Ok(());
+        }
+        if let Some(ev) = events
+            .next(app, Duration::from_millis(50))
+            .map_err(|e| Error::failed(format!("terminal input: {e}")))?
+        {
+            for eff in handle(app, ev) {
+                workers.run(eff);
+            }
+        }
+        while let Ok(msg) = rx.try_recv() {
+            for eff in app.on_msg(msg) {
+                workers.run(eff);
+            }
+        }
+    }
+}
+
+/// Restores the terminal however the explorer ends.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Open the explorer on a persist dir.
+pub fn run(opts: Options) -> Result<()> {
+    snapshot::check_persist_dir(&opts.path)?;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Error::failed(format!(
+            "the explorer needs a terminal; run `chroma-wal info {}` instead",
+            opts.path.display()
+        )));
+    }
+    let mut terminal = ratatui::try_init()
+        .map_err(|e| Error::failed(format!("cannot start the terminal UI: {e}")))?;
+    let _guard = Guard;
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), event::EnableMouseCapture);
+    let mut app = App::new(opts);
+    run_loop(&mut terminal, &mut app, &mut TerminalEvents)
+}
+
+/// The bundled demo persist dir (written by chromadb 0.4.22), wherever it can be found.
+pub fn demo_source() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("CHROMA_WAL_DEMO") {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo"));
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(4) {
+            candidates.push(up.join("assets/demo"));
+        }
+    }
+    candidates.push(PathBuf::from("assets/demo"));
+    candidates
+        .into_iter()
+        .find(|p| p.join("chroma.sqlite3").is_file())
+}
+
+/// Copy the demo into a fresh temporary dir; the copy is removed when the guard drops.
+pub fn demo_copy() -> Result<(tempfile::TempDir, PathBuf)> {
+    let src = demo_source().ok_or_else(|| {
+        Error::failed(
+            "the demo persist dir (assets/demo) was not found; set CHROMA_WAL_DEMO to its path",
+        )
+    })?;
+    let tmp = tempfile::Builder::new()
+        .prefix("chroma-wal-demo-")
+        .tempdir()?;
+    let dest = tmp.path().join("chroma");
+    copy_tree(&src, &dest)?;
+    Ok((tmp, dest))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), &dest)?;
+        }
+    }
+    Ok(())
+}

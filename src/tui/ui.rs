@@ -1,0 +1,630 @@
+//! Render functions: state in, frame out. Nothing here changes the app.
+
+use std::time::Instant;
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use super::app::{state_sentence, step_elapsed, App, Counts, RowRef, StepStatus, View};
+use super::keymap;
+use crate::prune::job::Unit;
+use crate::units::{bytes, count, delta, seconds};
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+/// Draw the whole screen. `now` is passed in so tests render fixed elapsed times.
+pub fn draw(f: &mut Frame, app: &App, now: Instant) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "Terminal too small: {}x{}.\nchroma-wal needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\nEnlarge the window, or press q to quit.",
+            area.width, area.height
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .fg(Color::Yellow),
+            area,
+        );
+        return;
+    }
+    let banner = app.blocker().map(|_| 2).unwrap_or(0);
+    let [header, banner_area, body, footer] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Length(banner),
+        Constraint::Min(5),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    draw_header(f, app, header);
+    if let Some(b) = app.blocker() {
+        f.render_widget(
+            Paragraph::new(format!("PRUNING DISABLED: {b}"))
+                .wrap(Wrap { trim: true })
+                .style(
+                    Style::new()
+                        .fg(Color::White)
+                        .bg(Color::Red)
+                        .add_modifier(Modifier::BOLD),
+                ),
+            banner_area,
+        );
+    }
+    match app.view {
+        View::Main | View::Confirm => {
+            draw_table(f, app, body);
+            if app.view == View::Confirm {
+                draw_confirm(f, app, area);
+            }
+        }
+        View::Running => draw_running(f, app, body, now),
+        View::Result => draw_result(f, app, body),
+    }
+    draw_footer(f, app, footer);
+    if app.help {
+        draw_help(f, area);
+    }
+}
+
+fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("chroma-wal ", Style::new().bold().fg(Color::Cyan)),
+        Span::raw(app.shown_path.clone()),
+    ])];
+    match (&app.snap, &app.scan_error) {
+        (_, Some(e)) => lines.push(Line::from(Span::styled(
+            format!("cannot read: {e}"),
+            Style::new().fg(Color::Red),
+        ))),
+        (None, None) => lines.push(Line::from(Span::styled("reading the catalog…", dim))),
+        (Some(s), None) => {
+            let purge = match s.automatically_purge {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "n/a (kept forever)",
+            };
+            lines.push(Line::from(vec![
+                Span::styled("era ", dim),
+                Span::raw(format!("{}  ", s.schema.era.label())),
+                Span::styled("chroma.sqlite3 ", dim),
+                Span::raw(format!("{}  ", bytes(s.sizes.sqlite))),
+                Span::styled("dir ", dim),
+                Span::raw(format!("{}  ", bytes(s.sizes.dir))),
+                Span::styled("auto purge ", dim),
+                Span::raw(purge),
+            ]));
+            let wal = match &app.counts {
+                Counts::Counting { done, total } => {
+                    let pct = if *total > 0 {
+                        format!(" {}%", done * 100 / total)
+                    } else {
+                        String::new()
+                    };
+                    Line::from(vec![
+                        Span::styled("WAL ", dim),
+                        Span::styled(format!("counting…{pct}"), Style::new().fg(Color::Yellow)),
+                    ])
+                }
+                Counts::Failed(e) => Line::from(Span::styled(
+                    format!("WAL count failed: {e}"),
+                    Style::new().fg(Color::Red),
+                )),
+                Counts::Ready(w) => Line::from(vec![
+                    Span::styled("WAL ", dim),
+                    Span::raw(format!("{} rows  ", count(w.rows()))),
+                    Span::styled("prunable ", dim),
+                    Span::styled(
+                        format!("{} (~{})", count(w.prunable()), bytes(w.prunable_bytes())),
+                        Style::new().fg(Color::Green),
+                    ),
+                ]),
+            };
+            lines.push(wal);
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(Block::new()), area);
+}
+
+fn right(s: String) -> Cell<'static> {
+    Cell::from(ratatui::text::Text::from(s).alignment(ratatui::layout::Alignment::Right))
+}
+
+fn num(n: Option<u64>) -> String {
+    n.map(count).unwrap_or_else(|| "…".into())
+}
+
+fn draw_table(f: &mut Frame, app: &App, area: Rect) {
+    let rows = app.rows();
+    let (table_area, detail_area) = if app.detail {
+        let [a, b] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+        (a, Some(b))
+    } else {
+        (area, None)
+    };
+    let header = Row::new(vec![
+        Cell::from(""),
+        Cell::from("collection"),
+        Cell::from("tenant/database"),
+        right("dim".into()),
+        right("WAL rows".into()),
+        right("prunable".into()),
+        right("held".into()),
+        right("bound M".into()),
+        Cell::from("status"),
+    ])
+    .style(Style::new().bold().fg(Color::Cyan));
+    let snap = app.snap.as_ref();
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|r| {
+            let marked = app.marked.contains(&app.key_of(r));
+            let n = app.numbers(r);
+            let mark = if marked { "[x]" } else { "[ ]" };
+            let cells: Vec<Cell> = match (r, snap, app.wal()) {
+                (RowRef::Collection(i), Some(s), _) => {
+                    let c = &s.collections[*i];
+                    vec![
+                        Cell::from(mark),
+                        Cell::from(c.name.clone()),
+                        Cell::from(format!(
+                            "{}/{}",
+                            c.tenant.as_deref().unwrap_or("-"),
+                            c.database.as_deref().unwrap_or("-")
+                        )),
+                        right(
+                            c.dimension
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ),
+                        right(num(n.map(|n| n.0))),
+                        right(num(n.map(|n| n.1))).fg(Color::Green),
+                        right(num(n.map(|n| n.2))),
+                        right(
+                            c.bound
+                                .value()
+                                .map(|m| m.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ),
+                        Cell::from(c.status().to_string()).fg(if c.bound.value().is_some() {
+                            Color::Reset
+                        } else {
+                            Color::Yellow
+                        }),
+                    ]
+                }
+                (RowRef::Orphan(t), _, Some(w)) => {
+                    let t = &w.topics[*t];
+                    vec![
+                        Cell::from(mark),
+                        Cell::from("(orphan topic)").fg(Color::Magenta),
+                        Cell::from(t.topic.clone()),
+                        right("-".into()),
+                        right(count(t.rows)),
+                        right(count(t.prunable)).fg(Color::Green),
+                        right(count(t.held())),
+                        right(t.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
+                        Cell::from("collection deleted: all rows may go").fg(Color::Magenta),
+                    ]
+                }
+                _ => vec![Cell::from("")],
+            };
+            let row = Row::new(cells);
+            if marked {
+                row.style(Style::new().add_modifier(Modifier::BOLD))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(4),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Fill(3),
+    ];
+    let title = {
+        let mut t = format!(
+            " collections ({}) · sort: {} ",
+            rows.len(),
+            app.sort.label()
+        );
+        if app.filter_editing {
+            t.push_str(&format!("· filter: {}▏ ", app.filter));
+        } else if !app.filter.is_empty() {
+            t.push_str(&format!("· filter: {} ", app.filter));
+        }
+        t
+    };
+    let table = Table::new(body, widths)
+        .header(header)
+        .block(Block::bordered().title(title))
+        .row_highlight_style(Style::new().bg(Color::DarkGray))
+        .column_spacing(1);
+    let mut state = TableState::new().with_selected(if rows.is_empty() {
+        None
+    } else {
+        Some(app.cursor)
+    });
+    *state.offset_mut() = app.offset;
+    f.render_stateful_widget(table, table_area, &mut state);
+    if rows.is_empty() {
+        let msg = if app.snap.is_none() {
+            "reading…"
+        } else {
+            "no collection matches the filter"
+        };
+        let inner = Rect {
+            x: table_area.x + 2,
+            y: table_area.y + 2,
+            width: table_area.width.saturating_sub(4),
+            height: 1,
+        };
+        f.render_widget(Paragraph::new(msg).fg(Color::DarkGray), inner);
+    }
+    if let Some(d) = detail_area {
+        draw_detail(f, app, d);
+    }
+}
+
+fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
+    let block = Block::bordered().title(" segments ");
+    let (Some(RowRef::Collection(i)), Some(s)) = (app.selected(), &app.snap) else {
+        let text = match (app.selected(), app.wal()) {
+            (Some(RowRef::Orphan(t)), Some(w)) => {
+                let t = &w.topics[t];
+                format!("Orphan topic {}\nseq_id {}..{}, {} rows. No collection reads it any more: every row may go.", t.topic, t.min_seq_id, t.max_seq_id, count(t.rows))
+            }
+            _ => "nothing selected".into(),
+        };
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    };
+    let c = &s.collections[i];
+    let rows: Vec<Row> = c
+        .segments
+        .iter()
+        .map(|seg| {
+            Row::new(vec![
+                Cell::from(seg.scope.clone()),
+                Cell::from(seg.id.clone()),
+                Cell::from(seg.kind.rsplit('/').next().unwrap_or("").to_string()),
+                Cell::from(
+                    seg.max_seq_id
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+                Cell::from(seg.source.key()),
+                Cell::from(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
+                Cell::from(seg.problem.clone().unwrap_or_default()).fg(Color::Yellow),
+            ])
+        })
+        .collect();
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(36),
+            Constraint::Length(22),
+            Constraint::Length(10),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new([
+            "scope",
+            "segment",
+            "type",
+            "max_seq_id",
+            "from",
+            "folder",
+            "note",
+        ])
+        .style(Style::new().bold().fg(Color::Cyan)),
+    )
+    .block(block.title(format!(" segments of {} (id {}) ", c.name, c.id)));
+    f.render_widget(t, area);
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    r
+}
+
+fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
+    let Some(plan) = app.plan() else { return };
+    let mut lines: Vec<Line> = vec![Line::from("Delete these WAL rows?".bold()), Line::from("")];
+    for t in plan.effective() {
+        lines.push(Line::from(format!(
+            "  {:<24} {:>10} rows  below seq_id {}",
+            t.label(),
+            count(t.rows),
+            t.bound.map(|b| b.to_string()).unwrap_or_default()
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!(
+        "  total            {} rows (~{})",
+        count(plan.rows()),
+        bytes(plan.bytes())
+    )));
+    lines.push(Line::from(match app.opts.backup.folder(&app.opts.path) {
+        Some(b) => format!("  backup           into {}", b.display()),
+        None => "  backup           NONE (--no-backup): this cannot be undone".into(),
+    }));
+    if let Some(sp) = &app.confirm_space {
+        let line = format!(
+            "  free space       {} ({})",
+            if sp.ok { "ok" } else { "NOT ENOUGH" },
+            sp.summary()
+        );
+        lines.push(if sp.ok {
+            Line::from(line)
+        } else {
+            Line::from(line).fg(Color::Red)
+        });
+    }
+    lines.push(Line::from(format!(
+        "  chroma.sqlite3   {} now, ~{} after{}",
+        bytes(plan.sqlite_bytes),
+        bytes(if app.opts.vacuum {
+            plan.estimated_sqlite_after()
+        } else {
+            plan.sqlite_bytes
+        }),
+        if app.opts.vacuum {
+            " compaction"
+        } else {
+            " (no compaction)"
+        }
+    )));
+    lines.push(Line::from(""));
+    lines.push(Line::from(
+        "  y / Enter: prune     n / Esc: cancel".fg(Color::Cyan),
+    ));
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, area.width.saturating_sub(8).min(110), h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .title(" confirm prune ")
+                .border_style(Style::new().fg(Color::Yellow)),
+        ),
+        r,
+    );
+}
+
+fn amount(unit: Unit, n: u64) -> String {
+    match unit {
+        Unit::Bytes => bytes(n),
+        Unit::Rows => format!("{} rows", count(n)),
+        Unit::Checks => format!("{n} checks"),
+    }
+}
+
+fn draw_running(f: &mut Frame, app: &App, area: Rect, now: Instant) {
+    let Some(job) = &app.job else { return };
+    let block = Block::bordered().title(format!(" pruning {} rows ", count(job.plan.rows())));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut constraints: Vec<Constraint> =
+        job.steps.iter().map(|_| Constraint::Length(2)).collect();
+    constraints.push(Constraint::Min(1));
+    let areas = Layout::vertical(constraints).split(inner);
+    for (s, a) in job.steps.iter().zip(areas.iter()) {
+        let (label, color) = match s.status {
+            StepStatus::Pending => ("pending", Color::DarkGray),
+            StepStatus::Running => ("running", Color::Yellow),
+            StepStatus::Done => ("done", Color::Green),
+            StepStatus::Skipped => ("skipped", Color::DarkGray),
+            StepStatus::Failed => ("FAILED", Color::Red),
+        };
+        let elapsed = step_elapsed(s, now)
+            .map(|d| seconds(d.as_secs_f64()))
+            .unwrap_or_default();
+        let [name, gauge, time] = Layout::horizontal([
+            Constraint::Length(22),
+            Constraint::Min(10),
+            Constraint::Length(12),
+        ])
+        .areas(Rect { height: 1, ..*a });
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::raw(format!("{:<10}", s.step.name())),
+                Span::styled(label, Style::new().fg(color)),
+            ])),
+            name,
+        );
+        let (ratio, text) = match (s.status, s.total) {
+            (StepStatus::Skipped, _) => (0.0, s.note.clone().unwrap_or_default()),
+            (StepStatus::Failed, _) => (0.0, s.note.clone().unwrap_or_default()),
+            (_, Some(t)) if t > 0 => (
+                (s.done as f64 / t as f64).clamp(0.0, 1.0),
+                format!("{} / {}", amount(s.unit, s.done), amount(s.unit, t)),
+            ),
+            (StepStatus::Running, _) => (
+                0.0,
+                "working… (no progress figures from SQLite for this step)".into(),
+            ),
+            (StepStatus::Done, _) => (1.0, "done".into()),
+            _ => (0.0, String::new()),
+        };
+        f.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .label(text)
+                .gauge_style(Style::new().fg(color).bg(Color::Black)),
+            gauge,
+        );
+        f.render_widget(Paragraph::new(elapsed), time);
+    }
+    if let Some(last) = areas.last() {
+        let msg = if job.confirm_cancel {
+            Line::from("Cancel the prune? y: cancel (the dir stays untouched or exactly pruned)   n: keep going".fg(Color::Yellow).bold())
+        } else if job.cancel_sent {
+            Line::from("cancelling…".fg(Color::Yellow))
+        } else {
+            Line::from(format!(
+                "total {}",
+                seconds(now.saturating_duration_since(job.started).as_secs_f64())
+            ))
+            .fg(Color::DarkGray)
+        };
+        f.render_widget(Paragraph::new(msg), *last);
+    }
+}
+
+fn draw_result(f: &mut Frame, app: &App, area: Rect) {
+    let Some(job) = &app.job else { return };
+    let mut lines: Vec<Line> = Vec::new();
+    match &job.outcome {
+        Some(Ok(r)) => {
+            lines.push(Line::from(
+                format!("Pruned {} rows.", count(r.rows_deleted))
+                    .fg(Color::Green)
+                    .bold(),
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!(
+                "  chroma.sqlite3   {:>12} -> {:>12}   ({})",
+                bytes(r.sqlite_bytes_before),
+                bytes(r.sqlite_bytes_after),
+                delta(r.sqlite_bytes_before, r.sqlite_bytes_after)
+            )));
+            lines.push(Line::from(format!(
+                "  whole dir        {:>12} -> {:>12}   ({})",
+                bytes(r.dir_bytes_before),
+                bytes(r.dir_bytes_after),
+                delta(r.dir_bytes_before, r.dir_bytes_after)
+            )));
+            lines.push(Line::from(format!(
+                "  freed            {}",
+                bytes(r.sqlite_bytes_before.saturating_sub(r.sqlite_bytes_after))
+            )));
+            lines.push(Line::from(match &r.backup {
+                Some(b) => format!("  backup           {}", b.display()),
+                None => "  backup           none".into(),
+            }));
+            lines.push(Line::from(""));
+            for t in &r.topics {
+                let name = t
+                    .collection
+                    .as_ref()
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_else(|| "(orphan)".into());
+                lines.push(Line::from(format!(
+                    "  {:<24} {:>10} rows deleted (bound {})",
+                    name,
+                    count(t.rows_deleted),
+                    t.bound.map(|b| b.to_string()).unwrap_or_else(|| "-".into())
+                )));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!(
+                "  steps: {}",
+                r.steps
+                    .iter()
+                    .map(|s| if s.skipped {
+                        format!("{} skipped", s.step.name())
+                    } else {
+                        format!("{} {}", s.step.name(), seconds(s.seconds))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Some(Err(e)) => {
+            lines.push(Line::from(
+                format!("The prune stopped: {}", e.error)
+                    .fg(Color::Red)
+                    .bold(),
+            ));
+            lines.push(Line::from(""));
+            lines.push(Line::from(state_sentence(e)));
+            if let Some(b) = &e.backup {
+                lines.push(Line::from(format!("Backup: {}", b.display())));
+            }
+        }
+        None => lines.push(Line::from("…")),
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" result ")),
+        area,
+    );
+}
+
+fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    let mut spans: Vec<Span> = Vec::new();
+    if app.filter_editing {
+        spans.push(Span::styled(
+            format!("filter: {}▏", app.filter),
+            Style::new().fg(Color::Yellow),
+        ));
+        spans.push(Span::raw("   Enter keep · Esc clear"));
+    } else {
+        for (k, what) in keymap::footer(app.view) {
+            spans.push(Span::styled(k, Style::new().fg(Color::Cyan).bold()));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+    }
+    let (rows, b) = app.marked_totals();
+    let status = match &app.message {
+        Some(m) => Line::from(m.clone()).fg(Color::Yellow),
+        None if app.view == View::Main => Line::from(format!(
+            "marked: {} collection(s), {} rows, ~{}",
+            app.marked.len(),
+            count(rows),
+            bytes(b)
+        )),
+        None => Line::from(""),
+    };
+    f.render_widget(Paragraph::new(vec![status, Line::from(spans)]), area);
+}
+
+fn draw_help(f: &mut Frame, area: Rect) {
+    let mut lines = vec![Line::from("Keys".bold()), Line::from("")];
+    for b in keymap::BINDINGS {
+        let views = b
+            .views
+            .iter()
+            .map(|v| format!("{v:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(",");
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<7}", b.label), Style::new().fg(Color::Cyan)),
+            Span::raw(format!("{:<55}", b.help)),
+            Span::styled(views, Style::new().fg(Color::DarkGray)),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from("  any key closes this help"));
+    let r = centered(area, 90, lines.len() as u16 + 2);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" help ")),
+        r,
+    );
+}

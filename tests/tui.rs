@@ -1,0 +1,391 @@
+//! The explorer without a real terminal: state updates, TestBackend render snapshots of every
+//! view, and a journey of scripted keys through the real event loop on a fixture copy.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chroma_wal::chroma::{wal, Snapshot};
+use chroma_wal::prune::job::{Report, Step, StepTime, TopicResult};
+use chroma_wal::prune::preflight::SpaceCheck;
+use chroma_wal::prune::BackupTarget;
+use chroma_wal::tui::app::{Counts, Msg};
+use chroma_wal::tui::{self, Action, App, Effect, Events, Options, View};
+use common::*;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::Terminal;
+
+/// An app on a committed fixture, with its counts, shown under a fixed path.
+fn app_on(name: &str) -> App {
+    let path = PathBuf::from("tests/fixtures").join(name);
+    let mut app = App::new(Options {
+        path: path.clone(),
+        backup: BackupTarget::Dir(PathBuf::from("/backups")),
+        vacuum: true,
+    });
+    app.shown_path = format!("tests/fixtures/{name}");
+    let snap = Snapshot::open(&path).unwrap();
+    let w = wal::scan(&snap, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Scanned(Ok(Box::new(snap))));
+    app.on_msg(Msg::Counted(Ok(w)));
+    app
+}
+
+fn render(app: &App, w: u16, h: u16, now: Instant) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| tui::ui::draw(f, app, now)).unwrap();
+    t.backend().to_string()
+}
+
+fn fixed_space() -> SpaceCheck {
+    SpaceCheck {
+        needs: Vec::new(),
+        filesystems: vec![(PathBuf::from("/data"), 4_000_000, 90_000_000_000)],
+        ok: true,
+    }
+}
+
+fn names(app: &App) -> Vec<String> {
+    app.rows().iter().map(|r| app.name_of(r)).collect()
+}
+
+#[test]
+fn sort_filter_and_cursor() {
+    let mut app = app_on("v0_4_22");
+    assert_eq!(names(&app), ["big", "papers", "small", "big", "empty"]);
+    app.update(Action::Sort);
+    assert_eq!(names(&app)[..2], ["big", "papers"]);
+    app.update(Action::Sort);
+    assert_eq!(names(&app), ["big", "big", "empty", "papers", "small"]);
+    app.update(Action::Bottom);
+    assert_eq!(app.cursor, 4);
+    app.update(Action::Down);
+    assert_eq!(app.cursor, 4, "cursor stays on the last row");
+    app.update(Action::FilterStart);
+    for c in "pap".chars() {
+        app.filter_input(Some(c), false, false);
+    }
+    app.filter_input(None, true, false);
+    assert!(!app.filter_editing);
+    assert_eq!(names(&app), ["papers"]);
+    assert_eq!(app.cursor, 0);
+    app.update(Action::Back);
+    assert_eq!(app.rows().len(), 5, "Esc clears the filter");
+}
+
+#[test]
+fn marking_only_takes_prunable_rows() {
+    let mut app = app_on("v0_4_22");
+    app.update(Action::Sort);
+    app.update(Action::Sort); // by name: big, big, empty, papers, small
+    app.update(Action::Select(2)); // empty
+    app.update(Action::Mark);
+    assert!(app.marked.is_empty());
+    assert!(app.message.as_deref().unwrap().contains("nothing prunable"));
+    app.update(Action::MarkAll);
+    let (rows, bytes) = app.marked_totals();
+    let exp = expected("v0_4_22");
+    let want: u64 = exp["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expected_prunable_rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, want);
+    assert!(bytes > 0);
+    assert_eq!(app.marked.len(), 2);
+    // Space on a marked row unmarks it.
+    app.update(Action::Select(3)); // papers
+    app.update(Action::Mark);
+    assert_eq!(app.marked.len(), 1);
+}
+
+#[test]
+fn marking_waits_for_the_counts() {
+    let path = PathBuf::from("tests/fixtures/v0_4_22");
+    let mut app = App::new(Options {
+        path: path.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+    });
+    app.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
+    assert!(matches!(app.counts, Counts::Counting { .. }));
+    app.update(Action::Mark);
+    assert!(app.marked.is_empty());
+    assert!(app.message.as_deref().unwrap().contains("counting"));
+}
+
+#[test]
+fn confirm_then_run_then_back_rescans() {
+    let mut app = app_on("v1_5_9");
+    app.update(Action::Prune);
+    assert_eq!(app.view, View::Main, "nothing marked: no dialog");
+    app.update(Action::MarkAll);
+    app.update(Action::Prune);
+    assert_eq!(app.view, View::Confirm);
+    assert_eq!(app.update(Action::Back), Vec::<Effect>::new());
+    assert_eq!(app.view, View::Main);
+    app.update(Action::Prune);
+    let eff = app.update(Action::Yes);
+    assert_eq!(app.view, View::Running);
+    assert!(matches!(&eff[..], [Effect::RunJob(p)] if p.rows() > 0));
+    // Esc asks first; n keeps going; Esc then y cancels.
+    assert!(app.update(Action::Back).is_empty());
+    assert!(app.job.as_ref().unwrap().confirm_cancel);
+    app.update(Action::No);
+    assert!(!app.job.as_ref().unwrap().confirm_cancel);
+    app.update(Action::Back);
+    assert_eq!(app.update(Action::Yes), vec![Effect::CancelJob]);
+}
+
+#[test]
+fn a_holder_disables_pruning_with_the_reason() {
+    let (_t, dir) = fixture_copy("v0_4_22");
+    let f = std::fs::File::open(dir.join("chroma.sqlite3")).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .stdin(f)
+        .spawn()
+        .unwrap();
+    let mut app = App::new(Options {
+        path: dir.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+    });
+    let snap = Snapshot::open(&dir).unwrap();
+    let w = wal::scan(&snap, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Scanned(Ok(Box::new(snap))));
+    app.on_msg(Msg::Counted(Ok(w)));
+    child.kill().ok();
+    child.wait().ok();
+    app.update(Action::MarkAll);
+    app.update(Action::Prune);
+    assert_eq!(app.view, View::Main);
+    assert!(app.message.as_deref().unwrap().contains("pruning disabled"));
+    let screen = render(&app, 120, 30, Instant::now());
+    assert!(screen.contains("PRUNING DISABLED"), "{screen}");
+    assert!(screen.contains(&child.id().to_string()), "{screen}");
+}
+
+fn snap(name: &str, screen: String) {
+    insta::assert_snapshot!(name, screen);
+}
+
+#[test]
+fn render_main_detail_filter_help_and_tiny() {
+    let mut app = app_on("v0_4_22");
+    let now = Instant::now();
+    snap("main_100x24", render(&app, 100, 24, now));
+    snap("main_160x40", render(&app, 160, 40, now));
+    snap("tiny_40x10", render(&app, 40, 10, now));
+    app.update(Action::MarkAll);
+    app.update(Action::ToggleDetail);
+    snap("detail_marked_120x32", render(&app, 120, 32, now));
+    app.update(Action::FilterStart);
+    app.filter_input(Some('s'), false, false);
+    app.filter_input(Some('m'), false, false);
+    snap("filter_typing_100x20", render(&app, 100, 20, now));
+    app.filter_input(None, true, false);
+    app.update(Action::Help);
+    snap("help_120x36", render(&app, 120, 36, now));
+    // While counting, the table comes at once with a counting state.
+    let path = PathBuf::from("tests/fixtures/v0_4_22");
+    let mut counting = App::new(Options {
+        path: path.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+    });
+    counting.shown_path = "tests/fixtures/v0_4_22".into();
+    counting.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
+    counting.on_msg(Msg::Counting {
+        done: 250,
+        total: 1000,
+    });
+    let s = render(&counting, 100, 20, now);
+    assert!(s.contains("counting… 25%"), "{s}");
+    snap("counting_100x20", s);
+}
+
+#[test]
+fn render_confirm_running_and_result() {
+    let mut app = app_on("v0_4_22");
+    app.update(Action::MarkAll);
+    app.update(Action::Prune);
+    app.confirm_space = Some(fixed_space());
+    let now = Instant::now();
+    snap("confirm_120x32", render(&app, 120, 32, now));
+
+    app.update(Action::Yes);
+    let job = app.job.as_mut().unwrap();
+    job.started = now - Duration::from_secs(7);
+    use chroma_wal::prune::{Event, Unit};
+    for ev in [
+        Event::Started {
+            step: Step::Preflight,
+            total: Some(4),
+            unit: Unit::Checks,
+        },
+        Event::Finished {
+            step: Step::Preflight,
+            seconds: 0.02,
+            detail: None,
+        },
+        Event::Started {
+            step: Step::Backup,
+            total: Some(1_400_000),
+            unit: Unit::Bytes,
+        },
+        Event::Finished {
+            step: Step::Backup,
+            seconds: 1.5,
+            detail: None,
+        },
+        Event::Started {
+            step: Step::Delete,
+            total: Some(498),
+            unit: Unit::Rows,
+        },
+        Event::Progress {
+            step: Step::Delete,
+            done: 249,
+            total: Some(498),
+        },
+    ] {
+        app.on_msg(Msg::Job(ev));
+    }
+    let job = app.job.as_mut().unwrap();
+    job.steps[2].started = Some(now - Duration::from_millis(2500));
+    snap("running_120x30", render(&app, 120, 30, now));
+    app.update(Action::Back);
+    snap("running_cancel_ask_120x30", render(&app, 120, 30, now));
+
+    let report = Report {
+        persist_dir: PathBuf::from("tests/fixtures/v0_4_22"),
+        rows_deleted: 498,
+        topics: vec![TopicResult {
+            topic: "persistent://default/default/x".into(),
+            collection: Some(("x".into(), "big".into())),
+            bound: Some(300),
+            rows_deleted: 299,
+        }],
+        sqlite_bytes_before: 1_400_000,
+        sqlite_bytes_after: 900_000,
+        dir_bytes_before: 1_500_000,
+        dir_bytes_after: 1_000_000,
+        backup: Some(PathBuf::from("/backups/v0_4_22-2026-11-24T000000Z.sqlite3")),
+        steps: Step::ALL
+            .iter()
+            .map(|&step| StepTime {
+                step,
+                seconds: 0.5,
+                skipped: false,
+            })
+            .collect(),
+        notes: Vec::new(),
+    };
+    app.on_msg(Msg::JobDone(Box::new(Ok(report))));
+    assert_eq!(app.view, View::Result);
+    snap("result_120x30", render(&app, 120, 30, now));
+}
+
+/// A key to send once the app satisfies a condition.
+type ScriptStep = (fn(&App) -> bool, Event);
+
+/// Keys to send, each once the app satisfies a condition.
+struct Script {
+    steps: VecDeque<ScriptStep>,
+    deadline: Instant,
+}
+
+fn key(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new_with_kind(
+        c,
+        KeyModifiers::NONE,
+        KeyEventKind::Press,
+    ))
+}
+
+impl Events for Script {
+    fn next(&mut self, app: &App, timeout: Duration) -> std::io::Result<Option<Event>> {
+        assert!(
+            Instant::now() < self.deadline,
+            "journey timed out in view {:?}",
+            app.view
+        );
+        match self.steps.front() {
+            Some((ready, _)) if ready(app) => Ok(self.steps.pop_front().map(|(_, e)| e)),
+            _ => {
+                std::thread::sleep(timeout.min(Duration::from_millis(10)));
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[test]
+fn journey_filter_mark_prune_then_check_the_database() {
+    let (_t, dir) = fixture_copy("v0_5_5");
+    let exp = expected("v0_5_5");
+    let papers = exp["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "papers")
+        .unwrap()
+        .clone();
+    let topic = papers["wal_topics"][0].as_str().unwrap().to_string();
+    let before = topic_counts(&dir);
+    let mut app = App::new(Options {
+        path: dir.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+    });
+    let counted: fn(&App) -> bool = |a| a.wal().is_some();
+    let always: fn(&App) -> bool = |_| true;
+    let confirm: fn(&App) -> bool = |a| a.view == View::Confirm;
+    let result: fn(&App) -> bool = |a| a.view == View::Result;
+    let rescanned: fn(&App) -> bool = |a| a.view == View::Main && a.wal().is_some();
+    let mut steps: VecDeque<ScriptStep> = VecDeque::new();
+    steps.push_back((counted, key(KeyCode::Char('/'))));
+    for c in "papers".chars() {
+        steps.push_back((always, key(KeyCode::Char(c))));
+    }
+    steps.push_back((always, key(KeyCode::Enter)));
+    steps.push_back((always, key(KeyCode::Char(' '))));
+    steps.push_back((always, key(KeyCode::Char('p'))));
+    steps.push_back((confirm, key(KeyCode::Char('y'))));
+    steps.push_back((result, key(KeyCode::Enter)));
+    steps.push_back((rescanned, key(KeyCode::Char('q'))));
+    let mut script = Script {
+        steps,
+        deadline: Instant::now() + Duration::from_secs(60),
+    };
+    let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    tui::run_loop(&mut term, &mut app, &mut script).unwrap();
+    assert!(script.steps.is_empty());
+    let after = topic_counts(&dir);
+    let pruned = papers["expected_prunable_rows"].as_i64().unwrap();
+    assert!(pruned > 0);
+    for (t, v) in &before {
+        if *t == topic {
+            assert_eq!(
+                after[t].0,
+                v.0 - pruned,
+                "papers lost exactly its prunable rows"
+            );
+            assert!(after[t].1 >= papers["expected_prune_bound"].as_i64().unwrap());
+        } else {
+            assert_eq!(after[t], *v, "{t} must be untouched");
+        }
+    }
+    // After Enter on the result, the table was rescanned: papers has nothing prunable left.
+    let i = app
+        .rows()
+        .iter()
+        .position(|r| app.name_of(r) == "papers")
+        .unwrap();
+    assert_eq!(app.numbers(&app.rows()[i]).unwrap().1, 0);
+}
