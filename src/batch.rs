@@ -144,7 +144,10 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     if let Some(b) = snap.prune_blockers().first() {
         return Err((Error::refused(b.clone()), None));
     }
-    if plan.rows() == 0 {
+    // Nothing to delete, but free pages left by an earlier prune that was stopped before
+    // its compaction: run the job anyway so "run again to compact" holds.
+    let compact_only = plan.rows() == 0 && vacuum && snap.free_bytes() > 0;
+    if plan.rows() == 0 && !compact_only {
         let why = "nothing to prune: no selected topic has rows below its bound";
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);

@@ -112,9 +112,11 @@ pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
         },
         "sqlite_bytes": snap.sizes.sqlite,
         "journal_bytes": snap.sizes.journal,
+        "journal_hot": snap.sizes.journal_hot,
         "wal_file_bytes": snap.sizes.wal,
         "shm_bytes": snap.sizes.shm,
         "dir_bytes": snap.sizes.dir,
+        "free_bytes": snap.free_bytes(),
         "automatically_purge": snap.automatically_purge,
         "holders_checked": snap.holders.checked,
         "holders": snap.holders.list.iter().map(|h| json!({"pid": h.pid, "command": h.command})).collect::<Vec<_>>(),
@@ -182,7 +184,14 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let side = [
-        ("journal", snap.sizes.journal),
+        (
+            if snap.sizes.journal_hot {
+                "HOT journal"
+            } else {
+                "retired journal"
+            },
+            snap.sizes.journal,
+        ),
         ("-wal", snap.sizes.wal),
         ("-shm", snap.sizes.shm),
     ]
@@ -201,6 +210,12 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
         }
     );
     out += &format!("Whole dir       {}\n", bytes(snap.sizes.dir));
+    if snap.free_bytes() > 0 {
+        out += &format!(
+            "Free inside     {} (given back by a compaction)\n",
+            bytes(snap.free_bytes())
+        );
+    }
     out += &format!(
         "WAL             {} rows, {} prunable (~{})\n",
         count(wal.rows()),

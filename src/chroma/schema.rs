@@ -68,6 +68,8 @@ pub struct Schema {
     /// `PRAGMA journal_mode` as reported.
     pub journal_mode: String,
     pub page_size: i64,
+    /// Pages on the freelist: space inside the file that only a compaction gives back.
+    pub freelist_pages: i64,
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
@@ -163,6 +165,7 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
     };
     let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let freelist_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     Ok(Schema {
         era,
         migrations,
@@ -177,5 +180,6 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
         max_seq_id_table,
         journal_mode,
         page_size,
+        freelist_pages,
     })
 }

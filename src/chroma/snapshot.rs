@@ -117,6 +117,9 @@ pub struct Sizes {
     pub sqlite: u64,
     /// `chroma.sqlite3-journal`, when present.
     pub journal: Option<u64>,
+    /// That journal is hot: non-empty with a live header, so SQLite would roll it back.
+    /// (A journal whose header was zeroed is ignored by SQLite and reused by its next write.)
+    pub journal_hot: bool,
     /// `chroma.sqlite3-wal`, when present.
     pub wal: Option<u64>,
     /// `chroma.sqlite3-shm`, when present.
@@ -132,11 +135,23 @@ impl Sizes {
         Sizes {
             sqlite: fsinfo::file_bytes(&f).unwrap_or(0),
             journal: side("-journal"),
+            journal_hot: journal_is_hot(&super::db::side_file(&f, "-journal")),
             wal: side("-wal"),
             shm: side("-shm"),
             dir: fsinfo::tree_bytes(persist_dir),
         }
     }
+}
+
+/// SQLite treats a rollback journal as possibly hot when it is non-empty and its first byte
+/// is not zero (it zeroes the header to retire a journal without deleting it).
+fn journal_is_hot(path: &Path) -> bool {
+    use std::io::Read;
+    let mut b = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map(|_| b[0] != 0)
+        .unwrap_or(false)
 }
 
 /// Who a WAL topic belongs to.
@@ -235,7 +250,11 @@ impl Snapshot {
             r.get::<_, i64>(0)
         })
         .map_err(|e| super::db::explain(e, sqlite_path))?;
-        let schema = schema::detect(conn)?;
+        let mut schema = schema::detect(conn)?;
+        if super::db::is_wal_mode(sqlite_path) {
+            // An immutable open reports "delete"; the file header is the truth.
+            schema.journal_mode = "wal".into();
+        }
         let mut warnings = Vec::new();
         let automatically_purge = if schema.queue_config {
             read_purge_setting(conn, &mut warnings)?
@@ -357,6 +376,11 @@ impl Snapshot {
         }
     }
 
+    /// Bytes on the freelist: free space inside chroma.sqlite3 that a compaction returns.
+    pub fn free_bytes(&self) -> u64 {
+        (self.schema.freelist_pages.max(0) as u64) * (self.schema.page_size.max(0) as u64)
+    }
+
     /// Why pruning is impossible right now, if it is (schema, holders, journal).
     pub fn prune_blockers(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -369,7 +393,7 @@ impl Snapshot {
         if let Some(b) = &self.schema.prune_blocker {
             out.push(format!("unknown schema: {b}"));
         }
-        if self.sizes.journal.is_some_and(|n| n > 0) {
+        if self.sizes.journal_hot {
             out.push(
                 "chroma.sqlite3-journal exists (a write was interrupted or is under way); start \
                  and stop Chroma once so SQLite rolls it back"

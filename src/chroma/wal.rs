@@ -156,7 +156,9 @@ pub fn scan_with(
         }
         seen += 1;
         if seen % 65_536 == 0 && !progress(seen, estimate.max(seen)) {
-            return Err(Error::Interrupted("counting cancelled".into()));
+            return Err(Error::Interrupted(
+                "cancelled while counting the WAL; nothing was changed (the persist dir is untouched)".into(),
+            ));
         }
     }
     progress(seen, seen);

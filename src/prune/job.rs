@@ -654,7 +654,8 @@ fn backup_path(persist_dir: &Path, folder: &Path) -> PathBuf {
         .replace(':', "");
     let mut p = folder.join(format!("{base}-{stamp}.sqlite3"));
     let mut n = 1;
-    while p.exists() {
+    // Neither a finished backup nor the `.partial` of an interrupted one may be reused.
+    while p.exists() || db::side_file(&p, ".partial").exists() {
         p = folder.join(format!("{base}-{stamp}-{n}.sqlite3"));
         n += 1;
     }
@@ -672,16 +673,22 @@ fn backup(
     std::fs::create_dir_all(folder)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", folder.display())))?;
     let dest = backup_path(src_path.parent().unwrap_or(Path::new(".")), folder);
+    // Written under a `.partial` name and renamed only once verified and on disk, so a
+    // backup that was interrupted (even by SIGKILL) can never pass for a good one.
+    let partial = db::side_file(&dest, ".partial");
     let result = (|| -> Result<()> {
         // A second connection reads while ours holds the write lock: the copy is the exact
         // state the delete will start from.
         let src = db::open_read_only(src_path)?;
         let mut dst = Connection::open_with_flags(
-            &dest,
+            &partial,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // No journal and no syncs while copying into the new file: until the rename below
+        // it is not a backup, and it is fsynced once, whole, before that.
+        dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
         {
             let b = Backup::new(&src, &mut dst)?;
             let mut throttle = Throttle::new();
@@ -715,7 +722,8 @@ fn backup(
             )));
         }
         drop(dst);
-        File::open(&dest)?.sync_all()?;
+        File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, &dest)?;
         File::open(folder)?.sync_all()?;
         Ok(())
     })();
@@ -723,10 +731,8 @@ fn backup(
         Ok(()) => Ok(dest),
         Err(e) => {
             // A half-written backup is worse than none: remove it.
-            let _ = std::fs::remove_file(&dest);
-            let mut j = dest.clone().into_os_string();
-            j.push("-journal");
-            let _ = std::fs::remove_file(PathBuf::from(j));
+            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(db::side_file(&partial, "-journal"));
             Err(e)
         }
     }

@@ -192,6 +192,7 @@ mod tests {
                 max_seq_id_table: true,
                 journal_mode: "delete".into(),
                 page_size: 4096,
+                freelist_pages: 0,
             },
             sizes: Sizes {
                 sqlite: 1000,
