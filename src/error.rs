@@ -78,7 +78,15 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Failed(format!("sqlite: {e}"))
+        match &e {
+            // The extended code tells which I/O failed (short write, lock, fsync, ...).
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ffi::ErrorCode::SystemIoFailure =>
+            {
+                Error::Failed(format!("sqlite: {e} (extended code {})", f.extended_code))
+            }
+            _ => Error::Failed(format!("sqlite: {e}")),
+        }
     }
 }
 

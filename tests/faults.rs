@@ -139,8 +139,27 @@ fn signal(child: &std::process::Child, sig: i32) {
     }
 }
 
+/// A running prune whose stderr is being collected.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let st = self.child.wait().unwrap();
+        self.seen.extend(self.lines.try_iter());
+        (st, self.seen.join("\n"))
+    }
+}
+
 /// Start a prune and return once stderr says `step: started` (plus `delay`), or it ended.
 fn prune_until(dir: &Path, backups: &Path, step: &str, delay: Duration) -> std::process::Child {
+    prune_running(dir, backups, step, delay).child
+}
+
+fn prune_running(dir: &Path, backups: &Path, step: &str, delay: Duration) -> Running {
     use std::io::BufRead;
     let mut child = spawn_prune(dir, backups);
     let err = child.stderr.take().unwrap();
@@ -152,15 +171,27 @@ fn prune_until(dir: &Path, backups: &Path, step: &str, delay: Duration) -> std::
     });
     let want = format!("{step}: started");
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(l) if l.contains(&want) => {
+                seen.push(l);
                 std::thread::sleep(delay);
-                return child;
+                return Running {
+                    child,
+                    lines: rx,
+                    seen,
+                };
             }
-            Ok(_) => {}
+            Ok(l) => seen.push(l),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(_) => return child, // it ended
+            Err(_) => {
+                return Running {
+                    child,
+                    lines: rx,
+                    seen,
+                }
+            } // it ended
         }
     }
     let _ = child.kill();
@@ -273,4 +304,191 @@ fn ctrl_c_during_each_step_exits_130_untouched_or_exactly_pruned() {
         "only {interrupted} of 6 Ctrl-C landed during the run"
     );
     let _ = Duration::ZERO;
+}
+
+/// A tmpfs of `bytes` at a new dir, or None when mounting is impossible here (must be
+/// possible in CI, which runs as root).
+struct Tmpfs {
+    path: PathBuf,
+    _holder: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn new(bytes: u64) -> Option<Tmpfs> {
+        let holder = tempfile::tempdir().unwrap();
+        let path = holder.path().join("fs");
+        std::fs::create_dir(&path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI runs as root and must be able to mount a tmpfs"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+            return None;
+        }
+        Some(Tmpfs {
+            path,
+            _holder: holder,
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_disk_too_small_is_refused_in_advance() {
+    let fixture = fixture_path("v0_4_22");
+    let sqlite = std::fs::metadata(fixture.join("chroma.sqlite3"))
+        .unwrap()
+        .len();
+    let dir_bytes: u64 = walk(&fixture)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    // Persist dir on a tmpfs that holds the dir but not the journal of a compaction.
+    let Some(fs) = Tmpfs::new(dir_bytes + sqlite / 2 + 64 * 1024) else {
+        return;
+    };
+    let dir = fs.path.join("chroma");
+    copy_tree(&fixture, &dir);
+    let before = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
+    bin()
+        .args(["prune", "--all", "--yes", "--no-backup"])
+        .arg(&dir)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("not enough free disk"));
+    assert_eq!(before, std::fs::read(dir.join("chroma.sqlite3")).unwrap());
+    assert_eq!(listing(&dir), listing(&fixture));
+
+    // Backup dir on a tmpfs smaller than the file.
+    let Some(small) = Tmpfs::new(sqlite / 2) else {
+        return;
+    };
+    let (_t, dir) = fixture_copy("v0_4_22");
+    bin()
+        .args(["prune", "--all", "--yes", "--backup-dir"])
+        .arg(small.path.join("b"))
+        .arg(&dir)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("not enough free disk"));
+    assert_eq!(before, std::fs::read(dir.join("chroma.sqlite3")).unwrap());
+    assert!(listing(&small.path.join("b")).is_empty());
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_disk_that_fills_up_during_the_backup_fails_cleanly() {
+    let b = build();
+    let sqlite = std::fs::metadata(b.template.join("chroma.sqlite3"))
+        .unwrap()
+        .len();
+    // Just enough for the preflight (file + 1% + 16 MiB margin + 1 MiB); a filler then takes
+    // the margin away as soon as the backup starts, which the preflight cannot foresee.
+    let size = sqlite + sqlite / 100 + 17 * 1024 * 1024;
+    let mut clean_failures = 0;
+    for attempt in 0..3 {
+        let Some(fs) = Tmpfs::new(size) else { return };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = copy_of(&b, tmp.path());
+        let before = counts(&dir);
+        let exact = kept(&dir, &b);
+        let backups = fs.path.join("backups");
+        let run = prune_running(&dir, &backups, "backup", Duration::ZERO);
+        let filled = std::fs::write(fs.path.join("filler"), vec![0u8; 24 * 1024 * 1024]);
+        let (status, err) = run.finish();
+        eprintln!("attempt {attempt}: filler {filled:?}, exit {status:?}: {err}");
+        integrity_ok(&dir);
+        match status.code() {
+            Some(1) => {
+                clean_failures += 1;
+                assert_eq!(counts(&dir), before, "attempt {attempt}: not untouched");
+                let left: Vec<String> = listing(&backups);
+                assert!(left.is_empty(), "attempt {attempt}: leftovers {left:?}");
+                assert!(strays(&dir).is_empty());
+            }
+            Some(0) => assert_eq!(counts(&dir), exact, "attempt {attempt}"),
+            other => panic!("attempt {attempt}: exit {other:?}: {err}"),
+        }
+        if clean_failures > 0 {
+            break;
+        }
+    }
+    assert!(clean_failures > 0, "the filler never beat the backup");
+}
+
+#[test]
+fn a_writer_arriving_mid_prune_waits_and_loses_nothing() {
+    let b = build();
+    for step in ["delete", "compact"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = copy_of(&b, tmp.path());
+        let exact = kept(&dir, &b);
+        let run = prune_running(
+            &dir,
+            &tmp.path().join("backups"),
+            step,
+            Duration::from_millis(20),
+        );
+        // Another writer, as Chroma would be if it started now: it must wait for our lock.
+        let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+        c.busy_timeout(Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let inserted = c.execute(
+            "INSERT INTO embeddings_queue (operation, topic, id, vector, encoding, metadata) \
+             VALUES (0, 'persistent://default/default/late-writer', 'late', NULL, NULL, NULL)",
+            [],
+        );
+        let waited = t0.elapsed();
+        drop(c);
+        let (status, err) = run.finish();
+        assert!(status.success(), "{step}: {err}");
+        inserted.unwrap_or_else(|e| panic!("{step}: writer failed: {e}"));
+        integrity_ok(&dir);
+        let now = counts(&dir);
+        assert_eq!(
+            now.get("persistent://default/default/late-writer"),
+            Some(&1),
+            "{step}: the late row is lost"
+        );
+        for (t, n) in &exact {
+            assert_eq!(now.get(t), Some(n), "{step}: {t}");
+        }
+        eprintln!("writer arriving during {step} waited {waited:?}");
+    }
 }

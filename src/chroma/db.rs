@@ -12,9 +12,23 @@ use crate::error::{Error, Result};
 /// A database in WAL journal mode would get `-wal` and `-shm` files created by a plain
 /// read-only open. When it has no `-wal` file there is nothing beyond the main file to read,
 /// so it is opened `immutable` and the dir stays exactly as it was.
+///
+/// This sniffs the file header with a plain open() and close(). POSIX drops every lock a
+/// process holds on a file when any descriptor of it is closed, so never call this while a
+/// connection of this process holds a lock on the file: use [`open_read_only_locked`].
 pub fn open_read_only(path: &Path) -> Result<Connection> {
+    open_ro(path, true)
+}
+
+/// Read-only open for use while this process holds a lock on the file (the prune job): no
+/// header sniffing, no descriptor of our own opened or closed outside SQLite.
+pub fn open_read_only_locked(path: &Path) -> Result<Connection> {
+    open_ro(path, false)
+}
+
+fn open_ro(path: &Path, sniff: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = if is_wal_mode(path) && !side_file(path, "-wal").exists() {
+    let conn = if sniff && is_wal_mode(path) && !side_file(path, "-wal").exists() {
         Connection::open_with_flags(
             format!("file:{}?immutable=1", uri_path(path)),
             flags | OpenFlags::SQLITE_OPEN_URI,

@@ -235,12 +235,22 @@ impl Snapshot {
     pub fn open(dir: &Path) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
         let conn = super::db::open_read_only(&sqlite_path)?;
-        let snap = Self::read(dir, &sqlite_path, &conn);
+        let snap = Self::read(dir, &sqlite_path, &conn, true);
         drop(conn);
         snap
     }
 
-    fn read(dir: &Path, sqlite_path: &Path, conn: &Connection) -> Result<Snapshot> {
+    /// As [`Snapshot::open`], while this process holds a lock on chroma.sqlite3 (the prune
+    /// job re-reads the catalog under its write lock): nothing opens the file outside SQLite.
+    pub fn open_locked(dir: &Path) -> Result<Snapshot> {
+        let sqlite_path = check_persist_dir(dir)?;
+        let conn = super::db::open_read_only_locked(&sqlite_path)?;
+        let snap = Self::read(dir, &sqlite_path, &conn, false);
+        drop(conn);
+        snap
+    }
+
+    fn read(dir: &Path, sqlite_path: &Path, conn: &Connection, sniff: bool) -> Result<Snapshot> {
         // One read transaction: the catalog is read from a single consistent state.
         conn.execute_batch("BEGIN")
             .map_err(|e| super::db::explain(e, sqlite_path))?;
@@ -251,7 +261,7 @@ impl Snapshot {
         })
         .map_err(|e| super::db::explain(e, sqlite_path))?;
         let mut schema = schema::detect(conn)?;
-        if super::db::is_wal_mode(sqlite_path) {
+        if sniff && super::db::is_wal_mode(sqlite_path) {
             // An immutable open reports "delete"; the file header is the truth.
             schema.journal_mode = "wal".into();
         }

@@ -431,7 +431,8 @@ fn run_locked(
 ) -> std::result::Result<Report, JobError> {
     // Re-read the catalog under the lock: bounds can only have grown since the plan was made,
     // so each topic is pruned with the smaller of the planned and the current bound.
-    let fresh = Snapshot::open(&snap.persist_dir).map_err(|e| ctx.fail(Step::Preflight, e))?;
+    let fresh =
+        Snapshot::open_locked(&snap.persist_dir).map_err(|e| ctx.fail(Step::Preflight, e))?;
     let bounds = effective_bounds(plan, &fresh);
 
     // 2. Backup.
@@ -679,7 +680,7 @@ fn backup(
     let result = (|| -> Result<()> {
         // A second connection reads while ours holds the write lock: the copy is the exact
         // state the delete will start from.
-        let src = db::open_read_only(src_path)?;
+        let src = db::open_read_only_locked(src_path)?;
         let mut dst = Connection::open_with_flags(
             &partial,
             OpenFlags::SQLITE_OPEN_READ_WRITE
