@@ -1,0 +1,87 @@
+"""Build large persist dirs for benchmarks from a base written by real chromadb 1.5.9.
+
+The base is tests/fixtures/v1_5_9 (automatically_purge off, real schema with its FTS5
+tables). Its WAL is amplified with SQL to ROWS rows spread over its collections' topics,
+each row a 384-dim float32 vector (1536 bytes), a ~1 KB document in the metadata JSON, the
+way Chroma stores an add. Every segment's max_seq_id is then set to 90% of the last seq_id,
+as after a flush: about 90% of the WAL is prunable and 10% held back.
+
+Also writes a Python-shape index_metadata.pickle with PICKLE_IDS ids into the vector segment
+of "papers" (module/class chromadb...PersistentData, protocol 4), with its max_seq_id row
+removed from sqlite so `info` must read the pickle.
+
+Usage: python3 bench/gen.py OUT_DIR ROWS [PICKLE_IDS]
+"""
+
+import os
+import pickle
+import random
+import shutil
+import sqlite3
+import sys
+import uuid
+
+here = os.path.dirname(os.path.abspath(__file__))
+base = os.path.join(here, "..", "tests", "fixtures", "v1_5_9")
+
+
+class PersistentData:
+    """Stand-in with the same module and name as Chroma's class, so the pickle has its shape."""
+
+
+PersistentData.__module__ = "chromadb.segment.impl.vector.local_persistent_hnsw"
+# pickle looks the class up by module path when writing: register a stand-in module.
+_parts = PersistentData.__module__.split(".")
+for _i in range(1, len(_parts) + 1):
+    sys.modules.setdefault(".".join(_parts[:_i]), type(sys)(".".join(_parts[:_i])))
+sys.modules[PersistentData.__module__].PersistentData = PersistentData
+
+
+def main(out, rows, pickle_ids=0):
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    shutil.copytree(base, out)
+    db = sqlite3.connect(os.path.join(out, "chroma.sqlite3"))
+    topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM embeddings_queue")]
+    top = db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()[0]
+    rng = random.Random(1)
+    doc = "lorem ipsum dolor sit amet " * 40
+    db.execute("BEGIN")
+    batch = []
+    for i in range(rows):
+        meta = '{"chroma:document": "%s %d", "source": "bench", "n": %d}' % (doc, i, i)
+        batch.append((top + 1 + i, rng.randrange(3), topics[i % len(topics)], f"b{i}",
+                      os.urandom(1536), "FLOAT32", meta))
+        if len(batch) == 20000:
+            db.executemany("INSERT INTO embeddings_queue (seq_id, operation, topic, id, vector, encoding, metadata) VALUES (?,?,?,?,?,?,?)", batch)
+            batch = []
+    if batch:
+        db.executemany("INSERT INTO embeddings_queue (seq_id, operation, topic, id, vector, encoding, metadata) VALUES (?,?,?,?,?,?,?)", batch)
+    bound = top + int(rows * 0.9)
+    db.execute("UPDATE max_seq_id SET seq_id = ?", (bound,))
+    # Segments that never recorded progress (small, empty) stay unknown, as in real life.
+    if pickle_ids:
+        (seg,) = db.execute(
+            "SELECT s.id FROM segments s JOIN collections c ON c.id = s.collection "
+            "WHERE c.name = 'papers' AND s.scope = 'VECTOR'").fetchone()
+        db.execute("DELETE FROM max_seq_id WHERE segment_id = ?", (seg,))
+        ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(pickle_ids)]
+        p = PersistentData()
+        p.__dict__ = {
+            "dimensionality": 384,
+            "total_elements_added": pickle_ids,
+            "max_seq_id": bound,
+            "id_to_label": {k: i + 1 for i, k in enumerate(ids)},
+            "label_to_id": {i + 1: k for i, k in enumerate(ids)},
+            "id_to_seq_id": {k: top + i for i, k in enumerate(ids)},
+        }
+        with open(os.path.join(out, seg, "index_metadata.pickle"), "wb") as f:
+            pickle.dump(p, f, protocol=4)
+    db.execute("COMMIT")
+    db.close()
+    print(f"{out}: {rows} extra WAL rows, bound {bound}, "
+          f"{os.path.getsize(os.path.join(out, 'chroma.sqlite3')) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
