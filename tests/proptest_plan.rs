@@ -31,7 +31,10 @@ fn layout() -> impl Strategy<Value = Layout> {
         [seq.clone(), seq],
     )
         .prop_map(|(orphans, rows, big, papers)| Layout {
-            rows: rows.into_iter().map(|(t, g)| (t % (2 + orphans), g)).collect(),
+            rows: rows
+                .into_iter()
+                .map(|(t, g)| (t % (2 + orphans), g))
+                .collect(),
             big,
             papers,
             orphans,
@@ -59,11 +62,17 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
         assert!(db == "default_database" || name == "papers");
         ids.push(id);
     }
-    let mut topics: Vec<String> = ids.iter().map(|id| format!("persistent://default/default/{id}")).collect();
+    let mut topics: Vec<String> = ids
+        .iter()
+        .map(|id| format!("persistent://default/default/{id}"))
+        .collect();
     for i in 0..l.orphans {
-        topics.push(format!("persistent://default/default/00000000-0000-4000-8000-00000000000{i}"));
+        topics.push(format!(
+            "persistent://default/default/00000000-0000-4000-8000-00000000000{i}"
+        ));
     }
-    c.execute_batch("BEGIN; DELETE FROM embeddings_queue;").unwrap();
+    c.execute_batch("BEGIN; DELETE FROM embeddings_queue;")
+        .unwrap();
     let mut seq = 0;
     let mut rows = Vec::new();
     for (t, gap) in &l.rows {
@@ -86,10 +95,14 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
             .collect();
         assert_eq!(segs.len(), 2);
         for (s, v) in segs.iter().zip(vals) {
-            c.execute("DELETE FROM max_seq_id WHERE segment_id = ?1", [s]).unwrap();
+            c.execute("DELETE FROM max_seq_id WHERE segment_id = ?1", [s])
+                .unwrap();
             if let Some(v) = v {
-                c.execute("INSERT INTO max_seq_id (segment_id, seq_id) VALUES (?1, ?2)", rusqlite::params![s, v])
-                    .unwrap();
+                c.execute(
+                    "INSERT INTO max_seq_id (segment_id, seq_id) VALUES (?1, ?2)",
+                    rusqlite::params![s, v],
+                )
+                .unwrap();
             }
         }
         // Chroma's rule, computed here independently of the crate.
@@ -99,13 +112,22 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
         });
     }
     c.execute_batch("COMMIT").unwrap();
-    World { topics, bounds, rows }
+    World {
+        topics,
+        bounds,
+        rows,
+    }
 }
 
 fn remaining(dir: &std::path::Path) -> Vec<(String, i64)> {
     let c = ro(dir);
-    let mut st = c.prepare("SELECT topic, seq_id FROM embeddings_queue ORDER BY seq_id").unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+    let mut st = c
+        .prepare("SELECT topic, seq_id FROM embeddings_queue ORDER BY seq_id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 proptest! {
