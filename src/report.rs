@@ -509,18 +509,7 @@ pub fn report_text(r: &Report) -> String {
         ),
         None => "Backup          none (--no-backup)\n".to_string(),
     };
-    out += &format!(
-        "Steps           {}\n",
-        r.steps
-            .iter()
-            .map(|s| if s.skipped {
-                format!("{} skipped", s.step.name())
-            } else {
-                format!("{} {}", s.step.name(), seconds(s.seconds))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    out += &format!("Steps           {}\n", r.steps_summary());
     for n in &r.notes {
         out += &format!("Note            {n}\n");
     }

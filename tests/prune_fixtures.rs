@@ -76,14 +76,7 @@ fn prune_all_deletes_exactly_the_expected_rows_and_nothing_chroma_owns() {
 #[test]
 fn pruning_one_collection_leaves_the_others_alone() {
     let (_t, dir) = fixture_copy("v1_5_9");
-    let exp = expected("v1_5_9");
-    let papers = exp["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "papers")
-        .unwrap()
-        .clone();
+    let papers = expected_collection("v1_5_9", "papers");
     let before = topic_counts(&dir);
     bin()
         .args(["prune", "--collection", "papers", "--yes", "--no-backup"])

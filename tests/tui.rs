@@ -328,14 +328,7 @@ impl Events for Script {
 #[test]
 fn journey_filter_mark_prune_then_check_the_database() {
     let (_t, dir) = fixture_copy("v0_5_5");
-    let exp = expected("v0_5_5");
-    let papers = exp["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "papers")
-        .unwrap()
-        .clone();
+    let papers = expected_collection("v0_5_5", "papers");
     let topic = papers["wal_topics"][0].as_str().unwrap().to_string();
     let before = topic_counts(&dir);
     let mut app = App::new(Options {

@@ -24,14 +24,7 @@ fn prune_one_collection_in_a_real_terminal() {
         return;
     }
     let (_t, dir) = fixture_copy("v0_4_22");
-    let exp = expected("v0_4_22");
-    let papers = exp["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "papers")
-        .unwrap()
-        .clone();
+    let papers = expected_collection("v0_4_22", "papers");
     let topic = papers["wal_topics"][0].as_str().unwrap().to_string();
     let before = topic_counts(&dir);
     let session = format!("cw{}", std::process::id());

@@ -171,6 +171,23 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// `preflight 0.01 s, backup skipped, ...`: the seconds per step, for both front ends.
+    pub fn steps_summary(&self) -> String {
+        self.steps
+            .iter()
+            .map(|s| {
+                if s.skipped {
+                    format!("{} skipped", s.step.name())
+                } else {
+                    format!("{} {}", s.step.name(), crate::units::seconds(s.seconds))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A job that stopped early: the error, and the state the dir is in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobError {

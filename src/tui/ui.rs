@@ -541,18 +541,7 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
                 )));
             }
             lines.push(Line::from(""));
-            lines.push(Line::from(format!(
-                "  steps: {}",
-                r.steps
-                    .iter()
-                    .map(|s| if s.skipped {
-                        format!("{} skipped", s.step.name())
-                    } else {
-                        format!("{} {}", s.step.name(), seconds(s.seconds))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            lines.push(Line::from(format!("  steps: {}", r.steps_summary())));
         }
         Some(Err(e)) => {
             lines.push(Line::from(

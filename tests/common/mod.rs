@@ -38,6 +38,17 @@ pub fn expected(name: &str) -> serde_json::Value {
     serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// One collection's expected facts, by name (the first one with that name).
+pub fn expected_collection(fixture: &str, name: &str) -> serde_json::Value {
+    expected(fixture)["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{fixture}: no collection {name}"))
+        .clone()
+}
+
 /// Copy a directory tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
