@@ -120,11 +120,16 @@ fn strays(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `prune --all --yes`, with a backup into `backups`, or `--no-backup` when it is empty.
 fn spawn_prune(dir: &Path, backups: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_chroma-wal"))
-        .args(["prune", "--all", "--yes", "--backup-dir"])
-        .arg(backups)
-        .arg(dir)
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chroma-wal"));
+    c.args(["prune", "--all", "--yes"]);
+    if backups.as_os_str().is_empty() {
+        c.arg("--no-backup");
+    } else {
+        c.arg("--backup-dir").arg(backups);
+    }
+    c.arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -455,16 +460,22 @@ fn a_disk_that_fills_up_during_the_backup_fails_cleanly() {
 #[test]
 fn a_writer_arriving_mid_prune_waits_and_loses_nothing() {
     let b = build();
-    for step in ["delete", "compact"] {
+    // With a backup the job holds RESERVED through the delete, without one EXCLUSIVE.
+    for (step, backup) in [
+        ("delete", true),
+        ("compact", true),
+        ("delete", false),
+        ("compact", false),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = copy_of(&b, tmp.path());
         let exact = kept(&dir, &b);
-        let run = prune_running(
-            &dir,
-            &tmp.path().join("backups"),
-            step,
-            Duration::from_millis(20),
-        );
+        let backups = if backup {
+            tmp.path().join("backups")
+        } else {
+            PathBuf::new()
+        };
+        let run = prune_running(&dir, &backups, step, Duration::from_millis(20));
         // Another writer, as Chroma would be if it started now: it must wait for our lock.
         let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
         c.busy_timeout(Duration::from_secs(60)).unwrap();
@@ -489,6 +500,6 @@ fn a_writer_arriving_mid_prune_waits_and_loses_nothing() {
         for (t, n) in &exact {
             assert_eq!(now.get(t), Some(n), "{step}: {t}");
         }
-        eprintln!("writer arriving during {step} waited {waited:?}");
+        eprintln!("writer arriving during {step} (backup: {backup}) waited {waited:?}");
     }
 }

@@ -20,8 +20,8 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     open_ro(path, true)
 }
 
-/// Read-only open for use while this process holds a lock on the file (the prune job): no
-/// header sniffing, no descriptor of our own opened or closed outside SQLite.
+/// Read-only open for use while this process holds a RESERVED lock on the file (the backup
+/// source): no header sniffing, no descriptor of our own opened or closed outside SQLite.
 pub fn open_read_only_locked(path: &Path) -> Result<Connection> {
     open_ro(path, false)
 }

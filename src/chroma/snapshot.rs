@@ -240,20 +240,22 @@ impl Snapshot {
         snap
     }
 
-    /// As [`Snapshot::open`], while this process holds a lock on chroma.sqlite3 (the prune
-    /// job re-reads the catalog under its write lock): nothing opens the file outside SQLite.
-    pub fn open_locked(dir: &Path) -> Result<Snapshot> {
+    /// Read the catalog through a connection that already holds a lock on chroma.sqlite3
+    /// (the prune job, inside its write transaction). Nothing opens the file outside SQLite:
+    /// POSIX drops all of a process's locks on a file when any descriptor of it is closed.
+    pub fn read_locked(dir: &Path, conn: &Connection) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
-        let conn = super::db::open_read_only_locked(&sqlite_path)?;
-        let snap = Self::read(dir, &sqlite_path, &conn, false);
-        drop(conn);
-        snap
+        Self::read(dir, &sqlite_path, conn, false)
     }
 
     fn read(dir: &Path, sqlite_path: &Path, conn: &Connection, sniff: bool) -> Result<Snapshot> {
-        // One read transaction: the catalog is read from a single consistent state.
-        conn.execute_batch("BEGIN")
-            .map_err(|e| super::db::explain(e, sqlite_path))?;
+        // One read transaction: the catalog is read from a single consistent state (inside
+        // the caller's transaction when it already has one).
+        let own_tx = conn.is_autocommit();
+        if own_tx {
+            conn.execute_batch("BEGIN")
+                .map_err(|e| super::db::explain(e, sqlite_path))?;
+        }
         // The first read of the file: explain file-level problems (not a database, damaged,
         // hot journal, locked) in words.
         conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
@@ -278,7 +280,9 @@ impl Snapshot {
             HashMap::new()
         };
         let segments = read_segments(conn)?;
-        conn.execute_batch("COMMIT")?;
+        if own_tx {
+            conn.execute_batch("COMMIT")?;
+        }
 
         let by_id: HashMap<String, usize> = collections
             .iter()

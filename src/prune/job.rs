@@ -419,8 +419,13 @@ pub fn run(
         Ok((snap, Some(space.summary())))
     })?;
 
-    // Take the write lock: from here no other connection can write until we commit.
-    let conn = open_locked(&snap.sqlite_path).map_err(|e| ctx.fail(Step::Preflight, e))?;
+    // Take the lock. Without a backup: EXCLUSIVE, no other connection reads or writes until
+    // the end. With a backup: RESERVED, so SQLite's backup API can read the file (it gets
+    // SQLITE_BUSY from a connection holding EXCLUSIVE) while no one else can write; the
+    // commit then takes EXCLUSIVE, and VACUUM holds EXCLUSIVE while it writes.
+    let exclusive = backup_folder.is_none();
+    let conn =
+        open_locked(&snap.sqlite_path, exclusive).map_err(|e| ctx.fail(Step::Preflight, e))?;
     cancel.attach(&conn);
     let result = run_locked(
         &mut ctx,
@@ -449,7 +454,7 @@ fn run_locked(
     // Re-read the catalog under the lock: bounds can only have grown since the plan was made,
     // so each topic is pruned with the smaller of the planned and the current bound.
     let fresh =
-        Snapshot::open_locked(&snap.persist_dir).map_err(|e| ctx.fail(Step::Preflight, e))?;
+        Snapshot::read_locked(&snap.persist_dir, conn).map_err(|e| ctx.fail(Step::Preflight, e))?;
     let bounds = effective_bounds(plan, &fresh);
 
     // 2. Backup.
@@ -619,22 +624,26 @@ fn interrupted_or(e: rusqlite::Error, msg: &str) -> Error {
     }
 }
 
-/// Open read-write and take the RESERVED lock: readers may go on, no one else may write.
-fn open_locked(path: &Path) -> Result<Connection> {
+/// Open read-write and take the EXCLUSIVE lock, or RESERVED (readers may go on, no one
+/// else may write).
+fn open_locked(path: &Path, exclusive: bool) -> Result<Connection> {
     let conn = db::open_read_write(path)?;
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| match &e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if matches!(
-                    f.code,
-                    rusqlite::ffi::ErrorCode::DatabaseBusy
-                        | rusqlite::ffi::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                Error::refused("another process is writing to chroma.sqlite3; stop Chroma first")
-            }
-            _ => db::explain(e, path),
-        })?;
+    conn.execute_batch(if exclusive {
+        "BEGIN EXCLUSIVE"
+    } else {
+        "BEGIN IMMEDIATE"
+    })
+    .map_err(|e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ffi::ErrorCode::DatabaseBusy | rusqlite::ffi::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Error::refused("another process is writing to chroma.sqlite3; stop Chroma first")
+        }
+        _ => db::explain(e, path),
+    })?;
     Ok(conn)
 }
 
