@@ -120,6 +120,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         plan.bytes(),
         folder.as_deref(),
         vacuum,
+        vacuum && !args.in_place,
     );
     if args.dry_run {
         if args.json {
@@ -178,6 +179,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     let opts = JobOptions {
         backup: target,
         vacuum,
+        in_place: args.in_place,
     };
     let tty = stderr_is_tty();
     let mut current: Option<ProgressBar> = None;

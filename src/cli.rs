@@ -47,6 +47,11 @@ pub struct Cli {
     /// Do not compact chroma.sqlite3 after deleting (faster; space stays free inside the file).
     #[arg(long)]
     pub no_vacuum: bool,
+
+    /// Prune inside chroma.sqlite3 (DELETE, then VACUUM) instead of writing a compacted copy
+    /// and renaming it over the original. Slower and needs more disk; keeps the file's inode.
+    #[arg(long, conflicts_with = "no_vacuum")]
+    pub in_place: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,8 +63,11 @@ pub enum Command {
     /// Delete the WAL rows Chroma no longer needs, then compact the file.
     ///
     /// Steps: preflight (refuses while Chroma runs, on a hot journal, an unknown schema, a
-    /// read-only dir or too little disk), backup (verified copy, on by default), delete (one
-    /// transaction), compact (VACUUM), verify (integrity_check and recount).
+    /// read-only dir or too little disk), backup (on by default: a hard link of the untouched
+    /// original, or a verified copy on another filesystem), delete (the kept rows go into a
+    /// new file), compact (every other table), verify (quick_check, schema, header and row
+    /// counts of the new file), swap (fsync and an atomic rename over chroma.sqlite3).
+    /// With --in-place or --no-vacuum: delete (one transaction), compact (VACUUM), verify.
     Prune(PruneArgs),
 }
 
@@ -107,6 +115,11 @@ pub struct PruneArgs {
     /// Do not compact chroma.sqlite3 after deleting.
     #[arg(long)]
     pub no_vacuum: bool,
+
+    /// Prune inside chroma.sqlite3 (DELETE, then VACUUM) instead of writing a compacted copy
+    /// and renaming it over the original. Slower and needs more disk; keeps the file's inode.
+    #[arg(long, conflicts_with = "no_vacuum")]
+    pub in_place: bool,
 
     /// Print one JSON object on stdout instead of tables.
     #[arg(long)]

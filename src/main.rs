@@ -82,6 +82,7 @@ fn explore(cli: &cli::Cli, _cancel: &Canceller) -> batch::Outcome {
         // For the demo the default backup folder lands inside its temporary dir.
         backup: cli.backup.target(),
         vacuum: !cli.no_vacuum,
+        in_place: cli.in_place,
     };
     chroma_wal::tui::run(opts).map_err(|e| (e, None))
 }

@@ -462,6 +462,7 @@ pub fn report_json(r: &Report) -> Value {
             "name": s.step.name(), "seconds": s.seconds, "skipped": s.skipped
         })).collect::<Vec<_>>(),
         "notes": r.notes,
+        "method": r.method,
     })
 }
 
@@ -509,6 +510,14 @@ pub fn report_text(r: &Report) -> String {
         ),
         None => "Backup          none (--no-backup)\n".to_string(),
     };
+    out += &format!(
+        "Method          {}\n",
+        match r.method {
+            "copy" => "kept rows copied into a new file, renamed over the original",
+            "in_place" => "DELETE, then VACUUM inside the file",
+            _ => "DELETE only (--no-vacuum)",
+        }
+    );
     out += &format!("Steps           {}\n", r.steps_summary());
     for n in &r.notes {
         out += &format!("Note            {n}\n");

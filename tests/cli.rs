@@ -220,7 +220,7 @@ fn dry_run_changes_nothing_and_matches_the_real_run() {
         .collect();
     assert_eq!(
         steps,
-        ["preflight", "backup", "delete", "compact", "verify"]
+        ["preflight", "backup", "delete", "compact", "verify", "swap"]
     );
 }
 

@@ -120,10 +120,28 @@ fn strays(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The new file of a prune by copy, which only a SIGKILL can leave behind.
+const NEW_FILE: &str = "chroma.sqlite3.chroma-wal-new";
+
+thread_local! {
+    /// Extra prune arguments for the tests that run both methods (`--in-place`).
+    static EXTRA: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_method<T>(extra: &[&'static str], f: impl FnOnce() -> T) -> T {
+    EXTRA.with(|e| *e.borrow_mut() = extra.to_vec());
+    let r = f();
+    EXTRA.with(|e| e.borrow_mut().clear());
+    r
+}
+
 /// `prune --all --yes`, with a backup into `backups`, or `--no-backup` when it is empty.
 fn spawn_prune(dir: &Path, backups: &Path) -> std::process::Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chroma-wal"));
     c.args(["prune", "--all", "--yes"]);
+    EXTRA.with(|e| {
+        c.args(e.borrow().iter());
+    });
     if backups.as_os_str().is_empty() {
         c.arg("--no-backup");
     } else {
@@ -160,10 +178,6 @@ impl Running {
 }
 
 /// Start a prune and return once stderr says `step: started` (plus `delay`), or it ended.
-fn prune_until(dir: &Path, backups: &Path, step: &str, delay: Duration) -> std::process::Child {
-    prune_running(dir, backups, step, delay).child
-}
-
 fn prune_running(dir: &Path, backups: &Path, step: &str, delay: Duration) -> Running {
     use std::io::BufRead;
     let mut child = spawn_prune(dir, backups);
@@ -212,50 +226,94 @@ fn sigkill_at_any_moment_loses_nothing() {
     let before = counts(&probe);
     let exact = kept(&probe, &b);
     assert!(before[&b.topic] - exact[&b.topic] > 100_000);
+    // By copy the original is never written: every kill before the rename leaves it
+    // untouched (a named new file may stay until the next run). In place, kills before the
+    // commit leave it untouched and kills after it exactly pruned.
+    for (extra, steps) in [
+        (
+            &[][..],
+            &["backup", "delete", "compact", "verify", "swap"][..],
+        ),
+        (
+            &["--in-place"][..],
+            &["backup", "delete", "compact", "verify"][..],
+        ),
+    ] {
+        let outcomes = with_method(extra, || sigkill_round(&b, &before, &exact, steps));
+        eprintln!("SIGKILL outcomes {extra:?}: {outcomes:?}");
+        assert!(outcomes.keys().any(|k| k.ends_with("untouched")));
+        assert!(outcomes.keys().any(|k| k.ends_with("exactly pruned")));
+    }
+}
+
+fn sigkill_round(
+    b: &Big,
+    before: &BTreeMap<String, i64>,
+    exact: &BTreeMap<String, i64>,
+    steps: &[&str],
+) -> BTreeMap<String, u32> {
     let mut outcomes = BTreeMap::new();
     // Kill inside every step, early and later in it.
-    for step in ["backup", "delete", "compact", "verify"] {
+    for step in steps {
         for delay_ms in [5u64, 60, 200] {
             let tmp = tempfile::tempdir().unwrap();
-            let dir = copy_of(&b, tmp.path());
+            let dir = copy_of(b, tmp.path());
             let backups = tmp.path().join("backups");
-            let mut child = prune_until(&dir, &backups, step, Duration::from_millis(delay_ms));
-            signal(&child, libc::SIGKILL);
-            child.wait().unwrap();
+            let run = prune_running(&dir, &backups, step, Duration::from_millis(delay_ms));
+            signal(&run.child, libc::SIGKILL);
+            let (status, err) = run.finish();
             let at = format!("{step}+{delay_ms}ms");
-            let left = strays(&dir);
+            // Where the kill landed: by copy the original changes only at the swap.
+            let swapping = err.contains("swap: started") || status.success();
+            let left: Vec<String> = strays(&dir).into_iter().filter(|n| n != NEW_FILE).collect();
             assert!(left.is_empty(), "kill at {at}: stray files {left:?}");
             // What Chroma's next start does: open read-write, which rolls a hot journal
             // back. A retired journal (zeroed header) is ignored until the next write.
             integrity_ok(&dir);
             let now = counts(&dir);
-            let state = if now == before {
+            let state = if &now == before {
                 "untouched"
-            } else if now == exact {
+            } else if &now == exact {
                 "exactly pruned"
             } else {
                 panic!("kill at {at}: neither untouched nor exactly pruned: {now:?}")
             };
+            if !swapping && steps.contains(&"swap") {
+                assert_eq!(state, "untouched", "kill at {at}, before the swap: {err}");
+            }
             *outcomes.entry(format!("{step}: {state}")).or_insert(0) += 1;
-            // A second run completes and is exact.
+            // A second run completes, is exact, and leaves nothing of the first behind.
             let out = spawn_prune(&dir, &backups).wait_with_output().unwrap();
             assert!(
                 out.status.success(),
                 "kill at {at}: second run failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert_eq!(counts(&dir), exact, "kill at {at}: second run not exact");
+            assert_eq!(&counts(&dir), exact, "kill at {at}: second run not exact");
             assert!(
                 !dir.join("chroma.sqlite3-journal").exists(),
                 "kill at {at}: journal left"
             );
+            assert!(strays(&dir).is_empty(), "kill at {at}: {:?}", strays(&dir));
             integrity_ok(&dir);
+            // No backup may share its file with the live database.
+            backups_are_not_the_live_file(&dir, &backups, &at);
         }
     }
-    eprintln!("SIGKILL outcomes: {outcomes:?}");
-    // Kills before the commit leave it untouched, kills after it exactly pruned.
-    assert!(outcomes.keys().any(|k| k.ends_with("untouched")));
-    assert!(outcomes.keys().any(|k| k.ends_with("exactly pruned")));
+    outcomes
+}
+
+/// A backup that is a hard link of the live chroma.sqlite3 would change with it.
+fn backups_are_not_the_live_file(dir: &Path, backups: &Path, at: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let live = std::fs::metadata(dir.join("chroma.sqlite3")).unwrap();
+    for f in listing(backups) {
+        let m = std::fs::metadata(backups.join(&f)).unwrap();
+        assert!(
+            m.ino() != live.ino() || m.dev() != live.dev(),
+            "{at}: backup {f} is the live file"
+        );
+    }
 }
 
 #[test]
@@ -460,22 +518,32 @@ fn a_disk_that_fills_up_during_the_backup_fails_cleanly() {
 #[test]
 fn a_writer_arriving_mid_prune_waits_and_loses_nothing() {
     let b = build();
-    // With a backup the job holds RESERVED through the delete, without one EXCLUSIVE.
-    for (step, backup) in [
-        ("delete", true),
-        ("compact", true),
-        ("delete", false),
-        ("compact", false),
+    // In place, with a backup the job holds RESERVED through the delete, without one
+    // EXCLUSIVE: the writer waits and then writes into the pruned file. By copy the job
+    // holds RESERVED on the original until the swap, sees the writer holding it there and
+    // refuses to swap: nothing changed, and the writer's row lands in the original.
+    for (step, backup, in_place) in [
+        ("delete", true, true),
+        ("compact", true, true),
+        ("delete", false, true),
+        ("compact", false, true),
+        ("delete", true, false),
+        ("compact", false, false),
+        ("verify", true, false),
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = copy_of(&b, tmp.path());
+        let before = counts(&dir);
         let exact = kept(&dir, &b);
         let backups = if backup {
             tmp.path().join("backups")
         } else {
             PathBuf::new()
         };
-        let run = prune_running(&dir, &backups, step, Duration::from_millis(20));
+        let extra: &[&'static str] = if in_place { &["--in-place"] } else { &[] };
+        let run = with_method(extra, || {
+            prune_running(&dir, &backups, step, Duration::from_millis(20))
+        });
         // Another writer, as Chroma would be if it started now: it must wait for our lock.
         let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
         c.busy_timeout(Duration::from_secs(60)).unwrap();
@@ -488,18 +556,99 @@ fn a_writer_arriving_mid_prune_waits_and_loses_nothing() {
         let waited = t0.elapsed();
         drop(c);
         let (status, err) = run.finish();
-        assert!(status.success(), "{step}: {err}");
-        inserted.unwrap_or_else(|e| panic!("{step}: writer failed: {e}"));
+        let what = format!("{step} (backup {backup}, in place {in_place})");
+        inserted.unwrap_or_else(|e| panic!("{what}: writer failed: {e}"));
         integrity_ok(&dir);
+        assert!(strays(&dir).is_empty(), "{what}: {:?}", strays(&dir));
         let now = counts(&dir);
         assert_eq!(
             now.get("persistent://default/default/late-writer"),
             Some(&1),
-            "{step}: the late row is lost"
+            "{what}: the late row is lost"
         );
-        for (t, n) in &exact {
-            assert_eq!(now.get(t), Some(n), "{step}: {t}");
+        let want = match status.code() {
+            Some(0) => &exact,
+            // By copy, when the writer opened the file before the swap.
+            Some(3) if !in_place => {
+                assert!(err.contains("nothing was changed"), "{what}: {err}");
+                &before
+            }
+            other => panic!("{what}: exit {other:?}: {err}"),
+        };
+        for (t, n) in want {
+            assert_eq!(now.get(t), Some(n), "{what}: {t}");
         }
-        eprintln!("writer arriving during {step} (backup: {backup}) waited {waited:?}");
+        if !in_place && backup {
+            backups_are_not_the_live_file(&dir, &backups, &what);
+        }
+        eprintln!(
+            "writer arriving during {what} waited {waited:?}: exit {:?}",
+            status.code()
+        );
     }
+}
+
+#[test]
+fn a_disk_that_fills_up_during_the_copy_fails_cleanly() {
+    let b = build();
+    let sqlite = std::fs::metadata(b.template.join("chroma.sqlite3"))
+        .unwrap()
+        .len();
+    let folders: u64 = walk(&b.template)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let mut clean_failures = 0;
+    for attempt in 0..3 {
+        // The persist dir itself on a small disk: room for the dir plus what the preflight
+        // asks for the compacted copy (most of the WAL goes, so it is small), and a filler
+        // takes that room as soon as the copy starts.
+        let probe = tempfile::tempdir().unwrap();
+        let pd = copy_of(&b, probe.path());
+        let plan: serde_json::Value = serde_json::from_slice(
+            &bin()
+                .args(["prune", "--all", "--dry-run", "--json", "--no-backup"])
+                .arg(&pd)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let after = sqlite.saturating_sub(plan["bytes_estimate"].as_u64().unwrap_or(0));
+        let size = folders + after + after / 100 + 18 * 1024 * 1024;
+        let Some(fs) = Tmpfs::new(size) else { return };
+        let dir = fs.path.join("chroma");
+        copy_tree(&b.template, &dir);
+        let before = counts(&dir);
+        let exact = kept(&dir, &b);
+        let run = prune_running(&dir, Path::new(""), "delete", Duration::ZERO);
+        let free = tmpfs_free(&fs.path);
+        let filled = std::fs::write(fs.path.join("filler"), vec![0u8; free as usize]);
+        let (status, err) = run.finish();
+        eprintln!("attempt {attempt}: filler {filled:?}, exit {status:?}: {err}");
+        let _ = std::fs::remove_file(fs.path.join("filler"));
+        integrity_ok(&dir);
+        match status.code() {
+            Some(1) => {
+                clean_failures += 1;
+                assert!(err.contains("untouched"), "{err}");
+                assert_eq!(counts(&dir), before, "attempt {attempt}: not untouched");
+                assert!(strays(&dir).is_empty(), "{:?}", strays(&dir));
+            }
+            Some(0) => assert_eq!(counts(&dir), exact, "attempt {attempt}"),
+            other => panic!("attempt {attempt}: exit {other:?}: {err}"),
+        }
+        if clean_failures > 0 {
+            break;
+        }
+    }
+    assert!(clean_failures > 0, "the filler never beat the copy");
+}
+
+fn tmpfs_free(p: &Path) -> u64 {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out-parameter.
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail as u64 * st.f_frsize as u64
 }

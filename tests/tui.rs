@@ -25,6 +25,7 @@ fn app_on(name: &str) -> App {
         path: path.clone(),
         backup: BackupTarget::Dir(PathBuf::from("/backups")),
         vacuum: true,
+        in_place: false,
     });
     app.shown_path = format!("tests/fixtures/{name}");
     let snap = Snapshot::open(&path).unwrap();
@@ -110,6 +111,7 @@ fn marking_waits_for_the_counts() {
         path: path.clone(),
         backup: BackupTarget::Off,
         vacuum: true,
+        in_place: false,
     });
     app.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
     assert!(matches!(app.counts, Counts::Counting { .. }));
@@ -154,6 +156,7 @@ fn a_holder_disables_pruning_with_the_reason() {
         path: dir.clone(),
         backup: BackupTarget::Off,
         vacuum: true,
+        in_place: false,
     });
     let snap = Snapshot::open(&dir).unwrap();
     let w = wal::scan(&snap, &mut |_, _| true).unwrap();
@@ -197,6 +200,7 @@ fn render_main_detail_filter_help_and_tiny() {
         path: path.clone(),
         backup: BackupTarget::Off,
         vacuum: true,
+        in_place: false,
     });
     counting.shown_path = "tests/fixtures/v0_4_22".into();
     counting.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
@@ -285,6 +289,7 @@ fn render_confirm_running_and_result() {
             })
             .collect(),
         notes: Vec::new(),
+        method: "copy",
     };
     app.on_msg(Msg::JobDone(Box::new(Ok(report))));
     assert_eq!(app.view, View::Result);
@@ -335,6 +340,7 @@ fn journey_filter_mark_prune_then_check_the_database() {
         path: dir.clone(),
         backup: BackupTarget::Off,
         vacuum: true,
+        in_place: false,
     });
     let counted: fn(&App) -> bool = |a| a.wal().is_some();
     let always: fn(&App) -> bool = |_| true;

@@ -58,6 +58,11 @@ pub fn is_wal_mode(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// An SQLite `file:` URI for `path` (to add `?mode=ro` and such).
+pub fn uri(path: &Path) -> String {
+    format!("file:{}", uri_path(path))
+}
+
 /// Percent-encode a path for an SQLite `file:` URI (any bytes, spaces, `?`, `#`, `%`).
 fn uri_path(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;

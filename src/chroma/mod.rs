@@ -29,3 +29,7 @@ pub const HNSW_PERSISTED: &str = "urn:chroma:segment/vector/hnsw-local-persisted
 
 /// Name of the pickle a persisted HNSW segment keeps its bookkeeping in.
 pub const INDEX_METADATA: &str = "index_metadata.pickle";
+
+/// The compacted copy a prune writes beside `chroma.sqlite3` before renaming it over it.
+/// Only a prune killed mid-way leaves it behind; the next prune removes it.
+pub const NEW_FILE: &str = "chroma.sqlite3.chroma-wal-new";

@@ -95,6 +95,46 @@ pub fn find_in(proc_root: &Path, dir: &Path) -> Holders {
     out
 }
 
+/// Processes other than this one with the file (dev, inode) open, whatever its name now is
+/// (it may have been renamed over or unlinked).
+pub fn holders_of_inode(dev: u64, ino: u64) -> Vec<Holder> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::process::id();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            // stat() follows the /proc link to the open file itself, named or not.
+            if let Ok(m) = std::fs::metadata(fd.path()) {
+                if m.dev() == dev && m.ino() == ino {
+                    out.push(Holder {
+                        pid,
+                        command: command_line(&entry.path()),
+                        file: std::fs::read_link(fd.path()).unwrap_or_default(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 fn command_line(proc_dir: &Path) -> String {
     match std::fs::read(proc_dir.join("cmdline")) {
         Ok(raw) if !raw.is_empty() => {
@@ -150,6 +190,27 @@ mod tests {
         let _held = std::fs::File::open(&f).unwrap();
         let h = find(dir.path());
         assert!(h.list.iter().all(|x| x.pid != std::process::id()));
+    }
+
+    #[test]
+    fn finds_the_holder_of_an_unlinked_file_by_inode() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("chroma.sqlite3");
+        std::fs::write(&f, b"x").unwrap();
+        let m = std::fs::metadata(&f).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::fs::File::open(&f).unwrap())
+            .spawn()
+            .unwrap();
+        std::fs::remove_file(&f).unwrap();
+        let h = holders_of_inode(m.dev(), m.ino());
+        let other = holders_of_inode(m.dev(), m.ino() + 1_000_000);
+        child.kill().ok();
+        child.wait().ok();
+        assert!(h.iter().any(|x| x.pid == child.id()), "{h:?}");
+        assert!(other.iter().all(|x| x.pid != child.id()));
     }
 
     #[test]

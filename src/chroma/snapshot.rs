@@ -315,6 +315,14 @@ impl Snapshot {
                 crate::units::bytes(o.bytes)
             ));
         }
+        let leftover = dir.join(super::NEW_FILE);
+        if let Ok(m) = std::fs::symlink_metadata(&leftover) {
+            warnings.push(format!(
+                "{} ({}) was left by an interrupted chroma-wal prune; the next prune removes it",
+                super::NEW_FILE,
+                crate::units::bytes(m.len())
+            ));
+        }
         let holders = procs::find(dir);
         if let Some(n) = &holders.note {
             warnings.push(n.clone());

@@ -14,7 +14,8 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags};
 
 use super::plan::Plan;
 use super::preflight;
-use crate::chroma::{db, wal, Sizes, Snapshot, TopicOwner};
+use super::swap;
+use crate::chroma::{db, procs, wal, Sizes, Snapshot, TopicOwner};
 use crate::error::{Error, Result};
 
 /// The steps of a prune, in order.
@@ -25,15 +26,17 @@ pub enum Step {
     Delete,
     Compact,
     Verify,
+    Swap,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 6] = [
         Step::Preflight,
         Step::Backup,
         Step::Delete,
         Step::Compact,
         Step::Verify,
+        Step::Swap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Step {
             Step::Delete => "delete",
             Step::Compact => "compact",
             Step::Verify => "verify",
+            Step::Swap => "swap",
         }
     }
 }
@@ -53,6 +57,7 @@ pub enum Unit {
     Checks,
     Bytes,
     Rows,
+    Tables,
 }
 
 /// Progress of a job, as it happens.
@@ -114,6 +119,16 @@ impl BackupTarget {
 pub struct JobOptions {
     pub backup: BackupTarget,
     pub vacuum: bool,
+    /// Prune inside the file (DELETE + VACUUM) even where a compacted copy could replace it.
+    pub in_place: bool,
+}
+
+impl JobOptions {
+    /// Whether a compacted copy is the planned method (it may still fall back to in place
+    /// for a file it cannot reproduce; see [`swap::in_place_reason`]).
+    pub fn by_copy(&self) -> bool {
+        self.vacuum && !self.in_place
+    }
 }
 
 /// How the dir was left when a job stopped early.
@@ -169,6 +184,9 @@ pub struct Report {
     pub backup: Option<PathBuf>,
     pub steps: Vec<StepTime>,
     pub notes: Vec<String>,
+    /// How the file was pruned: `copy` (a compacted copy renamed over the original),
+    /// `in_place` (DELETE + VACUUM) or `delete_only` (--no-vacuum).
+    pub method: &'static str,
 }
 
 impl Report {
@@ -231,6 +249,12 @@ impl Canceller {
     fn attach(&self, conn: &Connection) {
         if let Ok(mut h) = self.handle.lock() {
             *h = Some(conn.get_interrupt_handle());
+        }
+    }
+
+    fn attach_handle(&self, h: InterruptHandle) {
+        if let Ok(mut slot) = self.handle.lock() {
+            *slot = Some(h);
         }
     }
 
@@ -404,6 +428,7 @@ pub fn run(
             plan.bytes(),
             backup_folder.as_deref(),
             opts.vacuum,
+            opts.by_copy(),
         );
         (c.events)(Event::Progress {
             step: Step::Preflight,
@@ -419,11 +444,12 @@ pub fn run(
         Ok((snap, Some(space.summary())))
     })?;
 
-    // Take the lock. Without a backup: EXCLUSIVE, no other connection reads or writes until
-    // the end. With a backup: RESERVED, so SQLite's backup API can read the file (it gets
-    // SQLITE_BUSY from a connection holding EXCLUSIVE) while no one else can write; the
-    // commit then takes EXCLUSIVE, and VACUUM holds EXCLUSIVE while it writes.
-    let exclusive = backup_folder.is_none();
+    // Take the lock. By copy, or with a backup: RESERVED, so our second connection can read
+    // the file (the copy, or SQLite's backup API, which gets SQLITE_BUSY from a connection
+    // holding EXCLUSIVE) while no one else can write; in place, the commit then takes
+    // EXCLUSIVE, and VACUUM holds EXCLUSIVE while it writes. In place without a backup:
+    // EXCLUSIVE, no other connection reads or writes until the end.
+    let exclusive = backup_folder.is_none() && !opts.by_copy();
     let conn =
         open_locked(&snap.sqlite_path, exclusive).map_err(|e| ctx.fail(Step::Preflight, e))?;
     cancel.attach(&conn);
@@ -456,6 +482,41 @@ fn run_locked(
     let fresh =
         Snapshot::read_locked(&snap.persist_dir, conn).map_err(|e| ctx.fail(Step::Preflight, e))?;
     let bounds = effective_bounds(plan, &fresh);
+    if let (Some(folder), Ok(live)) = (backup_folder, std::fs::metadata(&snap.sqlite_path)) {
+        remove_live_links(folder, &live);
+    }
+
+    let mut notes = Vec::new();
+    if opts.by_copy() {
+        let reason = swap::in_place_reason(conn, &snap.sqlite_path)
+            .map_err(|e| ctx.fail(Step::Preflight, e))?;
+        match reason {
+            None => {
+                return run_copy(ctx, conn, snap, bounds, backup_folder, before);
+            }
+            Some(why) => {
+                // In place needs more disk than the copy the preflight measured for.
+                let space = preflight::space(
+                    &snap.persist_dir,
+                    before.sqlite,
+                    plan.bytes(),
+                    backup_folder,
+                    true,
+                    false,
+                );
+                if !space.ok {
+                    return Err(ctx.fail(
+                        Step::Preflight,
+                        Error::refused(format!(
+                            "{why}, and pruning in place needs more disk ({})",
+                            space.summary()
+                        )),
+                    ));
+                }
+                notes.push(format!("pruned in place: {why}"));
+            }
+        }
+    }
 
     // 2. Backup.
     match backup_folder {
@@ -538,7 +599,300 @@ fn run_locked(
         });
         Ok(((), None))
     })?;
+    ctx.skip(Step::Swap, "pruned in place");
+    let method = if opts.vacuum {
+        "in_place"
+    } else {
+        "delete_only"
+    };
+    Ok(report(ctx, snap, &bounds, &deleted, notes, before, method))
+}
 
+/// Progress of the copy, as job events; also where a cancel is noticed between chunks.
+struct CopyEvents<'a, 'b> {
+    c: &'a mut Ctx<'b>,
+    throttle: Throttle,
+    expected: u64,
+}
+
+impl swap::CopyProgress for CopyEvents<'_, '_> {
+    fn rows(&mut self, left_out: u64) -> Result<()> {
+        self.c.check_cancel(Step::Delete)?;
+        if self.throttle.ready() {
+            (self.c.events)(Event::Progress {
+                step: Step::Delete,
+                done: left_out.min(self.expected),
+                total: Some(self.expected),
+            });
+        }
+        Ok(())
+    }
+    fn tables(&mut self, done: u64, total: u64) -> Result<()> {
+        self.c.check_cancel(Step::Compact)?;
+        (self.c.events)(Event::Progress {
+            step: Step::Compact,
+            done,
+            total: Some(total),
+        });
+        Ok(())
+    }
+}
+
+/// A failure while cancelled is the cancel (SQLite reports the interrupt as an error).
+fn or_cancelled(cancel: &Canceller, step: Step, e: Error) -> Error {
+    if cancel.is_cancelled() {
+        Error::Interrupted(format!("cancelled during {}", step.name()))
+    } else {
+        e
+    }
+}
+
+/// By copy: backup (a hard link of the original, which is never written) → delete (the kept
+/// WAL rows into a new file) → compact (every other table, fsync) → verify (the new file
+/// against the original) → swap (rename over the original). Untouched until the rename.
+fn run_copy(
+    ctx: &mut Ctx<'_>,
+    conn: &Connection,
+    snap: &Snapshot,
+    bounds: Vec<TopicBound>,
+    backup_folder: Option<&Path>,
+    before: &Sizes,
+) -> std::result::Result<Report, JobError> {
+    let mut linked: Option<(PathBuf, PathBuf)> = None;
+    let mut notes = Vec::new();
+    match copy_steps(
+        ctx,
+        conn,
+        snap,
+        &bounds,
+        backup_folder,
+        &mut linked,
+        &mut notes,
+    ) {
+        Ok(deleted) => Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy")),
+        Err(mut e) => {
+            // Not swapped: a hard link would follow the live file from now on, so it is no
+            // backup. Remove it (the original is untouched).
+            if let (Some((partial, _)), DirState::Untouched) = (&linked, e.state) {
+                let _ = std::fs::remove_file(partial);
+                e.backup = None;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn copy_steps(
+    ctx: &mut Ctx<'_>,
+    conn: &Connection,
+    snap: &Snapshot,
+    bounds: &[TopicBound],
+    backup_folder: Option<&Path>,
+    linked: &mut Option<(PathBuf, PathBuf)>,
+    notes: &mut Vec<String>,
+) -> std::result::Result<HashMap<String, u64>, JobError> {
+    use std::os::unix::fs::MetadataExt;
+    let prelude = (|| -> Result<_> {
+        swap::remove_leftovers(&snap.persist_dir);
+        let header = swap::Header::read(conn, "main")?;
+        let pages: i64 = conn.query_row("PRAGMA main.page_count", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM main.sqlite_schema WHERE type = 'table'              AND coalesce(rootpage, 1) > 0 AND name <> 'embeddings_queue'",
+            [],
+            |r| r.get(0),
+        )?;
+        let meta = std::fs::metadata(&snap.sqlite_path)?;
+        Ok((header, pages.max(0) as u64, tables.max(0) as u64, meta))
+    })();
+    let (header, pages, tables, meta) = prelude.map_err(|e| ctx.fail(Step::Preflight, e))?;
+    let page_size = header.page_size.max(512) as u64;
+
+    // 2. Backup: the original file itself, hard-linked into the backup folder (it is never
+    // written from here on), or a verified page copy where a link cannot be made. The link
+    // keeps its `.partial` name until the swap: before it, it is the live file, not a backup.
+    match backup_folder {
+        Some(folder) => {
+            let path =
+                ctx.timed(
+                    Step::Backup,
+                    Some(pages * page_size),
+                    Unit::Bytes,
+                    |c| match link_backup(&snap.sqlite_path, folder, pages * page_size) {
+                        Ok((partial, dest)) => {
+                            *linked = Some((partial, dest.clone()));
+                            let d =
+                                format!("{} (hard link of the untouched original)", dest.display());
+                            Ok((dest, Some(d)))
+                        }
+                        Err(why) => {
+                            let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
+                            let d = format!("{} (copied: {why})", p.display());
+                            Ok((p, Some(d)))
+                        }
+                    },
+                )?;
+            ctx.backup = Some(path);
+        }
+        None => ctx.skip(Step::Backup, "--no-backup"),
+    }
+
+    // 3. Delete: the kept WAL rows into a new file.
+    let keep_bounds: HashMap<String, i64> = bounds
+        .iter()
+        .filter(|b| b.expected > 0)
+        .filter_map(|b| b.bound.map(|m| (b.topic.clone(), m)))
+        .collect();
+    let expected: u64 = bounds.iter().map(|b| b.expected).sum();
+    let cancel = ctx.cancel.clone();
+    let (mut new, copier) = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
+        let new = swap::NewFile::create(&snap.persist_dir, &meta)?;
+        let copier = swap::Copier::open(&new, &snap.sqlite_path, &header)?;
+        cancel.attach_handle(copier.interrupt_handle());
+        let mut ev = CopyEvents {
+            c,
+            throttle: Throttle::new(),
+            expected,
+        };
+        copier
+            .create_schema()
+            .and_then(|_| copier.copy_queue(&keep_bounds, &mut ev))
+            .map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
+        Ok(((new, copier), None))
+    })?;
+
+    // 4. Compact: every other table, the header values, one commit and one fsync.
+    let counts = ctx.timed(Step::Compact, Some(tables), Unit::Tables, |c| {
+        let mut ev = CopyEvents {
+            c,
+            throttle: Throttle::new(),
+            expected,
+        };
+        copier
+            .copy_rest(&header, &mut ev)
+            .map_err(|e| or_cancelled(&cancel, Step::Compact, e))?;
+        cancel.detach();
+        let counts = copier.close()?;
+        c.check_cancel(Step::Compact)?;
+        new.sync()?;
+        let d = format!("new file {}", crate::units::bytes(new.len()));
+        Ok((counts, Some(d)))
+    })?;
+
+    // 5. Verify the new file before it replaces anything.
+    ctx.timed(Step::Verify, Some(1), Unit::Checks, |c| {
+        swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
+            .map_err(|e| e.context("the new file"))?;
+        c.check_cancel(Step::Verify)?;
+        Ok(((), None))
+    })?;
+
+    // 6. Swap: nobody else may have the old file open, then one atomic rename.
+    let mut late = Vec::new();
+    ctx.timed(Step::Swap, None, Unit::Checks, |c| {
+        c.check_cancel(Step::Swap)?;
+        let holders = procs::find(&snap.persist_dir);
+        if !holders.list.is_empty() {
+            return Err(Error::refused(format!(
+                "{} opened the persist dir during the prune, so the new file was not swapped \
+                 in and nothing was changed; stop it and run again",
+                holders.describe()
+            )));
+        }
+        let old = std::fs::metadata(&snap.sqlite_path)?;
+        new.rename_over(&snap.sqlite_path)?;
+        c.state = DirState::Done;
+        new.sync_dir()?;
+        // A process that opened the old file in the instant before the rename writes to it,
+        // not to the new one: say so and where the old file is.
+        late = procs::holders_of_inode(old.dev(), old.ino());
+        Ok(((), None))
+    })?;
+    if let Some((partial, dest)) = linked.as_ref() {
+        // The old file is no longer the live one: now it is the backup.
+        let named = std::fs::rename(partial, dest)
+            .and_then(|_| File::open(dest.parent().unwrap_or(Path::new("/")))?.sync_all());
+        if let Err(e) = named {
+            notes.push(format!(
+                "the backup is complete but kept the name {} ({e})",
+                partial.display()
+            ));
+            ctx.backup = Some(partial.clone());
+        }
+    }
+    if !late.is_empty() {
+        let pids: Vec<String> = late.iter().map(|h| format!("pid {}", h.pid)).collect();
+        notes.push(format!(
+            "{} opened chroma.sqlite3 during the swap and holds the old file: what it writes \
+             goes there ({}), not to the pruned file; stop it",
+            pids.join(", "),
+            ctx.backup
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| format!("readable at /proc/{}/fd while it runs", late[0].pid))
+        ));
+    }
+    if linked.is_some() {
+        notes.push(
+            "the backup is the original file itself (a hard link), so it took no copy".into(),
+        );
+    }
+    Ok(counts.deleted())
+}
+
+/// The backup as a hard link of the original: the same inode, so the same bytes. Never
+/// opens the original (closing a descriptor of it would drop our SQLite lock). Returns the
+/// `.partial` link and the name it gets once the swap has made it a backup.
+fn link_backup(
+    src: &Path,
+    folder: &Path,
+    expected_len: u64,
+) -> std::result::Result<(PathBuf, PathBuf), String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(folder).map_err(|e| e.to_string())?;
+    let dest = backup_path(src.parent().unwrap_or(Path::new(".")), folder);
+    let partial = db::side_file(&dest, ".partial");
+    std::fs::hard_link(src, &partial).map_err(|e| format!("no hard link: {e}"))?;
+    let ok = match (std::fs::metadata(src), std::fs::metadata(&partial)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && b.len() == expected_len,
+        _ => false,
+    };
+    let synced = File::open(folder).and_then(|d| d.sync_all());
+    if !ok || synced.is_err() {
+        let _ = std::fs::remove_file(&partial);
+        return Err("the hard link could not be verified".into());
+    }
+    Ok((partial, dest))
+}
+
+/// `.partial` files in the backup folder that are hard links of the live file were left by
+/// a prune killed before its swap: they are no backup (they change with the live file).
+fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.to_string_lossy().ends_with(".partial") {
+            continue;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(&p) {
+            if m.is_file() && m.dev() == live.dev() && m.ino() == live.ino() {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+}
+
+fn report(
+    ctx: &Ctx<'_>,
+    snap: &Snapshot,
+    bounds: &[TopicBound],
+    deleted: &HashMap<String, u64>,
+    mut notes: Vec<String>,
+    before: &Sizes,
+    method: &'static str,
+) -> Report {
     let after = Sizes::read(&snap.persist_dir);
     let topics: Vec<TopicResult> = bounds
         .iter()
@@ -549,13 +903,12 @@ fn run_locked(
             rows_deleted: deleted.get(&b.topic).copied().unwrap_or(0),
         })
         .collect();
-    let mut notes = Vec::new();
-    for b in &bounds {
+    for b in bounds {
         if let Some(n) = &b.note {
             notes.push(format!("{}: {n}", b.topic));
         }
     }
-    Ok(Report {
+    Report {
         persist_dir: snap.persist_dir.clone(),
         rows_deleted: topics.iter().map(|t| t.rows_deleted).sum(),
         topics,
@@ -566,7 +919,8 @@ fn run_locked(
         backup: ctx.backup.clone(),
         steps: ctx.steps.clone(),
         notes,
-    })
+        method,
+    }
 }
 
 /// A topic's bound as used at delete time.

@@ -4,6 +4,7 @@
 pub mod job;
 pub mod plan;
 pub mod preflight;
+pub mod swap;
 
 pub use job::{
     run, BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, Unit,

@@ -73,54 +73,81 @@ impl SpaceCheck {
     }
 }
 
+/// The nearest existing ancestor of `p` (a backup dir may not exist yet).
+fn probe(p: &Path) -> PathBuf {
+    p.ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+/// Whether two paths are on the same filesystem.
+pub fn same_filesystem(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(probe(a)), std::fs::metadata(probe(b))) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
 /// Estimate the disk a prune needs and compare with what is free.
-/// - backup: a page copy of `chroma.sqlite3` on the backup filesystem;
-/// - delete: the rollback journal holds the original of every page touched (about the bytes
-///   deleted);
-/// - VACUUM: a temporary copy of the result in SQLite's temp dir, then a rollback journal of
-///   up to the whole original file while it is written back.
+/// - backup: nothing when it is a hard link of the original (by copy, same filesystem),
+///   otherwise a page copy of `chroma.sqlite3` on the backup filesystem;
+/// - by copy: the compacted new file, in the persist dir;
+/// - in place: the rollback journal holds the original of every page the delete touches,
+///   then VACUUM writes a temporary copy of the result in SQLite's temp dir and a rollback
+///   journal of up to the whole original file while it copies back.
 pub fn space(
     persist_dir: &Path,
     sqlite_bytes: u64,
     freed_estimate: u64,
     backup_dir: Option<&Path>,
     vacuum: bool,
+    by_copy: bool,
 ) -> SpaceCheck {
     let after = sqlite_bytes.saturating_sub(freed_estimate);
     let mut needs = Vec::new();
     if let Some(b) = backup_dir {
+        let linked = by_copy && same_filesystem(b, persist_dir);
         needs.push(SpaceNeed {
             place: b.to_path_buf(),
-            what: "backup copy".into(),
-            bytes: sqlite_bytes,
+            what: if linked {
+                "backup (a hard link of the original file)".into()
+            } else {
+                "backup copy".into()
+            },
+            bytes: if linked { 0 } else { sqlite_bytes },
         });
     }
-    needs.push(SpaceNeed {
-        place: persist_dir.to_path_buf(),
-        what: "rollback journal".into(),
-        bytes: if vacuum {
-            sqlite_bytes
-        } else {
-            freed_estimate.min(sqlite_bytes)
-        },
-    });
-    if vacuum {
+    if by_copy {
         needs.push(SpaceNeed {
-            place: sqlite_temp_dir(),
-            what: "VACUUM temporary copy".into(),
+            place: persist_dir.to_path_buf(),
+            what: "compacted copy".into(),
             bytes: after,
         });
+    } else {
+        needs.push(SpaceNeed {
+            place: persist_dir.to_path_buf(),
+            what: "rollback journal".into(),
+            bytes: if vacuum {
+                sqlite_bytes
+            } else {
+                freed_estimate.min(sqlite_bytes)
+            },
+        });
+        if vacuum {
+            needs.push(SpaceNeed {
+                place: sqlite_temp_dir(),
+                what: "VACUUM temporary copy".into(),
+                bytes: after,
+            });
+        }
     }
     let mut by_dev: BTreeMap<u64, (PathBuf, u64, u64)> = BTreeMap::new();
     let mut ok = true;
     for n in &needs {
         // The backup dir may not exist yet: measure its nearest existing ancestor.
-        let probe = n
-            .place
-            .ancestors()
-            .find(|a| a.exists())
-            .unwrap_or(Path::new("/"))
-            .to_path_buf();
+        let probe = probe(&n.place);
         match fsinfo::free_space(&probe) {
             Some((free, dev)) => {
                 let e = by_dev.entry(dev).or_insert((probe, 0, free));

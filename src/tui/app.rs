@@ -130,6 +130,7 @@ pub struct Options {
     pub path: PathBuf,
     pub backup: BackupTarget,
     pub vacuum: bool,
+    pub in_place: bool,
 }
 
 pub struct App {
@@ -550,6 +551,7 @@ impl App {
                         plan.bytes(),
                         folder.as_deref(),
                         self.opts.vacuum,
+                        self.opts.vacuum && !self.opts.in_place,
                     ));
                     self.view = View::Confirm;
                 } else {

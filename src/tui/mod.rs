@@ -60,6 +60,7 @@ impl Workers {
             opts: JobOptions {
                 backup: opts.backup.clone(),
                 vacuum: opts.vacuum,
+                in_place: opts.in_place,
             },
         }
     }

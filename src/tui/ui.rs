@@ -420,6 +420,7 @@ fn amount(unit: Unit, n: u64) -> String {
         Unit::Bytes => bytes(n),
         Unit::Rows => format!("{} rows", count(n)),
         Unit::Checks => format!("{n} checks"),
+        Unit::Tables => format!("{n} tables"),
     }
 }
 

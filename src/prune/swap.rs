@@ -1,0 +1,520 @@
+//! Compaction by a filtered copy: the kept rows of `chroma.sqlite3` are written into a new
+//! file in the same folder, the new file is verified and fsynced, and it replaces the
+//! original with one atomic rename.
+//!
+//! This is VACUUM's own method (create the schema in a fresh file, copy every table, copy
+//! the virtual-table and view rows of the schema verbatim, copy the header values) with the
+//! pruned WAL rows left out. The original file is never written: until the rename the dir is
+//! untouched, after it the dir is exactly pruned. Each kept byte is written once, instead of
+//! the rollback journal, VACUUM's temporary copy and the copy back of DELETE + VACUUM.
+//!
+//! The new file is named [`TEMP_NAME`] while it is written. A failed or cancelled prune
+//! removes it; after a SIGKILL the next prune (holding the lock) removes it, and `info`
+//! reports it meanwhile.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::chroma::db;
+use crate::error::{Error, Result};
+
+/// The name the new file has between being written and being renamed over the original.
+pub const TEMP_NAME: &str = crate::chroma::NEW_FILE;
+
+/// Header values a copy must reproduce exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub page_size: i64,
+    pub auto_vacuum: i64,
+    pub encoding: String,
+    pub user_version: i64,
+    pub application_id: i64,
+}
+
+impl Header {
+    /// Read from a connection on the original (the locked one: no new descriptor is opened).
+    pub fn read(conn: &Connection, schema: &str) -> Result<Header> {
+        let int = |p: &str| -> Result<i64> {
+            Ok(conn.query_row(&format!("PRAGMA {schema}.{p}"), [], |r| r.get(0))?)
+        };
+        Ok(Header {
+            page_size: int("page_size")?,
+            auto_vacuum: int("auto_vacuum")?,
+            encoding: conn.query_row("PRAGMA encoding", [], |r| r.get(0))?,
+            user_version: int("user_version")?,
+            application_id: int("application_id")?,
+        })
+    }
+}
+
+/// Why this file must be pruned in place (DELETE + VACUUM) rather than by a copy, if so.
+/// `conn` is the locked connection on the original.
+pub fn in_place_reason(conn: &Connection, sqlite_path: &Path) -> Result<Option<String>> {
+    let meta = std::fs::metadata(sqlite_path)?;
+    if meta.nlink() > 1 {
+        return Ok(Some(
+            "chroma.sqlite3 has other hard links, which a new file would not keep".into(),
+        ));
+    }
+    let parent = sqlite_path.parent().unwrap_or(Path::new("."));
+    if std::fs::metadata(parent)?.dev() != meta.dev() {
+        return Ok(Some(
+            "chroma.sqlite3 is mounted on its own, so it cannot be replaced by a rename".into(),
+        ));
+    }
+    let triggers: i64 = conn.query_row(
+        "SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger'",
+        [],
+        |r| r.get(0),
+    )?;
+    if triggers > 0 {
+        return Ok(Some(
+            "the database has triggers, which only a real DELETE fires".into(),
+        ));
+    }
+    let internal: Option<String> = conn
+        .query_row(
+            "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
+             AND name LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'sqlite_sequence' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if let Some(name) = internal {
+        return Ok(Some(format!(
+            "the database has SQLite's internal table {name}, which a copy cannot recreate"
+        )));
+    }
+    let has_queue: i64 = conn.query_row(
+        "SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = 'embeddings_queue' AND rootpage > 0",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_queue != 1 {
+        return Ok(Some("embeddings_queue is not an ordinary table".into()));
+    }
+    Ok(None)
+}
+
+/// Remove what an interrupted copy may have left. Call only while holding the lock on the
+/// original: any other chroma-wal copying into this dir would hold it too.
+pub fn remove_leftovers(persist_dir: &Path) {
+    let p = persist_dir.join(TEMP_NAME);
+    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
+/// The new file while it is being written: an open descriptor, and the path SQLite opens.
+pub struct NewFile {
+    file: File,
+    sqlite_path: PathBuf,
+    /// Its name until it is renamed over the original.
+    named: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl NewFile {
+    /// Create an empty file in `dir` with the owner and mode of `like` (the original).
+    ///
+    /// It is named ([`TEMP_NAME`]) from the start: SQLite resolves the links in a path it
+    /// opens, so an unnamed `O_TMPFILE` file cannot be handed to it through /proc.
+    pub fn create(dir: &Path, like: &std::fs::Metadata) -> Result<NewFile> {
+        let mode = like.permissions().mode() & 0o7777;
+        let p = dir.join(TEMP_NAME);
+        remove_leftovers(dir);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| Error::failed(format!("cannot create {}: {e}", p.display())))?;
+        let new = NewFile {
+            sqlite_path: p.clone(),
+            file,
+            named: Some(p),
+            dir: dir.to_path_buf(),
+        };
+        // Owner first (changing it may clear set-id bits), then the exact mode.
+        if let Err(e) = std::os::unix::fs::fchown(&new.file, Some(like.uid()), Some(like.gid())) {
+            let m = new.file.metadata()?;
+            if m.uid() != like.uid() || m.gid() != like.gid() {
+                return Err(Error::failed(format!(
+                    "cannot give the new file the owner of chroma.sqlite3 ({}:{}): {e}",
+                    like.uid(),
+                    like.gid()
+                )));
+            }
+        }
+        new.file
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(new)
+    }
+
+    /// The path to open it with SQLite.
+    pub fn sqlite_path(&self) -> &Path {
+        &self.sqlite_path
+    }
+
+    pub fn len(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Flush the new file to disk.
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::failed(format!("fsync of the new file failed: {e}")))
+    }
+
+    /// Give the new file the name `target`, atomically replacing what was there.
+    pub fn rename_over(&mut self, target: &Path) -> Result<()> {
+        let from = match self.named.take() {
+            Some(p) => p,
+            None => return Err(Error::failed("the new file was already renamed")),
+        };
+        if let Err(e) = std::fs::rename(&from, target) {
+            let _ = std::fs::remove_file(&from);
+            return Err(Error::failed(format!(
+                "cannot rename the new file over {}: {e}",
+                target.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Make the rename durable.
+    pub fn sync_dir(&self) -> Result<()> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::failed(format!("fsync of {} failed: {e}", self.dir.display())))
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        // Not renamed over the original: it goes.
+        if let Some(p) = self.named.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// What the copy left out and kept, per topic, and the rows of every other table.
+#[derive(Debug, Default, Clone)]
+pub struct CopyCounts {
+    /// topic → (rows seen, rows left out).
+    pub topics: HashMap<String, (u64, u64)>,
+    /// table → rows copied (embeddings_queue not included).
+    pub tables: Vec<(String, u64)>,
+}
+
+impl CopyCounts {
+    pub fn deleted(&self) -> HashMap<String, u64> {
+        self.topics
+            .iter()
+            .filter(|(_, v)| v.1 > 0)
+            .map(|(k, v)| (k.clone(), v.1))
+            .collect()
+    }
+    pub fn kept(&self, topic: &str) -> u64 {
+        self.topics.get(topic).map(|v| v.0 - v.1).unwrap_or(0)
+    }
+    pub fn kept_total(&self) -> u64 {
+        self.topics.values().map(|v| v.0 - v.1).sum()
+    }
+}
+
+/// Progress callbacks of [`Copier`].
+pub trait CopyProgress {
+    /// Rows left out so far.
+    fn rows(&mut self, left_out: u64) -> Result<()>;
+    /// Tables copied so far, of `total`.
+    fn tables(&mut self, done: u64, total: u64) -> Result<()>;
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The connection writing the new file, with the original attached read-only as `src`.
+pub struct Copier {
+    conn: Connection,
+    counts: Arc<Mutex<CopyCounts>>,
+}
+
+impl Copier {
+    /// Open the new file, give it the original's header values and attach the original.
+    pub fn open(new: &NewFile, original: &Path, header: &Header) -> Result<Copier> {
+        let conn = Connection::open_with_flags(
+            new.sqlite_path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Before anything is written: the values only an empty database accepts.
+        conn.execute_batch(&format!(
+            "PRAGMA main.page_size = {}; PRAGMA main.auto_vacuum = {}; PRAGMA encoding = '{}';\
+             PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;\
+             PRAGMA foreign_keys = OFF;\
+             PRAGMA main.cache_size = -16384;",
+            header.page_size,
+            header.auto_vacuum,
+            header.encoding.replace('\'', "")
+        ))?;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS src",
+            [format!("{}?mode=ro", db::uri(original))],
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Copier {
+            conn,
+            counts: Arc::new(Mutex::new(CopyCounts::default())),
+        })
+    }
+
+    pub fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
+        self.conn.get_interrupt_handle()
+    }
+
+    /// Create the tables and indexes (the ordinary ones; virtual tables and views come last,
+    /// verbatim), all in one transaction that [`Copier::finish`] commits.
+    pub fn create_schema(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN")?;
+        let sqls = |q: &str| -> Result<Vec<String>> {
+            let mut st = self.conn.prepare(q)?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        };
+        for s in sqls(
+            "SELECT sql FROM src.sqlite_schema WHERE type = 'table' AND name <> 'sqlite_sequence' \
+             AND coalesce(rootpage, 1) > 0 AND sql IS NOT NULL ORDER BY rowid",
+        )? {
+            self.conn.execute_batch(&s)?;
+        }
+        for s in sqls(
+            "SELECT sql FROM src.sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY rowid",
+        )? {
+            self.conn.execute_batch(&s)?;
+        }
+        Ok(())
+    }
+
+    /// Copy embeddings_queue without the rows below each topic's bound, in seq_id chunks.
+    pub fn copy_queue(
+        &self,
+        bounds: &HashMap<String, i64>,
+        progress: &mut dyn CopyProgress,
+    ) -> Result<()> {
+        let b = Arc::new(bounds.clone());
+        let counts = Arc::clone(&self.counts);
+        // Called once per row of the original: keep it unless its topic has a bound and its
+        // seq_id is below it. Anything unexpected (a non-text topic) is kept.
+        self.conn
+            .create_scalar_function("cw_keep", 2, FunctionFlags::SQLITE_UTF8, move |ctx| {
+                let Ok(topic) = ctx.get_raw(0).as_str() else {
+                    return Ok(true);
+                };
+                let seq: Option<i64> = ctx.get_raw(1).as_i64().ok();
+                let drop = matches!((b.get(topic), seq), (Some(&m), Some(s)) if s < m);
+                let mut c = counts
+                    .lock()
+                    .map_err(|_| rusqlite::Error::UserFunctionError("poisoned".into()))?;
+                match c.topics.get_mut(topic) {
+                    Some(v) => {
+                        v.0 += 1;
+                        v.1 += drop as u64;
+                    }
+                    None => {
+                        c.topics.insert(topic.to_string(), (1, drop as u64));
+                    }
+                }
+                Ok(!drop)
+            })?;
+        let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT min(seq_id), max(seq_id) FROM src.embeddings_queue",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let span = (hi as i128 - lo as i128).max(1);
+            let chunk = (span / 200).clamp(10_000, 1_000_000) as i64;
+            let mut st = self.conn.prepare(
+                "INSERT INTO main.embeddings_queue SELECT * FROM src.embeddings_queue \
+                 WHERE seq_id >= ?1 AND seq_id <= ?2 AND cw_keep(topic, seq_id)",
+            )?;
+            let mut start = lo;
+            loop {
+                let end = start.saturating_add(chunk - 1).min(hi);
+                st.execute([start, end])?;
+                let left_out = self.left_out();
+                progress.rows(left_out)?;
+                if end >= hi {
+                    break;
+                }
+                start = end + 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn left_out(&self) -> u64 {
+        self.counts
+            .lock()
+            .map(|c| c.topics.values().map(|v| v.1).sum())
+            .unwrap_or(0)
+    }
+
+    /// Copy every other table whole, then the schema rows of virtual tables and views and
+    /// the header values, and commit.
+    pub fn copy_rest(&self, header: &Header, progress: &mut dyn CopyProgress) -> Result<()> {
+        let names: Vec<String> = {
+            let mut st = self.conn.prepare(
+                "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
+                 AND coalesce(rootpage, 1) > 0 AND name <> 'embeddings_queue' ORDER BY rowid",
+            )?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let total = names.len() as u64;
+        let mut tables = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            // `INSERT INTO t SELECT * FROM src.t` into an empty table of the same definition
+            // is SQLite's transfer optimization: b-tree records copied as they are.
+            let rows = self.conn.execute(
+                &format!("INSERT INTO main.{0} SELECT * FROM src.{0}", ident(n)),
+                [],
+            )?;
+            tables.push((n.clone(), rows as u64));
+            progress.tables(i as u64 + 1, total)?;
+        }
+        if let Ok(mut c) = self.counts.lock() {
+            c.tables = tables;
+        }
+        self.conn.execute_batch(
+            "PRAGMA writable_schema = ON;\
+             INSERT INTO main.sqlite_schema SELECT * FROM src.sqlite_schema \
+               WHERE type = 'view' OR (type = 'table' AND rootpage = 0);\
+             PRAGMA writable_schema = OFF;",
+        )?;
+        self.conn.execute_batch(&format!(
+            "PRAGMA main.user_version = {}; PRAGMA main.application_id = {};",
+            header.user_version, header.application_id
+        ))?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Close the writing connection and hand back what was counted.
+    pub fn close(self) -> Result<CopyCounts> {
+        let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
+        self.conn
+            .close()
+            .map_err(|(_, e)| Error::failed(format!("closing the new file: {e}")))?;
+        Ok(counts)
+    }
+}
+
+/// Check the new file against the original before it replaces it: structure
+/// (quick_check), the same schema and header values, every table's row count, and the
+/// kept WAL rows per topic, none below its bound.
+pub fn verify(
+    new: &NewFile,
+    original: &Path,
+    header: &Header,
+    counts: &CopyCounts,
+    bounds: &HashMap<String, i64>,
+) -> Result<()> {
+    let conn = Connection::open_with_flags(
+        new.sqlite_path(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let qc: String = conn.query_row("PRAGMA main.quick_check", [], |r| r.get(0))?;
+    if qc != "ok" {
+        return Err(Error::failed(format!("quick_check of the new file: {qc}")));
+    }
+    let got = Header::read(&conn, "main")?;
+    if &got != header {
+        return Err(Error::failed(format!(
+            "the new file's header differs: {got:?}, expected {header:?}"
+        )));
+    }
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [format!("{}?mode=ro", db::uri(original))],
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let diff: i64 = conn.query_row(
+        "SELECT (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+           EXCEPT SELECT type, name, tbl_name, sql FROM src.sqlite_schema)) + \
+         (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM src.sqlite_schema \
+           EXCEPT SELECT type, name, tbl_name, sql FROM main.sqlite_schema)) + \
+         (SELECT count(*) FROM main.sqlite_schema) - (SELECT count(*) FROM src.sqlite_schema)",
+        [],
+        |r| r.get(0),
+    )?;
+    if diff != 0 {
+        return Err(Error::failed(
+            "the new file's schema differs from the original's",
+        ));
+    }
+    for (t, rows) in &counts.tables {
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM main.{}", ident(t)),
+            [],
+            |r| r.get(0),
+        )?;
+        if n as u64 != *rows {
+            return Err(Error::failed(format!(
+                "table {t}: {n} rows in the new file, {rows} copied"
+            )));
+        }
+    }
+    let mut st = conn
+        .prepare("SELECT topic, count(*), min(seq_id) FROM main.embeddings_queue GROUP BY topic")?;
+    let mut rows = st.query([])?;
+    let mut seen = 0u64;
+    while let Some(r) = rows.next()? {
+        let topic: String = r.get(0)?;
+        let n: i64 = r.get(1)?;
+        let min: i64 = r.get(2)?;
+        if n as u64 != counts.kept(&topic) {
+            return Err(Error::failed(format!(
+                "topic {topic}: {n} rows in the new file, {} expected",
+                counts.kept(&topic)
+            )));
+        }
+        if bounds.get(&topic).is_some_and(|&b| min < b) {
+            return Err(Error::failed(format!(
+                "topic {topic} still has rows below its bound in the new file"
+            )));
+        }
+        seen += n as u64;
+    }
+    if seen != counts.kept_total() {
+        return Err(Error::failed(format!(
+            "{seen} WAL rows in the new file, {} expected",
+            counts.kept_total()
+        )));
+    }
+    Ok(())
+}

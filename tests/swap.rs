@@ -1,0 +1,273 @@
+//! Pruning by a compacted copy (the default): the new file must be the original with the
+//! pruned WAL rows left out, and nothing else different; files it cannot reproduce are
+//! pruned in place instead.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use common::*;
+use rusqlite::Connection;
+
+/// Every row of every table (rowid included where there is one) except embeddings_queue,
+/// plus the header values a copy must keep.
+fn everything_but_the_wal(dir: &Path) -> Vec<String> {
+    let c = ro(dir);
+    let mut out = Vec::new();
+    for p in [
+        "page_size",
+        "auto_vacuum",
+        "encoding",
+        "user_version",
+        "application_id",
+    ] {
+        let v: String = c
+            .query_row(&format!("SELECT * FROM pragma_{p}"), [], |r| {
+                Ok(format!("{:?}", r.get_ref(0)?))
+            })
+            .unwrap();
+        out.push(format!("{p}={v}"));
+    }
+    let tables: Vec<(String, bool)> = {
+        let mut st = c
+            .prepare(
+                "SELECT name, sql LIKE '%WITHOUT ROWID%' FROM sqlite_master \
+                 WHERE type = 'table' AND rootpage > 0 AND name <> 'embeddings_queue' ORDER BY name",
+            )
+            .unwrap();
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        v
+    };
+    for (t, without_rowid) in tables {
+        let sql = if without_rowid {
+            format!("SELECT * FROM \"{t}\"")
+        } else {
+            format!("SELECT rowid, * FROM \"{t}\" ORDER BY rowid")
+        };
+        let mut st = c.prepare(&sql).unwrap();
+        let n = st.column_count();
+        let mut rows: Vec<String> = st
+            .query_map([], |r| {
+                let mut s = vec![t.clone()];
+                for i in 0..n {
+                    s.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(s.join("|"))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        rows.sort();
+        out.extend(rows);
+    }
+    out
+}
+
+fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = bin()
+        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
+        .args(extra)
+        .arg(dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn wal_rows(dir: &Path) -> Vec<String> {
+    let c = ro(dir);
+    let mut st = c
+        .prepare("SELECT * FROM embeddings_queue ORDER BY seq_id")
+        .unwrap();
+    let n = st.column_count();
+    let v = st
+        .query_map([], |r| {
+            let mut s = Vec::new();
+            for i in 0..n {
+                s.push(format!("{:?}", r.get_ref(i)?));
+            }
+            Ok(s.join("|"))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    v
+}
+
+#[test]
+fn a_prune_by_copy_changes_nothing_but_the_pruned_wal_rows() {
+    for name in FIXTURES {
+        let (_a, by_copy) = fixture_copy(name);
+        let (_b, in_place) = fixture_copy(name);
+        let before = everything_but_the_wal(&by_copy);
+        let r = prune_json(&by_copy, &[]);
+        assert_eq!(r["method"], "copy", "{name}: {r}");
+        let r2 = prune_json(&in_place, &["--in-place"]);
+        assert_eq!(r2["method"], "in_place", "{name}");
+        assert_eq!(r["rows_deleted"], r2["rows_deleted"], "{name}");
+        assert_eq!(
+            everything_but_the_wal(&by_copy),
+            before,
+            "{name}: a table other than the WAL changed"
+        );
+        // The WAL rows kept are the same, byte for byte, as those DELETE + VACUUM keeps.
+        assert_eq!(wal_rows(&by_copy), wal_rows(&in_place), "{name}");
+        // The full-text index answers the same queries (its shadow tables were copied).
+        let q = |d: &Path| -> Vec<i64> {
+            let c = ro(d);
+            let mut st = c
+                .prepare(
+                    "SELECT rowid FROM embedding_fulltext_search WHERE string_value MATCH 'doc' \
+                     ORDER BY rowid",
+                )
+                .unwrap();
+            let v = st
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            v
+        };
+        assert_eq!(q(&by_copy), q(&in_place), "{name}");
+        let integrity: String = ro(&by_copy)
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok", "{name}");
+    }
+}
+
+#[test]
+fn header_values_of_an_unusual_file_are_reproduced() {
+    let (_t, dir) = fixture_copy("v0_5_5");
+    {
+        let c = Connection::open(dir.join("chroma.sqlite3")).unwrap();
+        c.execute_batch(
+            "PRAGMA page_size = 8192; PRAGMA auto_vacuum = 2; VACUUM; \
+             PRAGMA user_version = 7; PRAGMA application_id = 424242;",
+        )
+        .unwrap();
+    }
+    let before = everything_but_the_wal(&dir);
+    assert!(before.contains(&"page_size=Integer(8192)".to_string()));
+    assert!(before.contains(&"auto_vacuum=Integer(2)".to_string()));
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "copy");
+    assert_eq!(everything_but_the_wal(&dir), before);
+}
+
+#[test]
+fn owner_and_mode_of_chroma_sqlite3_are_kept() {
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let f = dir.join("chroma.sqlite3");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // As root (CI), a different owner too.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&f, Some(1234), Some(2345)).unwrap();
+    }
+    let m0 = std::fs::metadata(&f).unwrap();
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "copy");
+    assert!(r["rows_deleted"].as_u64().unwrap() > 0);
+    let m1 = std::fs::metadata(&f).unwrap();
+    assert_ne!(m0.ino(), m1.ino(), "a new file was expected");
+    assert_eq!(m1.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((m1.uid(), m1.gid()), (m0.uid(), m0.gid()));
+}
+
+#[test]
+fn files_a_copy_cannot_reproduce_are_pruned_in_place() {
+    // A trigger: only a real DELETE fires it.
+    let (_t, dir) = fixture_copy("v1_5_9");
+    Connection::open(dir.join("chroma.sqlite3"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE audit(n INTEGER); \
+             CREATE TRIGGER wal_gone AFTER DELETE ON embeddings_queue BEGIN INSERT INTO audit VALUES (1); END;",
+        )
+        .unwrap();
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "in_place", "{r}");
+    assert!(r["notes"].to_string().contains("triggers"), "{r}");
+    let fired: i64 = ro(&dir)
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fired as u64, r["rows_deleted"].as_u64().unwrap());
+
+    // A second hard link: a new file would leave it behind.
+    let (t2, dir) = fixture_copy("v1_5_9");
+    let other = t2.path().join("other-name.sqlite3");
+    std::fs::hard_link(dir.join("chroma.sqlite3"), &other).unwrap();
+    let ino = std::fs::metadata(&other).unwrap().ino();
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "in_place", "{r}");
+    assert!(r["notes"].to_string().contains("hard links"), "{r}");
+    assert_eq!(
+        std::fs::metadata(dir.join("chroma.sqlite3")).unwrap().ino(),
+        ino
+    );
+}
+
+#[test]
+fn the_backup_is_the_untouched_original_and_is_not_the_live_file() {
+    let (t, dir) = fixture_copy("v0_6_3");
+    let original = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
+    let backups = t.path().join("backups");
+    let out = bin()
+        .args(["prune", "--all", "--yes", "--json", "--backup-dir"])
+        .arg(&backups)
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let b = std::path::PathBuf::from(r["backup"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(&b).unwrap(),
+        original,
+        "backup differs from the original"
+    );
+    let (lb, ll) = (
+        std::fs::metadata(&b).unwrap(),
+        std::fs::metadata(dir.join("chroma.sqlite3")).unwrap(),
+    );
+    assert_ne!(lb.ino(), ll.ino());
+    // Only the backup itself is in the folder (no `.partial`).
+    let names: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names, vec![b]);
+}
+
+#[test]
+fn a_leftover_new_file_is_reported_and_removed_by_the_next_prune() {
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let left = dir.join("chroma.sqlite3.chroma-wal-new");
+    std::fs::write(&left, vec![0u8; 4096]).unwrap();
+    let info = bin()
+        .args(["info", "--json"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+    assert!(
+        info["warnings"].to_string().contains("chroma-wal-new"),
+        "info does not mention the leftover: {}",
+        info["warnings"]
+    );
+    prune_json(&dir, &[]);
+    assert!(!left.exists());
+}
