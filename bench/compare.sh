@@ -32,23 +32,39 @@ run() {  # name command...
   fresh
   local t0 t1
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$work.rss" "$@" >/dev/null 2>&1 || { echo "$name failed" >&2; return 1; }
+  local rc=0
+  /usr/bin/time -f "%M" -o "$work.rss" "$@" >"$work.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || { echo "$name exited $rc: $(tail -c 300 "$work.out" | tr '\n' ' ')" >&2; name="$name(exit-$rc)"; }
   t1=$(date +%s.%N)
-  echo "$name $(python3 -c "print($t1 - $t0)") $(cat "$work.rss")" >>"$results"
+  echo "$name $(python3 -c "print($t1 - $t0)") $(tail -1 "$work.rss")" >>"$results"
 }
 
+chops="$venvs/cw-chops/bin/chops"   # bench/setup.sh installs chromadb-ops 0.1.5 there
 for r in $(seq 1 "$rounds"); do
   run chroma-wal "$bin" prune "$work" --all --yes --no-backup
   run chroma-wal+backup "$bin" prune "$work" --all --yes --backup-dir "$work.bak"
+  run chroma-wal-in-place "$bin" prune "$work" --all --yes --no-backup --in-place
   run sqlite3-cli sqlite3 "$work/chroma.sqlite3" ".read $sql"
   if [ -x "$venvs/cw-1.5.9/bin/chroma" ]; then
     run chroma-vacuum-1.5.9 "$venvs/cw-1.5.9/bin/chroma" vacuum --path "$work" --force
   fi
+  if [ -x "$chops" ]; then
+    run chops-wal-clean "$chops" wal clean "$work" --yes
+  fi
   run dd-fsync dd if="$work/chroma.sqlite3" of="$work/copy" bs=4M conv=fsync
   run info "$bin" info --json "$work"
   run sqlite3-groupby sqlite3 "$work/chroma.sqlite3" "SELECT topic, COUNT(*) FROM embeddings_queue GROUP BY topic"
+  if command -v tmux >/dev/null; then
+    # The explorer's first frames, from process start (CHROMA_WAL_FRAME_LOG), in tmux.
+    rm -f "$work.frames"
+    tmux kill-session -t cwbench 2>/dev/null || true
+    tmux new-session -d -s cwbench -x 120 -y 40 "CHROMA_WAL_FRAME_LOG=$work.frames $bin $work"
+    for _ in $(seq 1 600); do grep -q counts_frame_ms "$work.frames" 2>/dev/null && break; sleep 0.05; done
+    tmux send-keys -t cwbench q; sleep 0.2; tmux kill-session -t cwbench 2>/dev/null || true
+    while read -r k v; do echo "$k $(python3 -c "print($v / 1000)") 0" >>"$results"; done <"$work.frames"
+  fi
 done
-rm -rf "$work" "$work.bak" "$work.rss" "$sql"
+rm -rf "$work" "$work.bak" "$work.rss" "$work.frames" "$work.out" "$sql"
 python3 - "$results" "$(du -sm "$data/chroma.sqlite3" | cut -f1)" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -63,10 +79,16 @@ def ratio(a, b):
     if a in med and b in med:
         print(f"{a} / {b} = {med[a] / med[b]:.2f}")
 ratio("chroma-wal", "chroma-vacuum-1.5.9")
+ratio("chroma-wal", "chops-wal-clean")
+ratio("chroma-wal", "chroma-wal-in-place")
+ratio("chroma-wal-in-place", "chroma-vacuum-1.5.9")
 ratio("chroma-wal", "dd-fsync")
 ratio("chroma-wal", "sqlite3-cli")
 if "chroma-wal+backup" in med:
     print(f"chroma-wal+backup / (chroma-wal + dd-fsync) = {med['chroma-wal+backup'] / (med['chroma-wal'] + med['dd-fsync']):.2f}")
 ratio("info", "sqlite3-groupby")
+ratio("first_frame_ms", "sqlite3-groupby")
+ratio("catalog_frame_ms", "sqlite3-groupby")
+ratio("counts_frame_ms", "sqlite3-groupby")
 PY
 rm -f "$results"

@@ -11,6 +11,7 @@ use chroma_wal::prune::Canceller;
 use chroma_wal::report;
 
 fn main() -> ExitCode {
+    let _ = chroma_wal::tui::STARTED.set(std::time::Instant::now());
     // A panic is a bug; say so in one line, no backtrace. Decoders of untrusted bytes run
     // under a guard that turns their panics into "unreadable" and stay quiet here.
     std::panic::set_hook(Box::new(|info| {

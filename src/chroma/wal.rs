@@ -95,7 +95,9 @@ pub fn scan_with(
     progress: ScanProgress<'_>,
 ) -> Result<WalStats> {
     let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT MIN(seq_id), MAX(seq_id) FROM embeddings_queue",
+        // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
+        // and cost a full scan; alone, each is one b-tree descent.
+        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

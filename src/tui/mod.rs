@@ -189,6 +189,7 @@ where
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = mpsc::channel();
     let mut workers = Workers::new(tx, &app.opts);
     workers.run(Effect::Scan);
+    let mut frames = FrameLog::from_env();
     loop {
         let size = terminal
             .size()
@@ -197,6 +198,7 @@ where
         terminal
             .draw(|f| ui::draw(f, app, Instant::now()))
             .map_err(|e| Error::failed(format!("terminal: {e}")))?;
+        frames.drawn(app);
         if app.quit {
             return Ok(());
         }
@@ -212,6 +214,56 @@ where
             for eff in app.on_msg(msg) {
                 workers.run(eff);
             }
+        }
+    }
+}
+
+/// When `CHROMA_WAL_FRAME_LOG` names a file, the milliseconds from the start of the process
+/// to the first frame, the first frame with the catalog and the first with the WAL counts
+/// are appended to it (for the benchmark of the explorer's first frame).
+struct FrameLog {
+    file: Option<std::fs::File>,
+    first: bool,
+    catalog: bool,
+    counts: bool,
+}
+
+/// When the process started, as early as `main` can note it.
+pub static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+impl FrameLog {
+    fn from_env() -> FrameLog {
+        let file = std::env::var_os("CHROMA_WAL_FRAME_LOG").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        FrameLog {
+            file,
+            first: false,
+            catalog: false,
+            counts: false,
+        }
+    }
+
+    fn drawn(&mut self, app: &App) {
+        use std::io::Write;
+        let Some(f) = self.file.as_mut() else { return };
+        let ms = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0;
+        let mut mark = |done: &mut bool, what: &str| {
+            if !*done {
+                *done = true;
+                let _ = writeln!(f, "{what} {ms:.1}");
+            }
+        };
+        mark(&mut self.first, "first_frame_ms");
+        if app.snap.is_some() {
+            mark(&mut self.catalog, "catalog_frame_ms");
+        }
+        if matches!(app.counts, app::Counts::Ready(_)) {
+            mark(&mut self.counts, "counts_frame_ms");
         }
     }
 }

@@ -3,6 +3,7 @@
 # binary of chroma-wal, then check with the release that wrote each dir that it reads back
 # exactly the same data, that everything Chroma owns is byte-identical, and that a prune is
 # refused while a real chromadb process holds the dir open.
+# B is pruned by copy (the default) without a backup, C in place (--in-place) with one.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -40,7 +41,7 @@ check() {  # name release
 
   # 2. Prune B without backup, C with a backup into a folder outside it.
   "$BIN" prune "$d/B" --all --yes --no-backup --json >"$d/prune.json" || { echo "prune B failed"; return 1; }
-  "$BIN" prune "$d/C" --all --yes --backup-dir "$d/backups" --json >"$d/pruneC.json" || { echo "prune C failed"; return 1; }
+  "$BIN" prune "$d/C" --all --yes --in-place --backup-dir "$d/backups" --json >"$d/pruneC.json" || { echo "prune C failed"; return 1; }
   python3 "$here/state.py" "$d/B" >"$d/state1.json" || return 1
   python3 "$here/state.py" "$d/C" >"$d/stateC.json" || return 1
   python3 - "$d" <<'PY' || return 1
@@ -55,7 +56,7 @@ assert s1["wal_rows"] == s0["wal_rows"] - predicted, (s0["wal_rows"], s1["wal_ro
 for k in s0:
     if k != "wal_rows":
         assert s0[k] == s1[k], f"{k} changed by the prune"
-        assert s0[k] == sc[k], f"{k} changed by the prune with backup"
+        assert s0[k] == sc[k], f"{k} changed by the prune in place with backup"
 print(f"  pruned {predicted} of {s0['wal_rows']} WAL rows; schema, migrations, config, max_seq_id, segments identical")
 PY
 
@@ -79,7 +80,7 @@ def diff(x, y, label):
                 bad.append(f"    untouched {x[k]['queries']} vs pruned {y[k]['queries']}")
     assert not bad, f"{label} reads back differently: " + "; ".join(bad)
 diff(a, b, "pruned dir")
-diff(a, c, "pruned dir (with backup)")
+diff(a, c, "pruned dir (in place, with backup)")
 n = sum(v["count"] for v in a.values())
 print(f"  {len(a)} collections, {n} records, embeddings/documents/metadatas/queries identical")
 PY
