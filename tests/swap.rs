@@ -201,6 +201,16 @@ fn files_a_copy_cannot_reproduce_are_pruned_in_place() {
         .unwrap();
     assert_eq!(fired as u64, r["rows_deleted"].as_u64().unwrap());
 
+    // SQLite's statistics tables cannot be created by a plain CREATE TABLE.
+    let (_t3, dir) = fixture_copy("v0_4_22");
+    Connection::open(dir.join("chroma.sqlite3"))
+        .unwrap()
+        .execute_batch("ANALYZE")
+        .unwrap();
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "in_place", "{r}");
+    assert!(r["notes"].to_string().contains("sqlite_stat1"), "{r}");
+
     // A second hard link: a new file would leave it behind.
     let (t2, dir) = fixture_copy("v1_5_9");
     let other = t2.path().join("other-name.sqlite3");

@@ -288,7 +288,9 @@ fn render_confirm_running_and_result() {
                 skipped: false,
             })
             .collect(),
-        notes: Vec::new(),
+        notes: vec![
+            "the backup is the original file itself (a hard link), so it took no copy".into(),
+        ],
         method: "copy",
     };
     app.on_msg(Msg::JobDone(Box::new(Ok(report))));

@@ -543,6 +543,9 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
             }
             lines.push(Line::from(""));
             lines.push(Line::from(format!("  steps: {}", r.steps_summary())));
+            for n in &r.notes {
+                lines.push(Line::from(format!("  note: {n}")));
+            }
         }
         Some(Err(e)) => {
             lines.push(Line::from(
