@@ -434,8 +434,8 @@ impl Copier {
 }
 
 /// Check the new file against the original before it replaces it: structure
-/// (quick_check), the same schema and header values, every table's row count, and the
-/// kept WAL rows per topic, none below its bound.
+/// (quick_check), the same schema and header values, and the kept WAL rows per topic read
+/// back, exactly as counted during the copy and none below its bound.
 pub fn verify(
     new: &NewFile,
     original: &Path,
