@@ -201,6 +201,20 @@ fn files_a_copy_cannot_reproduce_are_pruned_in_place() {
         .unwrap();
     assert_eq!(fired as u64, r["rows_deleted"].as_u64().unwrap());
 
+    // A symbolic link: a rename would replace the link, not the file it points to.
+    let (t4, dir) = fixture_copy("v1_5_9");
+    let real = t4.path().join("elsewhere.sqlite3");
+    std::fs::rename(dir.join("chroma.sqlite3"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, dir.join("chroma.sqlite3")).unwrap();
+    let r = prune_json(&dir, &[]);
+    assert_eq!(r["method"], "in_place", "{r}");
+    assert!(r["notes"].to_string().contains("symbolic link"), "{r}");
+    assert!(std::fs::symlink_metadata(dir.join("chroma.sqlite3"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(r["rows_deleted"].as_u64().unwrap() > 0);
+
     // SQLite's statistics tables cannot be created by a plain CREATE TABLE.
     let (_t3, dir) = fixture_copy("v0_4_22");
     Connection::open(dir.join("chroma.sqlite3"))
@@ -280,4 +294,43 @@ fn a_leftover_new_file_is_reported_and_removed_by_the_next_prune() {
     );
     prune_json(&dir, &[]);
     assert!(!left.exists());
+}
+
+#[test]
+fn a_file_owned_by_someone_else_is_pruned_in_place() {
+    // Needs root to run the prune as another user (CI runs as root).
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: not root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (t, dir) = fixture_copy("v1_5_9");
+    // Everyone may traverse and write the dir and the file; the file stays root's.
+    for p in [t.path().to_path_buf(), dir.clone()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    std::fs::set_permissions(
+        dir.join("chroma.sqlite3"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let ino = std::fs::metadata(dir.join("chroma.sqlite3")).unwrap().ino();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chroma-wal"))
+        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
+        .arg(&dir)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["method"], "in_place", "{r}");
+    assert!(r["notes"].to_string().contains("belongs to 0:0"), "{r}");
+    let m = std::fs::metadata(dir.join("chroma.sqlite3")).unwrap();
+    assert_eq!((m.ino(), m.uid()), (ino, 0));
+    assert!(r["rows_deleted"].as_u64().unwrap() > 0);
 }

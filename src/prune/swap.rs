@@ -56,7 +56,22 @@ impl Header {
 /// Why this file must be pruned in place (DELETE + VACUUM) rather than by a copy, if so.
 /// `conn` is the locked connection on the original.
 pub fn in_place_reason(conn: &Connection, sqlite_path: &Path) -> Result<Option<String>> {
+    if std::fs::symlink_metadata(sqlite_path)?
+        .file_type()
+        .is_symlink()
+    {
+        return Ok(Some(
+            "chroma.sqlite3 is a symbolic link, which a rename would replace".into(),
+        ));
+    }
     let meta = std::fs::metadata(sqlite_path)?;
+    if !can_give_owner(&meta) {
+        return Ok(Some(format!(
+            "chroma.sqlite3 belongs to {}:{}, which a new file written by this user could not",
+            meta.uid(),
+            meta.gid()
+        )));
+    }
     if meta.nlink() > 1 {
         return Ok(Some(
             "chroma.sqlite3 has other hard links, which a new file would not keep".into(),
@@ -100,6 +115,26 @@ pub fn in_place_reason(conn: &Connection, sqlite_path: &Path) -> Result<Option<S
         return Ok(Some("embeddings_queue is not an ordinary table".into()));
     }
     Ok(None)
+}
+
+/// Whether this process can give a new file the owner and group of `meta`: root can; others
+/// only their own uid, and a group they are in.
+fn can_give_owner(meta: &std::fs::Metadata) -> bool {
+    // SAFETY: plain getters without arguments.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid == 0 {
+        return true;
+    }
+    if meta.uid() != euid {
+        return false;
+    }
+    if meta.gid() == egid {
+        return true;
+    }
+    let mut groups = vec![0 as libc::gid_t; 256];
+    // SAFETY: the buffer holds `groups.len()` entries.
+    let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+    n > 0 && groups[..n as usize].contains(&meta.gid())
 }
 
 /// Remove what an interrupted copy may have left. Call only while holding the lock on the
