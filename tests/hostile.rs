@@ -352,3 +352,45 @@ fn unsafe_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
 }
+
+#[test]
+fn a_writer_in_another_pid_namespace_is_refused() {
+    // chroma-wal runs in its own PID namespace (as in a container of its own), so /proc shows
+    // it nothing of the process that holds chroma.sqlite3 open for writing; the kernel's
+    // lease check still sees that process. Needs root for unshare (CI runs as root).
+    if unsafe_geteuid() != 0
+        || !std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: no unshare here");
+        return;
+    }
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let db = dir.join("chroma.sqlite3");
+    let before = std::fs::read(&db).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&db)
+        .unwrap();
+    let mut chroma = std::process::Command::new("sleep")
+        .arg("60")
+        .stdin(holder)
+        .spawn()
+        .unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_chroma-wal"))
+        .args(["prune", "--all", "--yes", "--no-backup"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    chroma.kill().ok();
+    chroma.wait().ok();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot see"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

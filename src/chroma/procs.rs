@@ -22,6 +22,9 @@ pub struct Holders {
     pub unreadable: usize,
     /// A sentence for the user when the check was incomplete.
     pub note: Option<String>,
+    /// The kernel says some process has chroma.sqlite3 open for writing, yet none of those
+    /// listed from /proc does: one in another container or PID namespace.
+    pub unseen_writer: bool,
 }
 
 impl Holders {
@@ -93,6 +96,36 @@ pub fn find_in(proc_root: &Path, dir: &Path) -> Holders {
         ));
     }
     out
+}
+
+/// Whether any process, in any PID namespace or container on this kernel, has `file` open
+/// for writing: the kernel grants a read lease only when none has. `None` when it cannot
+/// tell (this user does not own the file, or the filesystem has no leases).
+///
+/// Opens and closes `file`: POSIX drops every lock a process holds on a file when any
+/// descriptor of it is closed, so never call this while a connection of this process holds
+/// an SQLite lock on it.
+pub fn open_for_writing(file: &Path) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    // A writer opening the file while we hold the lease would send us SIGIO, whose default
+    // action ends the process; the lease is held for microseconds, but never die of it.
+    // SAFETY: setting a signal's disposition to "ignore".
+    unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
+    }
+    let f = std::fs::File::open(file).ok()?;
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if rc == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Some(true),
+        _ => None,
+    }
 }
 
 /// Processes other than this one with the file (dev, inode) open, whatever its name now is
@@ -211,6 +244,36 @@ mod tests {
         child.wait().ok();
         assert!(h.iter().any(|x| x.pid == child.id()), "{h:?}");
         assert!(other.iter().all(|x| x.pid != child.id()));
+    }
+
+    #[test]
+    fn a_writer_is_seen_by_the_lease_check_and_a_reader_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("chroma.sqlite3");
+        std::fs::write(&f, b"x").unwrap();
+        assert_eq!(open_for_writing(&f), Some(false));
+        let spawn = |w: bool| {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(w)
+                .open(&f)
+                .unwrap();
+            std::process::Command::new("sleep")
+                .arg("30")
+                .stdin(file)
+                .spawn()
+                .unwrap()
+        };
+        let mut reader = spawn(false);
+        let with_reader = open_for_writing(&f);
+        reader.kill().ok();
+        reader.wait().ok();
+        let mut writer = spawn(true);
+        let with_writer = open_for_writing(&f);
+        writer.kill().ok();
+        writer.wait().ok();
+        assert_eq!(with_reader, Some(false));
+        assert_eq!(with_writer, Some(true));
     }
 
     #[test]

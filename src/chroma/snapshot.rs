@@ -234,10 +234,16 @@ impl Snapshot {
     /// Read the catalog of the persist dir at `dir`. Read-only; fast whatever the WAL size.
     pub fn open(dir: &Path) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
+        // Before any connection of ours exists (it opens and closes the file).
+        let writing = procs::open_for_writing(&sqlite_path);
         let conn = super::db::open_read_only(&sqlite_path)?;
         let snap = Self::read(dir, &sqlite_path, &conn, true);
         drop(conn);
-        snap
+        let mut snap = snap?;
+        if writing == Some(true) && snap.holders.list.is_empty() {
+            snap.holders.unseen_writer = true;
+        }
+        Ok(snap)
     }
 
     /// Read the catalog through a connection that already holds a lock on chroma.sqlite3
@@ -411,6 +417,13 @@ impl Snapshot {
                 "the persist dir is open in {}: stop Chroma first",
                 self.holders.describe()
             ));
+        }
+        if self.holders.unseen_writer {
+            out.push(
+                "chroma.sqlite3 is open for writing in a process this one cannot see (another \
+                 container or PID namespace?): stop Chroma first"
+                    .into(),
+            );
         }
         if let Some(b) = &self.schema.prune_blocker {
             out.push(format!("unknown schema: {b}"));
