@@ -14,7 +14,8 @@ Exit codes:
   130  interrupted (Ctrl-C); the dir is left untouched or exactly pruned
 
 Examples:
-  chroma-wal --demo                          explore a bundled sample dir
+  chroma-wal                                 explore ./chroma, or the bundled demo dir
+  chroma-wal --demo                          explore a copy of the bundled demo dir
   chroma-wal ./chroma                        explore a persist dir
   chroma-wal info ./chroma --json            describe it as JSON
   chroma-wal prune ./chroma --all --dry-run  show what would go
@@ -33,9 +34,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Persist dir to explore in the full-screen explorer.
-    #[arg(value_name = "PATH", default_value = "./chroma")]
-    pub path: PathBuf,
+    /// Persist dir to explore in the full-screen explorer. Without it: ./chroma when that
+    /// holds a chroma.sqlite3, otherwise a copy of the bundled demo dir.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
 
     /// Explore a copy of the bundled demo persist dir (written by chromadb 0.4.22).
     #[arg(long)]

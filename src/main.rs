@@ -69,15 +69,24 @@ fn main() -> ExitCode {
 
 /// No subcommand: the full-screen explorer (on a copy of the demo dir with --demo).
 fn explore(cli: &cli::Cli, _cancel: &Canceller) -> batch::Outcome {
-    let demo = if cli.demo {
-        Some(chroma_wal::tui::demo_copy().map_err(|e| (e, None))?)
-    } else {
-        None
+    // No PATH: ./chroma when it is a persist dir, otherwise the demo (a newcomer's first run).
+    let default_dir = std::path::Path::new("./chroma");
+    let chosen = match &cli.path {
+        _ if cli.demo => None,
+        Some(p) => Some(p.clone()),
+        None => default_dir
+            .join("chroma.sqlite3")
+            .is_file()
+            .then(|| default_dir.to_path_buf()),
     };
-    let path = demo
-        .as_ref()
-        .map(|(_, p)| p.clone())
-        .unwrap_or_else(|| cli.path.clone());
+    // The demo's temporary dir lives until the explorer returns.
+    let (_demo, path) = match chosen {
+        Some(p) => (None, p),
+        None => {
+            let (tmp, p) = chroma_wal::tui::demo_copy().map_err(|e| (e, None))?;
+            (Some(tmp), p)
+        }
+    };
     let opts = chroma_wal::tui::Options {
         path,
         // For the demo the default backup folder lands inside its temporary dir.

@@ -1,5 +1,6 @@
 //! The built binary in a real terminal (tmux): filter to one collection, mark it, prune it,
-//! read the before/after sizes off the screen, and check the database.
+//! read the before/after sizes off the screen, and check the database. Also what a bare
+//! `chroma-wal` opens.
 
 mod common;
 
@@ -13,14 +14,77 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn prune_one_collection_in_a_real_terminal() {
+fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
             std::env::var("CI").is_err(),
             "tmux is required in CI (.ci/run installs it)"
         );
         eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return false;
+    }
+    true
+}
+
+/// Runs `chroma-wal` with no argument in `cwd` and returns the screen once `what` shows
+/// (or after 30 s).
+fn bare_run_screen(cwd: &std::path::Path, tag: &str, what: &str) -> String {
+    let socket = format!("cw-bare-{tag}-{}", std::process::id());
+    let cmd = format!(
+        "cd '{}' && {}; sleep 30",
+        cwd.display(),
+        env!("CARGO_BIN_EXE_chroma-wal")
+    );
+    tmux(&[
+        "-L",
+        &socket,
+        "new-session",
+        "-d",
+        "-s",
+        "bare",
+        "-x",
+        "130",
+        "-y",
+        "32",
+        &cmd,
+    ]);
+    let t0 = Instant::now();
+    let screen = loop {
+        let s = tmux(&["-L", &socket, "capture-pane", "-p", "-t", "bare"]);
+        if s.contains(what) || t0.elapsed() > Duration::from_secs(30) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    tmux(&["-L", &socket, "send-keys", "-t", "bare", "q"]);
+    tmux(&["-L", &socket, "kill-server"]);
+    screen
+}
+
+#[test]
+fn bare_command_opens_the_demo_or_the_chroma_folder() {
+    if !have_tmux() {
+        return;
+    }
+    // No ./chroma here: the newcomer's first run shows the bundled demo (a copy).
+    let empty = tempfile::tempdir().unwrap();
+    let s = bare_run_screen(empty.path(), "demo", "support-tickets");
+    assert!(s.contains("support-tickets"), "{s}");
+    assert!(
+        s.contains("chroma-wal-demo-"),
+        "the demo copy's path is shown:\n{s}"
+    );
+    // A persist dir at ./chroma is what a bare run opens.
+    let (t, dir) = fixture_copy("v0_4_22");
+    std::fs::rename(&dir, t.path().join("chroma")).unwrap();
+    let s = bare_run_screen(t.path(), "dot", "collections (5)");
+    assert!(s.contains("collections (5)") && s.contains("papers"), "{s}");
+    assert!(!s.contains("support-tickets"), "{s}");
+}
+
+#[test]
+fn prune_one_collection_in_a_real_terminal() {
+    if !have_tmux() {
         return;
     }
     let (_t, dir) = fixture_copy("v0_4_22");
