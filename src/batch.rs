@@ -111,6 +111,11 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     let target = args.backup.target();
     let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
     let vacuum = !args.no_vacuum;
+    let opts = JobOptions {
+        backup: target,
+        vacuum,
+        in_place: args.in_place,
+    };
     if let Some(f) = &folder {
         prune::job::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
     }
@@ -120,7 +125,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         plan.bytes(),
         folder.as_deref(),
         vacuum,
-        vacuum && !args.in_place,
+        opts.by_copy(),
     );
     if args.dry_run {
         if args.json {
@@ -176,11 +181,6 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         );
         confirm(&plan).map_err(|e| (e, None))?;
     }
-    let opts = JobOptions {
-        backup: target,
-        vacuum,
-        in_place: args.in_place,
-    };
     let tty = stderr_is_tty();
     let mut current: Option<ProgressBar> = None;
     let mut on_event = |ev: Event| match ev {

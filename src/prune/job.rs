@@ -247,9 +247,7 @@ impl Canceller {
     }
 
     fn attach(&self, conn: &Connection) {
-        if let Ok(mut h) = self.handle.lock() {
-            *h = Some(conn.get_interrupt_handle());
-        }
+        self.attach_handle(conn.get_interrupt_handle());
     }
 
     fn attach_handle(&self, h: InterruptHandle) {
@@ -696,13 +694,9 @@ fn copy_steps(
         swap::remove_leftovers(&snap.persist_dir);
         let header = swap::Header::read(conn, "main")?;
         let pages: i64 = conn.query_row("PRAGMA main.page_count", [], |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM main.sqlite_schema WHERE type = 'table'              AND coalesce(rootpage, 1) > 0 AND name <> 'embeddings_queue'",
-            [],
-            |r| r.get(0),
-        )?;
+        let tables = swap::other_tables(conn)?.len() as u64;
         let meta = std::fs::metadata(&snap.sqlite_path)?;
-        Ok((header, pages.max(0) as u64, tables.max(0) as u64, meta))
+        Ok((header, pages.max(0) as u64, tables, meta))
     })();
     let (header, pages, tables, meta) = prelude.map_err(|e| ctx.fail(Step::Preflight, e))?;
     let page_size = header.page_size.max(512) as u64;
@@ -810,7 +804,7 @@ fn copy_steps(
     if let Some((partial, dest)) = linked.as_ref() {
         // The old file is no longer the live one: now it is the backup.
         let named = std::fs::rename(partial, dest)
-            .and_then(|_| File::open(dest.parent().unwrap_or(Path::new("/")))?.sync_all());
+            .and_then(|_| swap::sync_dir(dest.parent().unwrap_or(Path::new("/"))));
         if let Err(e) = named {
             notes.push(format!(
                 "the backup is complete but kept the name {} ({e})",
@@ -856,7 +850,7 @@ fn link_backup(
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && b.len() == expected_len,
         _ => false,
     };
-    let synced = File::open(folder).and_then(|d| d.sync_all());
+    let synced = swap::sync_dir(folder);
     if !ok || synced.is_err() {
         let _ = std::fs::remove_file(&partial);
         return Err("the hard link could not be verified".into());
@@ -1105,7 +1099,7 @@ fn backup(
         drop(dst);
         File::open(&partial)?.sync_all()?;
         std::fs::rename(&partial, &dest)?;
-        File::open(folder)?.sync_all()?;
+        swap::sync_dir(folder)?;
         Ok(())
     })();
     match result {

@@ -8,7 +8,7 @@
 //! untouched, after it the dir is exactly pruned. Each kept byte is written once, instead of
 //! the rollback journal, VACUUM's temporary copy and the copy back of DELETE + VACUUM.
 //!
-//! The new file is named [`TEMP_NAME`] while it is written. A failed or cancelled prune
+//! The new file is named [`NEW_FILE`] while it is written. A failed or cancelled prune
 //! removes it; after a SIGKILL the next prune (holding the lock) removes it, and `info`
 //! reports it meanwhile.
 
@@ -21,11 +21,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::chroma::db;
+use crate::chroma::{db, NEW_FILE};
 use crate::error::{Error, Result};
-
-/// The name the new file has between being written and being renamed over the original.
-pub const TEMP_NAME: &str = crate::chroma::NEW_FILE;
 
 /// Header values a copy must reproduce exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,10 +137,15 @@ fn can_give_owner(meta: &std::fs::Metadata) -> bool {
 /// Remove what an interrupted copy may have left. Call only while holding the lock on the
 /// original: any other chroma-wal copying into this dir would hold it too.
 pub fn remove_leftovers(persist_dir: &Path) {
-    let p = persist_dir.join(TEMP_NAME);
+    let p = persist_dir.join(NEW_FILE);
     if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
         let _ = std::fs::remove_file(&p);
     }
+}
+
+/// fsync a folder, so the names created or renamed in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// The new file while it is being written: an open descriptor, and the path SQLite opens.
@@ -158,11 +160,11 @@ pub struct NewFile {
 impl NewFile {
     /// Create an empty file in `dir` with the owner and mode of `like` (the original).
     ///
-    /// It is named ([`TEMP_NAME`]) from the start: SQLite resolves the links in a path it
+    /// It is named ([`NEW_FILE`]) from the start: SQLite resolves the links in a path it
     /// opens, so an unnamed `O_TMPFILE` file cannot be handed to it through /proc.
     pub fn create(dir: &Path, like: &std::fs::Metadata) -> Result<NewFile> {
         let mode = like.permissions().mode() & 0o7777;
-        let p = dir.join(TEMP_NAME);
+        let p = dir.join(NEW_FILE);
         remove_leftovers(dir);
         let file = OpenOptions::new()
             .read(true)
@@ -231,8 +233,7 @@ impl NewFile {
 
     /// Make the rename durable.
     pub fn sync_dir(&self) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
+        sync_dir(&self.dir)
             .map_err(|e| Error::failed(format!("fsync of {} failed: {e}", self.dir.display())))
     }
 }
@@ -246,13 +247,11 @@ impl Drop for NewFile {
     }
 }
 
-/// What the copy left out and kept, per topic, and the rows of every other table.
+/// What the copy left out and kept, per topic.
 #[derive(Debug, Default, Clone)]
 pub struct CopyCounts {
     /// topic → (rows seen, rows left out).
     pub topics: HashMap<String, (u64, u64)>,
-    /// table → rows copied (embeddings_queue not included).
-    pub tables: Vec<(String, u64)>,
 }
 
 impl CopyCounts {
@@ -277,6 +276,34 @@ pub trait CopyProgress {
     fn rows(&mut self, left_out: u64) -> Result<()>;
     /// Tables copied so far, of `total`.
     fn tables(&mut self, done: u64, total: u64) -> Result<()>;
+}
+
+/// The first column of every row of `sql`, as text.
+fn strings(conn: &Connection, sql: &str) -> Result<Vec<String>> {
+    let mut st = conn.prepare(sql)?;
+    let v = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+/// The ordinary tables of `conn`'s main database that are copied whole: all but
+/// embeddings_queue and the virtual tables (no b-tree of their own).
+pub fn other_tables(conn: &Connection) -> Result<Vec<String>> {
+    strings(
+        conn,
+        "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
+         AND coalesce(rootpage, 1) > 0 AND name <> 'embeddings_queue' ORDER BY rowid",
+    )
+}
+
+/// Attach the original read-only, as `src`.
+fn attach_original(conn: &Connection, original: &Path) -> Result<()> {
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [format!("{}?mode=ro", db::uri(original))],
+    )?;
+    Ok(())
 }
 
 fn ident(name: &str) -> String {
@@ -310,11 +337,7 @@ impl Copier {
             header.auto_vacuum,
             header.encoding.replace('\'', "")
         ))?;
-        conn.execute(
-            "ATTACH DATABASE ?1 AS src",
-            [format!("{}?mode=ro", db::uri(original))],
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        attach_original(&conn, original)?;
         Ok(Copier {
             conn,
             counts: Arc::new(Mutex::new(CopyCounts::default())),
@@ -329,13 +352,7 @@ impl Copier {
     /// verbatim), all in one transaction that [`Copier::finish`] commits.
     pub fn create_schema(&self) -> Result<()> {
         self.conn.execute_batch("BEGIN")?;
-        let sqls = |q: &str| -> Result<Vec<String>> {
-            let mut st = self.conn.prepare(q)?;
-            let v = st
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(v)
-        };
+        let sqls = |q: &str| strings(&self.conn, q);
         for s in sqls(
             "SELECT sql FROM src.sqlite_schema WHERE type = 'table' AND name <> 'sqlite_sequence' \
              AND coalesce(rootpage, 1) > 0 AND sql IS NOT NULL ORDER BY rowid",
@@ -419,30 +436,16 @@ impl Copier {
     /// Copy every other table whole, then the schema rows of virtual tables and views and
     /// the header values, and commit.
     pub fn copy_rest(&self, header: &Header, progress: &mut dyn CopyProgress) -> Result<()> {
-        let names: Vec<String> = {
-            let mut st = self.conn.prepare(
-                "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
-                 AND coalesce(rootpage, 1) > 0 AND name <> 'embeddings_queue' ORDER BY rowid",
-            )?;
-            let v = st
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            v
-        };
+        let names = other_tables(&self.conn)?;
         let total = names.len() as u64;
-        let mut tables = Vec::new();
         for (i, n) in names.iter().enumerate() {
             // `INSERT INTO t SELECT * FROM src.t` into an empty table of the same definition
             // is SQLite's transfer optimization: b-tree records copied as they are.
-            let rows = self.conn.execute(
+            self.conn.execute(
                 &format!("INSERT INTO main.{0} SELECT * FROM src.{0}", ident(n)),
                 [],
             )?;
-            tables.push((n.clone(), rows as u64));
             progress.tables(i as u64 + 1, total)?;
-        }
-        if let Ok(mut c) = self.counts.lock() {
-            c.tables = tables;
         }
         self.conn.execute_batch(
             "PRAGMA writable_schema = ON;\
@@ -494,11 +497,8 @@ pub fn verify(
             "the new file's header differs: {got:?}, expected {header:?}"
         )));
     }
-    conn.execute(
-        "ATTACH DATABASE ?1 AS src",
-        [format!("{}?mode=ro", db::uri(original))],
-    )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    attach_original(&conn, original)?;
     let diff: i64 = conn.query_row(
         "SELECT (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
            EXCEPT SELECT type, name, tbl_name, sql FROM src.sqlite_schema)) + \

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::chroma::{Snapshot, TopicOwner, WalStats};
 use crate::prune::job::{DirState, JobError, Report, Step, Unit};
 use crate::prune::preflight::{self, SpaceCheck};
-use crate::prune::{BackupTarget, Event, Plan, Selection};
+use crate::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
 
 /// The screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,6 +131,17 @@ pub struct Options {
     pub backup: BackupTarget,
     pub vacuum: bool,
     pub in_place: bool,
+}
+
+impl Options {
+    /// What a prune from the explorer runs with.
+    pub fn job_options(&self) -> JobOptions {
+        JobOptions {
+            backup: self.backup.clone(),
+            vacuum: self.vacuum,
+            in_place: self.in_place,
+        }
+    }
 }
 
 pub struct App {
@@ -551,7 +562,7 @@ impl App {
                         plan.bytes(),
                         folder.as_deref(),
                         self.opts.vacuum,
-                        self.opts.vacuum && !self.opts.in_place,
+                        self.opts.job_options().by_copy(),
                     ));
                     self.view = View::Confirm;
                 } else {

@@ -57,11 +57,7 @@ impl Workers {
             path: opts.path.clone(),
             generation: Arc::new(AtomicU64::new(0)),
             canceller: None,
-            opts: JobOptions {
-                backup: opts.backup.clone(),
-                vacuum: opts.vacuum,
-                in_place: opts.in_place,
-            },
+            opts: opts.job_options(),
         }
     }
 
