@@ -190,15 +190,7 @@ fn dry_run_changes_nothing_and_matches_the_real_run() {
     let planned = plan["rows_deleted"].as_u64().unwrap();
     assert!(planned > 0, "fixture should have prunable rows: {plan}");
 
-    let out = bin()
-        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
-        .arg(&dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let done = json_of(&out);
+    let done = prune_json(&dir, &[]);
     assert_eq!(done["dry_run"], false);
     assert_eq!(done["rows_deleted"].as_u64().unwrap(), planned);
     for key in [

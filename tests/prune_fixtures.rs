@@ -11,15 +11,7 @@ fn prune_all_deletes_exactly_the_expected_rows_and_nothing_chroma_owns() {
         let exp = expected(name);
         let owned_before = owned_state(&dir);
         let before = topic_counts(&dir);
-        let out = bin()
-            .args(["prune", "--all", "--yes", "--no-backup", "--json"])
-            .arg(&dir)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let report = prune_json(&dir, &[]);
         let after = topic_counts(&dir);
         let mut expected_total = 0;
         for ec in exp["collections"].as_array().unwrap() {
@@ -59,15 +51,7 @@ fn prune_all_deletes_exactly_the_expected_rows_and_nothing_chroma_owns() {
             );
         }
         // A second prune finds nothing more.
-        let out = bin()
-            .args(["prune", "--all", "--yes", "--no-backup", "--json"])
-            .arg(&dir)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let again: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let again = prune_json(&dir, &[]);
         assert_eq!(again["rows_deleted"], 0, "{name}");
         assert_eq!(topic_counts(&dir), after, "{name}");
     }

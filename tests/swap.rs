@@ -22,11 +22,7 @@ fn everything_but_the_wal(dir: &Path) -> Vec<String> {
         "user_version",
         "application_id",
     ] {
-        let v: String = c
-            .query_row(&format!("SELECT * FROM pragma_{p}"), [], |r| {
-                Ok(format!("{:?}", r.get_ref(0)?))
-            })
-            .unwrap();
+        let v = rows_as_text(&c, &format!("SELECT * FROM pragma_{p}")).concat();
         out.push(format!("{p}={v}"));
     }
     let tables: Vec<(String, bool)> = {
@@ -49,18 +45,9 @@ fn everything_but_the_wal(dir: &Path) -> Vec<String> {
         } else {
             format!("SELECT rowid, * FROM \"{t}\" ORDER BY rowid")
         };
-        let mut st = c.prepare(&sql).unwrap();
-        let n = st.column_count();
-        let mut rows: Vec<String> = st
-            .query_map([], |r| {
-                let mut s = vec![t.clone()];
-                for i in 0..n {
-                    s.push(format!("{:?}", r.get_ref(i)?));
-                }
-                Ok(s.join("|"))
-            })
-            .unwrap()
-            .map(|r| r.unwrap())
+        let mut rows: Vec<String> = rows_as_text(&c, &sql)
+            .into_iter()
+            .map(|r| format!("{t}|{r}"))
             .collect();
         rows.sort();
         out.extend(rows);
@@ -68,37 +55,8 @@ fn everything_but_the_wal(dir: &Path) -> Vec<String> {
     out
 }
 
-fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = bin()
-        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
-        .args(extra)
-        .arg(dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
 fn wal_rows(dir: &Path) -> Vec<String> {
-    let c = ro(dir);
-    let mut st = c
-        .prepare("SELECT * FROM embeddings_queue ORDER BY seq_id")
-        .unwrap();
-    let n = st.column_count();
-    let v = st
-        .query_map([], |r| {
-            let mut s = Vec::new();
-            for i in 0..n {
-                s.push(format!("{:?}", r.get_ref(i)?));
-            }
-            Ok(s.join("|"))
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    v
+    rows_as_text(&ro(dir), "SELECT * FROM embeddings_queue ORDER BY seq_id")
 }
 
 #[test]

@@ -90,25 +90,32 @@ pub fn topic_counts(dir: &Path) -> BTreeMap<String, (i64, i64, i64)> {
         .collect()
 }
 
+/// Every row `sql` returns, its values debug-printed and joined by `|`.
+pub fn rows_as_text(c: &Connection, sql: &str) -> Vec<String> {
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    let v = st
+        .query_map([], |r| {
+            let mut s = Vec::new();
+            for i in 0..n {
+                s.push(format!("{:?}", r.get_ref(i)?));
+            }
+            Ok(s.join("|"))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    v
+}
+
 /// Everything Chroma owns besides the WAL rows, as comparable text: schema, migrations,
 /// queue config, max_seq_id rows, and a hash of every segment file.
 pub fn owned_state(dir: &Path) -> String {
     let c = ro(dir);
     let mut out = String::new();
     let q = |out: &mut String, sql: &str| {
-        let mut st = c.prepare(sql).unwrap();
-        let n = st.column_count();
-        let rows = st
-            .query_map([], |r| {
-                let mut s = Vec::new();
-                for i in 0..n {
-                    s.push(format!("{:?}", r.get_ref(i)?));
-                }
-                Ok(s.join("|"))
-            })
-            .unwrap();
-        for r in rows {
-            out.push_str(&r.unwrap());
+        for r in rows_as_text(&c, sql) {
+            out.push_str(&r);
             out.push('\n');
         }
     };
@@ -173,6 +180,22 @@ pub fn fnv(b: &[u8]) -> u64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h
+}
+
+/// `chroma-wal prune --all --yes --no-backup --json EXTRA... DIR`, which must succeed: its
+/// report.
+pub fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = bin()
+        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
+        .args(extra)
+        .arg(dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 pub fn bin() -> assert_cmd::Command {
