@@ -45,57 +45,27 @@ pub fn find(dir: &Path) -> Holders {
 /// As [`find`], with the proc root as a parameter for tests.
 pub fn find_in(proc_root: &Path, dir: &Path) -> Holders {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let Ok(entries) = std::fs::read_dir(proc_root) else {
+    let Some((mut list, unreadable)) = walk(proc_root, |fd| {
+        std::fs::read_link(fd).ok().filter(|t| t.starts_with(&dir))
+    }) else {
         return Holders {
             checked: false,
             note: Some("open files could not be checked on this system (no /proc)".into()),
             ..Default::default()
         };
     };
-    let me = std::process::id();
-    let mut out = Holders {
+    list.sort_by_key(|h| h.pid);
+    Holders {
         checked: true,
+        list,
+        unreadable,
+        note: (unreadable > 0).then(|| {
+            format!(
+                "{unreadable} processes of other users could not be checked (run as their owner or root to be sure)"
+            )
+        }),
         ..Default::default()
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let fd_dir = entry.path().join("fd");
-        let fds = match std::fs::read_dir(&fd_dir) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                out.unreadable += 1;
-                continue;
-            }
-            Err(_) => continue, // the process ended meanwhile
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if target.starts_with(&dir) {
-                out.list.push(Holder {
-                    pid,
-                    command: command_line(&entry.path()),
-                    file: target,
-                });
-                break;
-            }
-        }
     }
-    out.list.sort_by_key(|h| h.pid);
-    if out.unreadable > 0 {
-        out.note = Some(format!(
-            "{} processes of other users could not be checked (run as their owner or root to be sure)",
-            out.unreadable
-        ));
-    }
-    out
 }
 
 /// Whether any process, in any PID namespace or container on this kernel, has `file` open
@@ -132,40 +102,48 @@ pub fn open_for_writing(file: &Path) -> Option<bool> {
 /// (it may have been renamed over or unlinked).
 pub fn holders_of_inode(dev: u64, ino: u64) -> Vec<Holder> {
     use std::os::unix::fs::MetadataExt;
+    walk(Path::new("/proc"), |fd| {
+        // stat() follows the /proc link to the open file itself, named or not.
+        let m = std::fs::metadata(fd).ok()?;
+        (m.dev() == dev && m.ino() == ino).then(|| std::fs::read_link(fd).unwrap_or_default())
+    })
+    .map(|(list, _)| list)
+    .unwrap_or_default()
+}
+
+/// Every process under `proc_root` but this one whose open descriptors include one for which
+/// `hit` (given the descriptor's /proc path) names a file: that process, with the first such
+/// file. Also how many processes' descriptors could not be read. `None` without `proc_root`.
+fn walk(proc_root: &Path, hit: impl Fn(&Path) -> Option<PathBuf>) -> Option<(Vec<Holder>, usize)> {
+    let entries = std::fs::read_dir(proc_root).ok()?;
     let me = std::process::id();
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
+    let mut list = Vec::new();
+    let mut unreadable = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         if pid == me {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            // stat() follows the /proc link to the open file itself, named or not.
-            if let Ok(m) = std::fs::metadata(fd.path()) {
-                if m.dev() == dev && m.ino() == ino {
-                    out.push(Holder {
-                        pid,
-                        command: command_line(&entry.path()),
-                        file: std::fs::read_link(fd.path()).unwrap_or_default(),
-                    });
-                    break;
-                }
+        let fds = match std::fs::read_dir(entry.path().join("fd")) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                unreadable += 1;
+                continue;
             }
+            Err(_) => continue, // the process ended meanwhile
+        };
+        if let Some(file) = fds.flatten().find_map(|fd| hit(&fd.path())) {
+            list.push(Holder {
+                pid,
+                command: command_line(&entry.path()),
+                file,
+            });
         }
     }
-    out
+    Some((list, unreadable))
 }
 
 fn command_line(proc_dir: &Path) -> String {
