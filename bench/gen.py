@@ -8,13 +8,17 @@ as after a flush: about 90% of the WAL is prunable and 10% held back.
 
 Also writes a Python-shape index_metadata.pickle with PICKLE_IDS ids into the vector segment
 of "papers" (module/class chromadb...PersistentData, protocol 4), with its max_seq_id row
-removed from sqlite so `info` must read the pickle.
+removed from sqlite so `info` must read the pickle. The index files beside it are grown to
+match (header.bin says PICKLE_IDS elements; data_level0.bin is extended sparsely), so the
+segment is as whole as chroma-wal's health checks require: a pickle naming more vectors than
+its index holds would make the collection damaged.
 
 Usage: python3 bench/gen.py OUT_DIR ROWS [PICKLE_IDS]
 """
 
 import os
 import pickle
+import struct
 import random
 import shutil
 import sqlite3
@@ -66,9 +70,21 @@ def main(out, rows, pickle_ids=0):
             "WHERE c.name = 'papers' AND s.scope = 'VECTOR'").fetchone()
         db.execute("DELETE FROM max_seq_id WHERE segment_id = ?", (seg,))
         ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(pickle_ids)]
+        folder = os.path.join(out, seg)
+        hdr = struct.Struct("<i6QiI3QdQ")
+        with open(os.path.join(folder, "header.bin"), "rb") as f:
+            h = list(hdr.unpack(f.read(hdr.size)))
+        dim = (h[5] - h[6]) // 4  # label_offset - offset_data: the float vector's bytes
+        h[2] = h[3] = pickle_ids  # max_elements, cur_element_count
+        with open(os.path.join(folder, "header.bin"), "wb") as f:
+            f.write(hdr.pack(*h))
+        for name, size in [("data_level0.bin", pickle_ids * h[4]), ("length.bin", pickle_ids * 4),
+                           ("link_lists.bin", pickle_ids * 4)]:
+            with open(os.path.join(folder, name), "r+b") as f:
+                f.truncate(max(size, os.path.getsize(os.path.join(folder, name))))
         p = PersistentData()
         p.__dict__ = {
-            "dimensionality": 384,
+            "dimensionality": dim,
             "total_elements_added": pickle_ids,
             "max_seq_id": bound,
             "id_to_label": {k: i + 1 for i, k in enumerate(ids)},

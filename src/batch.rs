@@ -68,7 +68,18 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
-    let (snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    let (mut snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    if args.deep {
+        let pb = bar("deleted", None, Unit::Bytes);
+        let mut cb = |done: u64, total: u64| {
+            pb.set_length(total);
+            pb.set_position(done);
+            !cancel.is_cancelled()
+        };
+        let r = chroma_wal::chroma::deep::count_deleted(&mut snap, &mut cb);
+        pb.finish_and_clear();
+        r.map_err(|e| (e, None))?;
+    }
     if args.json {
         print_json(&report::info_json(&snap, &wal));
     } else {
@@ -127,6 +138,10 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         vacuum,
         opts.by_copy(),
     );
+    // Damaged collections are skipped, loudly: on stderr whatever the output format.
+    for n in &plan.notes {
+        eprintln!("note: {n}");
+    }
     if args.dry_run {
         if args.json {
             print_json(&report::plan_json(

@@ -82,6 +82,11 @@ pub struct InfoArgs {
     /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+
+    /// Also read what takes longer: the elements marked deleted in every vector index (one
+    /// byte per element of data_level0.bin).
+    #[arg(long)]
+    pub deep: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde_json::{json, Value};
 
-use crate::chroma::{Collection, Snapshot, TopicOwner, WalStats};
+use crate::chroma::{Bound, Collection, Segment, Snapshot, TopicOwner, WalStats};
 use crate::prune::job::{JobError, Report};
 use crate::prune::preflight::SpaceCheck;
 use crate::prune::Plan;
@@ -51,6 +51,48 @@ fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
         .unwrap_or_else(|| c.default_topic())
 }
 
+fn segment_json(s: &Segment) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "scope": s.scope,
+        "type": s.kind,
+        "max_seq_id": s.max_seq_id,
+        "max_seq_id_source": s.source.key(),
+        "health": s.health.key(),
+        "problem": s.problem,
+        "dir_bytes": s.dir_bytes,
+    });
+    if let Some(f) = &s.index {
+        let h = f.parsed();
+        v["index"] = json!({
+            "elements": h.map(|h| h.cur_element_count),
+            "max_elements": h.map(|h| h.max_elements),
+            "deleted": f.deleted,
+            "dimensionality": h.map(|h| h.dimensionality()),
+            "files": f.files,
+        });
+    }
+    if let Some(p) = &s.pickle {
+        v["pickle"] = match p {
+            Ok(p) => json!({
+                "readable": true,
+                "shape": p.shape.key(),
+                "labels": p.labels,
+                "bytes": p.bytes,
+            }),
+            Err(why) => json!({"readable": false, "problem": why}),
+        };
+    }
+    v
+}
+
+fn releases_json(snap: &Snapshot) -> Value {
+    match snap.schema.releases() {
+        Some(r) => json!({"first": r.first, "last": r.last}),
+        None => Value::Null,
+    }
+}
+
 /// `info --json`.
 pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
     let collections: Vec<Value> = snap
@@ -73,15 +115,12 @@ pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
                 "prunable_bytes_estimate": cw.prunable_bytes,
                 "prune_bound": c.bound.value(),
                 "status": c.status(),
-                "segments": c.segments.iter().map(|s| json!({
-                    "id": s.id,
-                    "scope": s.scope,
-                    "type": s.kind,
-                    "max_seq_id": s.max_seq_id,
-                    "max_seq_id_source": s.source.key(),
-                    "problem": s.problem,
-                    "dir_bytes": s.dir_bytes,
-                })).collect::<Vec<_>>(),
+                "health": c.health(),
+                "recovery": match &c.bound {
+                    Bound::Damaged { recovery, .. } => Some(recovery.clone()),
+                    _ => None,
+                },
+                "segments": c.segments.iter().map(segment_json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -109,7 +148,10 @@ pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
             "page_size": snap.schema.page_size,
             "prune_allowed": snap.schema.prune_blocker.is_none(),
             "prune_blocker": snap.schema.prune_blocker,
+            "releases": releases_json(snap),
+            "releases_note": snap.schema.releases_sentence(),
         },
+        "wal_max_seq_id": snap.wal_max_seq_id,
         "sqlite_bytes": snap.sizes.sqlite,
         "journal_bytes": snap.sizes.journal,
         "journal_hot": snap.sizes.journal_hot,
@@ -200,6 +242,7 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
     .collect::<Vec<_>>();
     out += &format!("Persist dir     {}\n", snap.persist_dir.display());
     out += &format!("Chroma era      {} ({migr})\n", snap.schema.era.label());
+    out += &format!("Opens           {}\n", snap.schema.releases_sentence());
     out += &format!(
         "chroma.sqlite3  {}{}\n",
         bytes(snap.sizes.sqlite),
@@ -296,6 +339,8 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
         "segment",
         "max_seq_id",
         "from",
+        "health",
+        "index elements",
         "folder",
     ]);
     for c in &snap.collections {
@@ -310,6 +355,8 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
                         .unwrap_or_else(|| "unknown".into()),
                 ),
                 Cell::new(seg.source.key()),
+                Cell::new(seg.health.key()),
+                right(index_elements(seg)),
                 right(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
             ]);
         }
@@ -328,6 +375,24 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
         }
     }
     out
+}
+
+/// "340 (12 deleted) of 1,000" for a segment's index, or "-".
+pub fn index_elements(seg: &Segment) -> String {
+    let Some(h) = seg.index.as_ref().and_then(|f| f.parsed()) else {
+        return "-".into();
+    };
+    let deleted = seg
+        .index
+        .as_ref()
+        .and_then(|f| f.deleted)
+        .map(|d| format!(" ({} deleted)", count(d)))
+        .unwrap_or_default();
+    format!(
+        "{}{deleted} of {}",
+        count(h.cur_element_count),
+        count(h.max_elements)
+    )
 }
 
 fn plan_topics_json(plan: &Plan) -> Vec<Value> {
@@ -373,6 +438,7 @@ pub fn plan_json(
         "free_space": space.summary(),
         "refusals": snap.prune_blockers(),
         "topics": plan_topics_json(plan),
+        "notes": plan.notes,
         "steps": [],
     })
 }
@@ -435,6 +501,9 @@ pub fn plan_text(
     );
     for b in snap.prune_blockers() {
         out += &format!("Refused         {b}\n");
+    }
+    for n in &plan.notes {
+        out += &format!("Note            {n}\n");
     }
     out
 }

@@ -104,9 +104,14 @@ fn broken_pickles_make_the_collection_unprunable_with_a_warning() {
         assert_eq!(c["prune_bound"], Value::Null, "{what}");
         assert_eq!(c["prunable_rows"], 0, "{what}");
         assert!(
-            c["status"].as_str().unwrap().contains("pickle unreadable"),
+            c["status"].as_str().unwrap().contains("DAMAGED")
+                && c["status"]
+                    .as_str()
+                    .unwrap()
+                    .contains("index_metadata.pickle"),
             "{what}: {c}"
         );
+        assert_eq!(c["health"], "damaged", "{what}");
         assert!(
             v["warnings"]
                 .as_array()
@@ -256,8 +261,11 @@ fn segments_without_folders_and_folders_without_segments() {
         .find(|s| s["id"] == seg.as_str())
         .unwrap();
     assert_eq!(s["dir_bytes"], Value::Null);
-    // 1.x keeps the value in sqlite, so the bound still stands without the folder.
-    assert!(big["prune_bound"].is_i64());
+    // The row still records a position, but the index it describes is gone: Chroma must
+    // rebuild it from the WAL, so the whole WAL stays.
+    assert_eq!(s["health"], "damaged");
+    assert_eq!(big["prune_bound"], Value::Null);
+    assert_eq!(big["prunable_rows"], 0);
     // (1.5.9 itself leaves the folder of the collection it deleted; ours is one more.)
     let orphans = v["orphan_segment_dirs"].as_array().unwrap();
     let ours = orphans

@@ -45,6 +45,23 @@ struct World {
     topics: Vec<String>,
     bounds: Vec<Option<i64>>,
     rows: Vec<(String, i64)>,
+    /// The highest position a healthy collection recorded: the WAL must keep a row there.
+    highest: Option<i64>,
+    /// Orphan topics the seq_id guard keeps whole.
+    orphan_kept: Vec<usize>,
+}
+
+impl World {
+    fn bound_of(&self, topic: &str) -> Option<i64> {
+        let i = self.topics.iter().position(|t| t == topic).unwrap();
+        if i < 2 {
+            self.bounds[i]
+        } else if self.orphan_kept.contains(&i) {
+            None
+        } else {
+            Some(i64::MAX)
+        }
+    }
 }
 
 fn write(dir: &std::path::Path, l: &Layout) -> World {
@@ -85,6 +102,8 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
         rows.push((topics[*t].clone(), seq));
     }
     let mut bounds = Vec::new();
+    let wal_max = rows.last().map(|r| r.1);
+    let mut highest: Option<i64> = None;
     for (id, vals) in ids.iter().zip([l.big, l.papers]) {
         let segs: Vec<String> = c
             .prepare("SELECT id FROM segments WHERE collection = ?1 ORDER BY id")
@@ -105,18 +124,55 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
                 .unwrap();
             }
         }
-        // Chroma's rule, computed here independently of the crate.
+        // A position above the WAL's top is impossible: the collection is damaged and keeps
+        // its whole WAL. Otherwise Chroma's rule, computed here independently of the crate.
+        let impossible = vals
+            .iter()
+            .flatten()
+            .any(|&v| wal_max.map_or(v > 0, |top| v > top));
+        if !impossible {
+            highest = highest.max(vals.iter().flatten().copied().max());
+        }
         bounds.push(match vals {
+            _ if impossible => None,
             [Some(a), Some(b)] => Some(a.min(b)),
             _ => None,
         });
     }
     c.execute_batch("COMMIT").unwrap();
-    World {
+    // The seq_id guard: if the rule would leave no row at or above the highest position,
+    // the topics holding such rows are kept whole.
+    let mut w = World {
         topics,
         bounds,
         rows,
+        highest,
+        orphan_kept: Vec::new(),
+    };
+    if let Some(p) = highest {
+        let kept_top = w
+            .rows
+            .iter()
+            .filter(|(t, s)| w.bound_of(t).map_or(true, |b| *s >= b))
+            .map(|r| r.1)
+            .max();
+        if kept_top.map_or(true, |k| k < p) {
+            let holders: Vec<usize> = w
+                .rows
+                .iter()
+                .filter(|r| r.1 >= p)
+                .map(|r| w.topics.iter().position(|t| *t == r.0).unwrap())
+                .collect();
+            for i in holders {
+                if i < 2 {
+                    w.bounds[i] = None;
+                } else {
+                    w.orphan_kept.push(i);
+                }
+            }
+        }
     }
+    w
 }
 
 fn remaining(dir: &std::path::Path) -> Vec<(String, i64)> {
@@ -140,12 +196,9 @@ proptest! {
         let snap = Snapshot::open(&dir).unwrap();
         let stats = wal::scan(&snap, &mut |_, _| true).unwrap();
         let plan = Plan::build(&snap, &stats, &Selection::All).unwrap();
-        let bound_of = |topic: &str| -> Option<i64> {
-            let i = w.topics.iter().position(|t| t == topic).unwrap();
-            if i < 2 { w.bounds[i] } else { Some(i64::MAX) }
-        };
+        let bound_of = |topic: &str| w.bound_of(topic);
         // The plan: per topic, exactly the rows below the bound.
-        for t in &plan.topics {
+        for t in plan.topics.iter().filter(|t| t.rows > 0 || bound_of(&t.topic).is_some()) {
             let b = bound_of(&t.topic);
             prop_assert!(b.is_some(), "planned a topic with an unknown bound");
             let want = w.rows.iter().filter(|(tp, s)| tp == &t.topic && *s < b.unwrap()).count() as u64;
@@ -166,6 +219,10 @@ proptest! {
             .collect();
         expect.sort_by_key(|r| r.1);
         prop_assert_eq!(&left, &expect);
+        // Chroma's next seq_id stays above every position a healthy segment recorded.
+        if let Some(p) = w.highest {
+            prop_assert!(left.last().is_some_and(|r| r.1 >= p), "the WAL's top fell below {}", p);
+        }
         // Pruning again finds nothing and changes nothing.
         let snap = Snapshot::open(&dir).unwrap();
         let stats = wal::scan(&snap, &mut |_, _| true).unwrap();

@@ -7,7 +7,10 @@
 //! count rows per topic, which takes time proportional to the file.
 
 pub mod db;
+pub mod deep;
 pub mod fsinfo;
+pub mod health;
+pub mod hnsw;
 pub mod pickle;
 pub mod procs;
 pub mod schema;
@@ -15,6 +18,7 @@ pub mod seqid;
 pub mod snapshot;
 pub mod wal;
 
+pub use health::Health;
 pub use schema::{Era, Schema};
 pub use snapshot::{
     Bound, Collection, OrphanDir, Segment, SeqIdSource, Sizes, Snapshot, TopicOwner,

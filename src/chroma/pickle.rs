@@ -1,26 +1,34 @@
-//! Reading `max_seq_id` out of an HNSW segment's `index_metadata.pickle`, as data.
+//! `index_metadata.pickle` as data: validated whole, never executed.
 //!
-//! Pickles are never executed: there is no Python here, only two decoders.
-//! - A fast path walks the opcodes of the state dict from the start of the file and stops at
-//!   the `max_seq_id` key (the third key in every shape Chroma writes), so a 60 MB pickle costs
-//!   a few hundred bytes of reading. It understands only the handful of opcodes Chroma's two
-//!   writers emit before that key, and says "unsure" at anything else.
-//! - When unsure, serde-pickle decodes the whole file into a value (the Python shape's `BUILD`
-//!   turns the object into its state dict) and the key is looked up there.
+//! Chroma loads this file with Python's `pickle.load` (0.4–0.6) or its Rust port (1.x). A file
+//! that loader cannot read makes the index unloadable, and then the WAL is the only way to
+//! rebuild it. So a `max_seq_id` counts only when the file is structurally whole: every opcode
+//! and frame present up to a final STOP, nothing after it, and the shape Chroma writes.
+//!
+//! [`read`] walks every opcode of the file once, streaming (memory does not grow with the
+//! file), with a skeleton stack machine: it keeps the *kind* of each value and the few scalars
+//! it needs (the state dict's `max_seq_id`, `dimensionality` and the size of `id_to_label`),
+//! and skips string and bytes payloads. It imports nothing and calls nothing: a GLOBAL that
+//! names anything but Chroma's own `PersistentData` class makes the file unreadable.
+//!
+//! [`decode_whole`] (serde-pickle, whole file in memory) stays as an independent decoder for
+//! the fuzz target and tests to compare against.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use serde_pickle::{DeOptions, HashableValue, Value};
 
-/// How many bytes the fast path reads at most.
-const FAST_PREFIX: u64 = 64 * 1024;
-/// Above this size a pickle the fast path could not read is not decoded whole: memory would
-/// grow to many times the file size. The segment's max_seq_id is then unknown.
-pub const FALLBACK_LIMIT: u64 = 256 * 1024 * 1024;
+/// The class Chroma's Python releases pickle (`PersistentData`), module and name.
+const PD_MODULE: &[u8] = b"chromadb.segment.impl.vector.local_persistent_hnsw";
+const PD_CLASS: &[u8] = b"PersistentData";
+/// The newest pickle protocol (Python 3.8+).
+const HIGHEST_PROTOCOL: u8 = 5;
+/// A protocol-0 text line longer than this is not something Chroma wrote.
+const MAX_LINE: usize = 4096;
 
 /// What a pickle says about `max_seq_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,64 +37,875 @@ pub enum PickleSeqId {
     Value(i64),
     /// The key is present but None (Chroma 1.x writes this before the first flush), or absent.
     NotRecorded(String),
-    /// The file is missing, unreadable, truncated, hostile or of a shape we do not know.
+    /// The file is missing, unreadable, cut, hostile or of a shape we do not know.
     Unreadable(String),
 }
 
-/// Which decoder produced a [`PickleSeqId`] (for tests and benchmarks).
+/// Which of Chroma's two writers produced the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoder {
-    Fast,
-    Fallback,
+pub enum Shape {
+    /// Python (0.4–0.6): a `PersistentData` object whose state is the dict.
+    PersistentData,
+    /// Rust (1.x): a plain dict with the same keys.
+    Dict,
 }
 
-/// Read `max_seq_id` from a pickle file.
-pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
-    read_max_seq_id_traced(path).0
-}
-
-/// As [`read_max_seq_id`], also telling which decoder answered.
-pub fn read_max_seq_id_traced(path: &Path) -> (PickleSeqId, Decoder) {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            return (
-                PickleSeqId::Unreadable(format!("cannot open {}: {e}", path.display())),
-                Decoder::Fast,
-            )
+impl Shape {
+    pub fn key(self) -> &'static str {
+        match self {
+            Shape::PersistentData => "PersistentData",
+            Shape::Dict => "dict",
         }
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut prefix = Vec::with_capacity(FAST_PREFIX.min(len) as usize);
-    if let Err(e) = (&mut file).take(FAST_PREFIX).read_to_end(&mut prefix) {
-        return (
-            PickleSeqId::Unreadable(format!("cannot read {}: {e}", path.display())),
-            Decoder::Fast,
-        );
     }
-    if let Fast::Found(v) = fast_max_seq_id(&prefix) {
-        return (v, Decoder::Fast);
-    }
-    if len > FALLBACK_LIMIT {
-        return (
-            PickleSeqId::Unreadable(format!(
-                "pickle of {} has an unexpected layout and is too large to decode whole",
-                crate::units::bytes(len)
-            )),
-            Decoder::Fallback,
-        );
-    }
-    let mut all = prefix;
-    if let Err(e) = file.read_to_end(&mut all) {
-        return (
-            PickleSeqId::Unreadable(format!("cannot read {}: {e}", path.display())),
-            Decoder::Fallback,
-        );
-    }
-    (decode_whole(&all), Decoder::Fallback)
 }
 
-/// Decode a whole pickle with serde-pickle and look up `max_seq_id`.
+/// What a whole, readable pickle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickleFacts {
+    pub shape: Shape,
+    /// `Value`, or `NotRecorded` (None or absent); never `Unreadable`.
+    pub max_seq_id: PickleSeqId,
+    /// `Some(Some(d))` an integer, `Some(None)` the value None, `None` no such key.
+    pub dimensionality: Option<Option<i64>>,
+    /// Entries of `id_to_label` (one per live vector), when it is a dict.
+    pub labels: Option<u64>,
+    /// The file's length.
+    pub bytes: u64,
+}
+
+/// Read and validate a pickle file. `Err` says, in words, why Chroma could not load it.
+pub fn read(path: &Path) -> Result<PickleFacts, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    validate(file, len)
+}
+
+/// Validate a pickle held in memory (tests and fuzzing).
+pub fn validate_bytes(data: &[u8]) -> Result<PickleFacts, String> {
+    validate(data, data.len() as u64)
+}
+
+/// Only `max_seq_id` of [`read`], as one value.
+pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
+    match read(path) {
+        Ok(f) => f.max_seq_id,
+        Err(why) => PickleSeqId::Unreadable(why),
+    }
+}
+
+// --- the walker ----------------------------------------------------------------------------
+
+/// Strings the walker recognises; every other string is only a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Other,
+    Module,
+    Class,
+    Dimensionality,
+    MaxSeqId,
+    IdToLabel,
+}
+
+fn tag_of(s: &[u8]) -> Tag {
+    match s {
+        b"dimensionality" => Tag::Dimensionality,
+        b"max_seq_id" => Tag::MaxSeqId,
+        b"id_to_label" => Tag::IdToLabel,
+        PD_MODULE => Tag::Module,
+        PD_CLASS => Tag::Class,
+        _ => Tag::Other,
+    }
+}
+
+/// The keys of Chroma's state dict that matter here, as set on one dict.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct State {
+    max_seq_id: Option<Scalar>,
+    dimensionality: Option<Scalar>,
+    labels: Option<Option<u64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scalar {
+    Int(i128),
+    /// An integer too large for i128.
+    Huge,
+    None,
+    Other,
+}
+
+/// A value on the walker's stack: its kind, and only what the checks need of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum V {
+    Str(Tag),
+    Scalar(Scalar),
+    Dict {
+        len: u64,
+        /// 1 + index into the walker's states, 0 for none.
+        state: u32,
+    },
+    /// Chroma's `PersistentData` class itself (a GLOBAL).
+    Class,
+    /// An instance of it, with the state a BUILD gave it.
+    Object(u32),
+    Other,
+}
+
+impl V {
+    fn scalar(&self) -> Scalar {
+        match self {
+            V::Scalar(s) => *s,
+            _ => Scalar::Other,
+        }
+    }
+
+    /// What the memo keeps of a value: enough for what BINGET may be asked to push.
+    fn memo(&self) -> Memo {
+        match self {
+            V::Str(t) => Memo::Str(*t),
+            V::Class => Memo::Class,
+            V::Scalar(Scalar::None) => Memo::None,
+            V::Dict { .. } => Memo::Dict,
+            _ => Memo::Other,
+        }
+    }
+}
+
+/// One byte per memo entry: a 1M-vector pickle memoizes a million strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Memo {
+    Str(Tag),
+    Class,
+    None,
+    Dict,
+    Other,
+}
+
+impl Memo {
+    fn value(self) -> V {
+        match self {
+            Memo::Str(t) => V::Str(t),
+            Memo::Class => V::Class,
+            Memo::None => V::Scalar(Scalar::None),
+            // A dict fetched from the memo: its size is not tracked.
+            Memo::Dict => V::Dict { len: 0, state: 0 },
+            Memo::Other => V::Other,
+        }
+    }
+}
+
+/// Why the walk stopped without a readable file.
+enum Bad {
+    /// The file ended inside the opcode that starts at this offset.
+    Cut(u64),
+    Invalid(String),
+}
+
+impl From<std::io::Error> for Bad {
+    fn from(e: std::io::Error) -> Self {
+        Bad::Invalid(format!("read error: {e}"))
+    }
+}
+
+/// A read buffer with the walker's three operations inlined: a byte, an exact fill, a skip.
+struct Src<R: Read> {
+    r: R,
+    buf: Box<[u8]>,
+    at: usize,
+    end: usize,
+}
+
+impl<R: Read> Src<R> {
+    fn new(r: R) -> Self {
+        Src {
+            r,
+            buf: vec![0u8; 1 << 20].into_boxed_slice(),
+            at: 0,
+            end: 0,
+        }
+    }
+
+    /// Refill when empty; false at the end of the input.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        if self.at < self.end {
+            return Ok(true);
+        }
+        loop {
+            match self.r.read(&mut self.buf) {
+                Ok(n) => {
+                    self.at = 0;
+                    self.end = n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self) -> std::io::Result<Option<u8>> {
+        if self.at < self.end {
+            let b = self.buf[self.at];
+            self.at += 1;
+            return Ok(Some(b));
+        }
+        if !self.refill()? {
+            return Ok(None);
+        }
+        let b = self.buf[self.at];
+        self.at += 1;
+        Ok(Some(b))
+    }
+
+    /// Fill `out` exactly; false when the input ends first.
+    #[inline]
+    fn fill(&mut self, out: &mut [u8]) -> std::io::Result<bool> {
+        if self.end - self.at >= out.len() {
+            out.copy_from_slice(&self.buf[self.at..self.at + out.len()]);
+            self.at += out.len();
+            return Ok(true);
+        }
+        let mut got = 0;
+        while got < out.len() {
+            if !self.refill()? {
+                return Ok(false);
+            }
+            let k = (self.end - self.at).min(out.len() - got);
+            out[got..got + k].copy_from_slice(&self.buf[self.at..self.at + k]);
+            self.at += k;
+            got += k;
+        }
+        Ok(true)
+    }
+
+    /// Skip `n` bytes; how many were there.
+    fn skip(&mut self, mut n: u64) -> std::io::Result<u64> {
+        let want = n;
+        while n > 0 {
+            if !self.refill()? {
+                break;
+            }
+            let k = ((self.end - self.at) as u64).min(n);
+            self.at += k as usize;
+            n -= k;
+        }
+        Ok(want - n)
+    }
+}
+
+struct Walker<R: Read> {
+    r: Src<R>,
+    pos: u64,
+    len: u64,
+    /// Offset of the opcode being decoded (for "cut short at byte N").
+    op_pos: u64,
+    stack: Vec<V>,
+    /// Where each open MARK is on the stack.
+    marks: Vec<usize>,
+    memo: Vec<Option<Memo>>,
+    /// Memo slots set out of order (`BINPUT` with a far index).
+    memo_far: HashMap<u64, Memo>,
+    /// End offset of the current protocol-4 frame.
+    frame_end: Option<u64>,
+    protocol: u8,
+    /// The recognised keys set on each dict that has any (most have none).
+    states: Vec<State>,
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, Bad> {
+    Err(Bad::Invalid(msg.into()))
+}
+
+impl<R: Read> Walker<R> {
+    #[inline]
+    fn u8(&mut self) -> Result<u8, Bad> {
+        match self.r.byte()? {
+            Some(b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(Bad::Cut(self.op_pos)),
+        }
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Bad> {
+        let mut a = [0u8; N];
+        if !self.r.fill(&mut a)? {
+            return Err(Bad::Cut(self.op_pos));
+        }
+        self.pos += N as u64;
+        Ok(a)
+    }
+
+    /// Read `n` payload bytes: kept when short (to recognise names), skipped otherwise.
+    fn payload(&mut self, n: u64) -> Result<Tag, Bad> {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err(Bad::Cut(self.op_pos));
+        }
+        if n <= 64 {
+            let mut b = [0u8; 64];
+            let b = &mut b[..n as usize];
+            if !self.r.fill(b)? {
+                return Err(Bad::Cut(self.op_pos));
+            }
+            self.pos += n;
+            // Only the few names the walker looks for are compared.
+            return Ok(if (10..=51).contains(&n) {
+                tag_of(b)
+            } else {
+                Tag::Other
+            });
+        }
+        let skipped = self.r.skip(n)?;
+        self.pos += skipped;
+        if skipped < n {
+            return Err(Bad::Cut(self.op_pos));
+        }
+        Ok(Tag::Other)
+    }
+
+    fn line(&mut self) -> Result<Vec<u8>, Bad> {
+        let mut out = Vec::new();
+        loop {
+            let b = self.u8()?;
+            if b == b'\n' {
+                return Ok(out);
+            }
+            if out.len() >= MAX_LINE {
+                return invalid("a text line of the pickle is implausibly long");
+            }
+            out.push(b);
+        }
+    }
+
+    fn pop(&mut self) -> Result<V, Bad> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return invalid("stack underflow: an opcode takes a value that is not there");
+        }
+        self.stack
+            .pop()
+            .ok_or(Bad::Invalid("stack underflow".into()))
+    }
+
+    fn top(&mut self) -> Result<&mut V, Bad> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return invalid("stack underflow: an opcode takes a value that is not there");
+        }
+        self.stack
+            .last_mut()
+            .ok_or(Bad::Invalid("stack underflow".into()))
+    }
+
+    /// Pop everything above the innermost MARK, and the MARK.
+    fn pop_mark(&mut self) -> Result<Vec<V>, Bad> {
+        let Some(at) = self.marks.pop() else {
+            return invalid("an opcode needs a MARK that was never set");
+        };
+        let items = self.stack.split_off(at);
+        Ok(items)
+    }
+
+    fn push(&mut self, v: V) {
+        self.stack.push(v);
+    }
+
+    fn memo_put(&mut self, idx: u64) -> Result<(), Bad> {
+        let m = self.top()?.memo();
+        let len = self.memo.len() as u64;
+        if idx < len {
+            self.memo[idx as usize] = Some(m);
+        } else if idx == len {
+            self.memo.push(Some(m));
+        } else {
+            self.memo_far.insert(idx, m);
+        }
+        Ok(())
+    }
+
+    fn memo_get(&mut self, idx: u64) -> Result<(), Bad> {
+        let m = self
+            .memo
+            .get(idx as usize)
+            .copied()
+            .flatten()
+            .or_else(|| self.memo_far.get(&idx).copied());
+        match m {
+            Some(m) => {
+                self.push(m.value());
+                Ok(())
+            }
+            None => invalid(format!(
+                "refers to memo entry {idx}, which was never stored"
+            )),
+        }
+    }
+
+    /// Apply the key/value pairs at `self.stack[from..]` to the dict at `target`, then drop
+    /// them from the stack (in place: a 1M-entry dict arrives in batches of 1,000 pairs).
+    fn set_items(&mut self, target: usize, from: usize) -> Result<(), Bad> {
+        if (self.stack.len() - from) % 2 != 0 {
+            return invalid("SETITEMS with an odd number of items");
+        }
+        let Some(&V::Dict { len, mut state }) = self.stack.get(target) else {
+            // Python would call __setitem__ on something else: not Chroma's shape.
+            return invalid("sets items on something that is not a dict");
+        };
+        let pairs = (self.stack.len() - from) / 2;
+        for i in 0..pairs {
+            let k = self.stack[from + 2 * i];
+            let V::Str(tag) = k else { continue };
+            if tag == Tag::Other || tag == Tag::Module || tag == Tag::Class {
+                continue;
+            }
+            let v = self.stack[from + 2 * i + 1];
+            if state == 0 {
+                self.states.push(State::default());
+                state = self.states.len() as u32;
+            }
+            let st = &mut self.states[state as usize - 1];
+            match tag {
+                Tag::MaxSeqId => st.max_seq_id = Some(v.scalar()),
+                Tag::Dimensionality => st.dimensionality = Some(v.scalar()),
+                Tag::IdToLabel => {
+                    st.labels = Some(match v {
+                        V::Dict { len, .. } => Some(len),
+                        _ => None,
+                    })
+                }
+                _ => {}
+            }
+        }
+        self.stack[target] = V::Dict {
+            len: len + pairs as u64,
+            state,
+        };
+        self.stack.truncate(from);
+        Ok(())
+    }
+
+    fn global(&mut self, module: &[u8], name: &[u8]) -> Result<(), Bad> {
+        if module == PD_MODULE && name == PD_CLASS {
+            self.push(V::Class);
+            Ok(())
+        } else {
+            invalid(format!(
+                "names code ({}.{}), not Chroma's index metadata",
+                String::from_utf8_lossy(module),
+                String::from_utf8_lossy(name)
+            ))
+        }
+    }
+
+    fn int_line(&mut self) -> Result<Scalar, Bad> {
+        let l = self.line()?;
+        let s = String::from_utf8_lossy(&l);
+        let s = s.trim_end_matches('L');
+        match s {
+            "00" => return Ok(Scalar::Other),
+            "01" => return Ok(Scalar::Other),
+            _ => {}
+        }
+        match s.parse::<i128>() {
+            Ok(n) => Ok(Scalar::Int(n)),
+            Err(_)
+                if !s.is_empty()
+                    && s.trim_start_matches('-')
+                        .bytes()
+                        .all(|c| c.is_ascii_digit()) =>
+            {
+                Ok(Scalar::Huge)
+            }
+            Err(_) => invalid("an INT or LONG line is not a number"),
+        }
+    }
+
+    fn walk(&mut self) -> Result<V, Bad> {
+        loop {
+            if let Some(end) = self.frame_end {
+                if self.pos > end {
+                    return invalid("an opcode runs across the end of its frame");
+                }
+                if self.pos == end {
+                    self.frame_end = None;
+                }
+            }
+            self.op_pos = self.pos;
+            let op = self.u8()?;
+            match op {
+                0x80 => {
+                    let v = self.u8()?;
+                    if v > HIGHEST_PROTOCOL {
+                        return invalid(format!("unsupported pickle protocol {v}"));
+                    }
+                    self.protocol = v;
+                }
+                0x95 => {
+                    let n = u64::from_le_bytes(self.array::<8>()?);
+                    if n > self.len.saturating_sub(self.pos) {
+                        return invalid(format!(
+                            "is cut short at byte {} of {}: the file ends before the frame that \
+                             starts at byte {} does",
+                            self.len,
+                            self.pos.saturating_add(n),
+                            self.op_pos
+                        ));
+                    }
+                    self.frame_end = Some(self.pos + n);
+                }
+                b'.' => return self.pop(),
+                b'(' => {
+                    self.marks.push(self.stack.len());
+                }
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let v = *self.top()?;
+                    self.push(v);
+                }
+                // Numbers.
+                b'I' | b'L' => {
+                    let s = self.int_line()?;
+                    self.push(V::Scalar(s));
+                }
+                b'J' => {
+                    let n = i32::from_le_bytes(self.array::<4>()?);
+                    self.push(V::Scalar(Scalar::Int(n as i128)));
+                }
+                b'K' => {
+                    let n = self.u8()?;
+                    self.push(V::Scalar(Scalar::Int(n as i128)));
+                }
+                b'M' => {
+                    let n = u16::from_le_bytes(self.array::<2>()?);
+                    self.push(V::Scalar(Scalar::Int(n as i128)));
+                }
+                0x8a => {
+                    let n = self.u8()? as u64;
+                    let s = self.long(n)?;
+                    self.push(V::Scalar(s));
+                }
+                0x8b => {
+                    let n = i32::from_le_bytes(self.array::<4>()?);
+                    if n < 0 {
+                        return invalid("LONG4 with a negative length");
+                    }
+                    let s = self.long(n as u64)?;
+                    self.push(V::Scalar(s));
+                }
+                b'F' => {
+                    self.line()?;
+                    self.push(V::Scalar(Scalar::Other));
+                }
+                b'G' => {
+                    self.array::<8>()?;
+                    self.push(V::Scalar(Scalar::Other));
+                }
+                b'N' => self.push(V::Scalar(Scalar::None)),
+                0x88 | 0x89 => self.push(V::Scalar(Scalar::Other)),
+                // Strings and bytes.
+                b'S' | b'V' => {
+                    let l = self.line()?;
+                    let t = if op == b'V' { tag_of(&l) } else { Tag::Other };
+                    self.push(V::Str(t));
+                }
+                b'T' | b'X' | b'B' => {
+                    let n = u32::from_le_bytes(self.array::<4>()?) as u64;
+                    if op == b'T' && n > i32::MAX as u64 {
+                        return invalid("BINSTRING with a negative length");
+                    }
+                    let t = self.payload(n)?;
+                    self.push(if op == b'X' { V::Str(t) } else { V::Other });
+                }
+                b'U' | 0x8c | b'C' => {
+                    let n = self.u8()? as u64;
+                    let t = self.payload(n)?;
+                    self.push(if op == 0x8c { V::Str(t) } else { V::Other });
+                }
+                0x8d | 0x8e | 0x96 => {
+                    let n = u64::from_le_bytes(self.array::<8>()?);
+                    let t = self.payload(n)?;
+                    self.push(if op == 0x8d { V::Str(t) } else { V::Other });
+                }
+                // Containers.
+                b'}' => self.push(V::Dict { len: 0, state: 0 }),
+                b'd' => {
+                    let Some(at) = self.marks.pop() else {
+                        return invalid("DICT needs a MARK that was never set");
+                    };
+                    // The new dict goes under its items, where the MARK was.
+                    self.stack.insert(at, V::Dict { len: 0, state: 0 });
+                    self.set_items(at, at + 1)?;
+                }
+                b's' => {
+                    let at = self.stack.len();
+                    let floor = self.marks.last().copied().unwrap_or(0);
+                    if at < floor + 3 {
+                        return invalid("SETITEM with no dict under its key and value");
+                    }
+                    self.set_items(at - 3, at - 2)?;
+                }
+                b'u' => {
+                    let Some(at) = self.marks.pop() else {
+                        return invalid("SETITEMS needs a MARK that was never set");
+                    };
+                    let floor = self.marks.last().copied().unwrap_or(0);
+                    if at == 0 || at <= floor {
+                        return invalid("SETITEMS with no dict under it");
+                    }
+                    self.set_items(at - 1, at)?;
+                }
+                b']' | b')' | 0x8f => self.push(V::Other),
+                b'l' | b't' | 0x91 => {
+                    self.pop_mark()?;
+                    self.push(V::Other);
+                }
+                b'a' => {
+                    self.pop()?;
+                    self.top()?;
+                }
+                b'e' | 0x90 => {
+                    self.pop_mark()?;
+                    self.top()?;
+                }
+                0x85 => {
+                    self.pop()?;
+                    self.push(V::Other);
+                }
+                0x86 => {
+                    self.pop()?;
+                    self.pop()?;
+                    self.push(V::Other);
+                }
+                0x87 => {
+                    self.pop()?;
+                    self.pop()?;
+                    self.pop()?;
+                    self.push(V::Other);
+                }
+                // Memo.
+                0x94 => {
+                    let idx = self.memo.len() as u64;
+                    self.memo_put(idx)?;
+                }
+                b'q' => {
+                    let i = self.u8()? as u64;
+                    self.memo_put(i)?;
+                }
+                b'r' => {
+                    let i = u32::from_le_bytes(self.array::<4>()?) as u64;
+                    self.memo_put(i)?;
+                }
+                b'p' => {
+                    let l = self.line()?;
+                    let i = parse_index(&l)?;
+                    self.memo_put(i)?;
+                }
+                b'h' => {
+                    let i = self.u8()? as u64;
+                    self.memo_get(i)?;
+                }
+                b'j' => {
+                    let i = u32::from_le_bytes(self.array::<4>()?) as u64;
+                    self.memo_get(i)?;
+                }
+                b'g' => {
+                    let l = self.line()?;
+                    let i = parse_index(&l)?;
+                    self.memo_get(i)?;
+                }
+                // Classes and objects: only Chroma's own class, never called, only marked.
+                b'c' => {
+                    let m = self.line()?;
+                    let n = self.line()?;
+                    self.global(&m, &n)?;
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    if (module, name) != (V::Str(Tag::Module), V::Str(Tag::Class)) {
+                        return invalid(
+                            "names code (STACK_GLOBAL of a class other than Chroma's \
+                             PersistentData), not Chroma's index metadata",
+                        );
+                    }
+                    self.push(V::Class);
+                }
+                0x81 => {
+                    self.pop()?; // args
+                    let cls = self.pop()?;
+                    if cls != V::Class {
+                        return invalid("NEWOBJ of something that is not Chroma's class");
+                    }
+                    self.push(V::Object(0));
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    if !matches!(self.top()?, V::Object(_)) {
+                        return invalid("BUILD on something that is not Chroma's object");
+                    }
+                    if let V::Dict { state, .. } = state {
+                        let id = if state == 0 {
+                            self.states.push(State::default());
+                            self.states.len() as u32
+                        } else {
+                            state
+                        };
+                        if let Some(top) = self.stack.last_mut() {
+                            *top = V::Object(id);
+                        }
+                    }
+                }
+                b'R' | 0x92 | b'i' | b'o' | 0x82 | 0x83 | 0x84 => {
+                    return invalid(format!(
+                        "calls code (opcode 0x{op:02x}), which Chroma's index metadata never does"
+                    ));
+                }
+                b'P' | b'Q' => return invalid("holds a persistent id, which Chroma never writes"),
+                0x97 | 0x98 => {
+                    return invalid("holds out-of-band buffers, which Chroma never writes")
+                }
+                other => {
+                    return invalid(format!(
+                        "unknown opcode 0x{other:02x} at byte {}",
+                        self.op_pos
+                    ))
+                }
+            }
+        }
+    }
+
+    fn long(&mut self, n: u64) -> Result<Scalar, Bad> {
+        if n > 16 {
+            self.payload(n)?;
+            return Ok(Scalar::Huge);
+        }
+        if self.pos + n > self.len {
+            return Err(Bad::Cut(self.op_pos));
+        }
+        let mut b = [0u8; 16];
+        if !self.r.fill(&mut b[..n as usize])? {
+            return Err(Bad::Cut(self.op_pos));
+        }
+        self.pos += n;
+        Ok(Scalar::Int(le_twos(&b[..n as usize])))
+    }
+}
+
+fn parse_index(l: &[u8]) -> Result<u64, Bad> {
+    std::str::from_utf8(l)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or(Bad::Invalid("a memo index is not a number".into()))
+}
+
+fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
+    let mut w = Walker {
+        r: Src::new(r),
+        pos: 0,
+        len,
+        op_pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: Vec::new(),
+        memo_far: HashMap::new(),
+        frame_end: None,
+        protocol: 0,
+        states: Vec::new(),
+    };
+    let top = match w.walk() {
+        Ok(v) => v,
+        Err(Bad::Cut(at)) => {
+            return Err(if len == 0 {
+                "is empty (0 bytes)".to_string()
+            } else {
+                format!(
+                    "is cut short at byte {len}: the file ends inside the opcode at byte {at}, \
+                     before the pickle's final STOP"
+                )
+            })
+        }
+        Err(Bad::Invalid(why)) => return Err(why),
+    };
+    if w.pos < len {
+        return Err(format!(
+            "has {} bytes of trailing garbage after the pickle's STOP at byte {}",
+            len - w.pos,
+            w.pos - 1
+        ));
+    }
+    let state_of = |i: u32| -> State {
+        i.checked_sub(1)
+            .and_then(|i| w.states.get(i as usize).cloned())
+            .unwrap_or_default()
+    };
+    let (shape, state) = match top {
+        V::Object(0) => {
+            return Err("holds a PersistentData object with no state".into());
+        }
+        V::Object(s) => (Shape::PersistentData, state_of(s)),
+        V::Dict { state, .. } => (Shape::Dict, state_of(state)),
+        _ => return Err("holds something other than Chroma's index metadata".into()),
+    };
+    let max_seq_id = match state.max_seq_id {
+        None => PickleSeqId::NotRecorded("pickle has no max_seq_id key".into()),
+        Some(Scalar::None) => PickleSeqId::NotRecorded("pickle max_seq_id is None".into()),
+        Some(Scalar::Int(v)) => match int_seq_id(v) {
+            PickleSeqId::Unreadable(why) => return Err(why),
+            ok => ok,
+        },
+        Some(Scalar::Huge) => return Err("its max_seq_id does not fit a seq_id".into()),
+        Some(Scalar::Other) => return Err("its max_seq_id is not an integer".into()),
+    };
+    let dimensionality = match state.dimensionality {
+        None => None,
+        Some(Scalar::None) => Some(None),
+        Some(Scalar::Int(d)) if (0..=i64::MAX as i128).contains(&d) => Some(Some(d as i64)),
+        Some(_) => return Err("its dimensionality is not a plausible integer".into()),
+    };
+    Ok(PickleFacts {
+        shape,
+        max_seq_id,
+        dimensionality,
+        labels: state.labels.flatten(),
+        bytes: len,
+    })
+}
+
+fn int_seq_id(v: i128) -> PickleSeqId {
+    if v < 0 {
+        PickleSeqId::Unreadable(format!("its max_seq_id {v} is negative"))
+    } else if v > i64::MAX as i128 {
+        PickleSeqId::Unreadable(format!("its max_seq_id {v} is above 2^63-1"))
+    } else {
+        PickleSeqId::Value(v as i64)
+    }
+}
+
+fn le_twos(b: &[u8]) -> i128 {
+    if b.is_empty() {
+        return 0;
+    }
+    let neg = b[b.len() - 1] & 0x80 != 0;
+    let mut buf = if neg { [0xffu8; 16] } else { [0u8; 16] };
+    buf[..b.len()].copy_from_slice(b);
+    i128::from_le_bytes(buf)
+}
+
+// --- the independent decoder ---------------------------------------------------------------
+
+/// Decode a whole pickle with serde-pickle and look up `max_seq_id` (an independent second
+/// opinion for tests and fuzzing; memory grows with the file).
 pub fn decode_whole(data: &[u8]) -> PickleSeqId {
     let decoded = guarded(|| serde_pickle::value_from_slice(data, DeOptions::new()));
     let value = match decoded {
@@ -96,10 +915,7 @@ pub fn decode_whole(data: &[u8]) -> PickleSeqId {
     };
     match value {
         Value::Dict(d) => from_state(&d),
-        other => PickleSeqId::Unreadable(format!(
-            "pickle holds {}, not Chroma's index metadata",
-            kind(&other)
-        )),
+        _ => PickleSeqId::Unreadable("pickle holds something other than a dict".into()),
     }
 }
 
@@ -108,38 +924,7 @@ fn from_state(d: &BTreeMap<HashableValue, Value>) -> PickleSeqId {
         None => PickleSeqId::NotRecorded("pickle has no max_seq_id key".into()),
         Some(Value::None) => PickleSeqId::NotRecorded("pickle max_seq_id is None".into()),
         Some(Value::I64(i)) => int_seq_id(*i as i128),
-        Some(Value::Int(big)) => {
-            PickleSeqId::Unreadable(format!("pickle max_seq_id {big} does not fit a seq_id"))
-        }
-        Some(other) => PickleSeqId::Unreadable(format!(
-            "pickle max_seq_id is {}, not an integer",
-            kind(other)
-        )),
-    }
-}
-
-fn int_seq_id(v: i128) -> PickleSeqId {
-    if v < 0 {
-        PickleSeqId::Unreadable(format!("pickle max_seq_id {v} is negative"))
-    } else if v > i64::MAX as i128 {
-        PickleSeqId::Unreadable(format!("pickle max_seq_id {v} is above 2^63-1"))
-    } else {
-        PickleSeqId::Value(v as i64)
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::None => "None",
-        Value::Bool(_) => "a bool",
-        Value::I64(_) | Value::Int(_) => "an integer",
-        Value::F64(_) => "a float",
-        Value::Bytes(_) => "bytes",
-        Value::String(_) => "a string",
-        Value::List(_) => "a list",
-        Value::Tuple(_) => "a tuple",
-        Value::Set(_) | Value::FrozenSet(_) => "a set",
-        Value::Dict(_) => "a dict",
+        Some(_) => PickleSeqId::Unreadable("pickle max_seq_id is not a small integer".into()),
     }
 }
 
@@ -160,329 +945,122 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     r
 }
 
-/// Result of the fast path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fast {
-    Found(PickleSeqId),
-    Unsure,
-}
-
-/// A scalar the fast path can hold on its tiny stack.
-#[derive(Debug, Clone, PartialEq)]
-enum Item {
-    Str(String),
-    Int(i128),
-    None,
-    Other,
-    Mark,
-}
-
-/// Walk the opcodes until the top-level state dict's `max_seq_id` value, or give up.
-///
-/// Accepted layouts (both measured on real files):
-/// - Python: `PROTO 4|5, FRAME, str, str, STACK_GLOBAL, EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, MARK,
-///   key value key value key value ...` (the instance's state, later applied by BUILD);
-/// - Chroma 1.x (Rust): `PROTO 3, EMPTY_DICT, MARK, key value ...`.
-pub fn fast_max_seq_id(data: &[u8]) -> Fast {
-    let mut r = Reader { data, pos: 0 };
-    // Phase 1: the header, up to the state dict's EMPTY_DICT.
-    let mut strings = 0usize;
-    let mut saw_class = false;
-    loop {
-        let Some(op) = r.u8() else {
-            return Fast::Unsure;
-        };
-        match op {
-            0x80 => {
-                // PROTO
-                if r.take(1).is_none() {
-                    return Fast::Unsure;
-                }
-            }
-            0x95 => {
-                // FRAME
-                if r.take(8).is_none() {
-                    return Fast::Unsure;
-                }
-            }
-            0x94 => {} // MEMOIZE
-            0x71 => {
-                if r.take(1).is_none() {
-                    return Fast::Unsure;
-                }
-            }
-            0x72 => {
-                if r.take(4).is_none() {
-                    return Fast::Unsure;
-                }
-            }
-            0x8c | 0x58 | 0x8d => {
-                if r.string(op).is_none() {
-                    return Fast::Unsure;
-                }
-                strings += 1;
-            }
-            0x93 => {
-                // STACK_GLOBAL needs the two strings pushed before it.
-                if strings < 2 {
-                    return Fast::Unsure;
-                }
-                saw_class = true;
-            }
-            0x63 => {
-                // GLOBAL "module\nname\n"
-                if r.line().is_none() || r.line().is_none() {
-                    return Fast::Unsure;
-                }
-                saw_class = true;
-            }
-            0x29 | 0x81 if saw_class => {} // EMPTY_TUPLE, NEWOBJ
-            0x7d => break,                 // EMPTY_DICT: the state dict starts
-            _ => return Fast::Unsure,
-        }
-    }
-    // Phase 2: MARK then alternating key/value scalars, memo ops ignored.
-    let mut stack: Vec<Item> = Vec::new();
-    loop {
-        let Some(op) = r.u8() else {
-            return Fast::Unsure;
-        };
-        let item = match op {
-            0x94 => continue,
-            0x71 => {
-                if r.take(1).is_none() {
-                    return Fast::Unsure;
-                }
-                continue;
-            }
-            0x72 => {
-                if r.take(4).is_none() {
-                    return Fast::Unsure;
-                }
-                continue;
-            }
-            0x28 => Item::Mark,
-            0x8c | 0x58 | 0x8d => match r.string(op) {
-                Some(s) => Item::Str(s),
-                None => return Fast::Unsure,
-            },
-            0x4b => match r.take(1) {
-                Some(b) => Item::Int(b[0] as i128),
-                None => return Fast::Unsure,
-            },
-            0x4d => match r.take(2) {
-                Some(b) => Item::Int(u16::from_le_bytes([b[0], b[1]]) as i128),
-                None => return Fast::Unsure,
-            },
-            0x4a => match r.take(4) {
-                Some(b) => Item::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i128),
-                None => return Fast::Unsure,
-            },
-            0x8a => {
-                // LONG1: n bytes of little-endian two's complement.
-                let Some(n) = r.u8() else { return Fast::Unsure };
-                let Some(b) = r.take(n as usize) else {
-                    return Fast::Unsure;
-                };
-                if n > 16 {
-                    Item::Int(i128::MAX)
-                } else {
-                    Item::Int(le_twos(b))
-                }
-            }
-            0x4e => Item::None,
-            0x88 | 0x89 => Item::Other,
-            0x47 => {
-                if r.take(8).is_none() {
-                    return Fast::Unsure;
-                }
-                Item::Other
-            }
-            _ => return Fast::Unsure,
-        };
-        // The first item must be the MARK that opens the items.
-        if stack.is_empty() && item != Item::Mark {
-            return Fast::Unsure;
-        }
-        stack.push(item);
-        // After MARK, pairs: odd positions keys, even positions values.
-        let n = stack.len() - 1;
-        if n >= 2 && n % 2 == 0 {
-            let key = &stack[n - 1];
-            let val = &stack[n];
-            match key {
-                Item::Str(k) if k == "max_seq_id" => {
-                    return Fast::Found(match val {
-                        Item::Int(v) => int_seq_id(*v),
-                        Item::None => PickleSeqId::NotRecorded("pickle max_seq_id is None".into()),
-                        _ => return Fast::Unsure,
-                    });
-                }
-                Item::Str(_) => {}
-                _ => return Fast::Unsure,
-            }
-        }
-        if n > 64 {
-            return Fast::Unsure;
-        }
-    }
-}
-
-fn le_twos(b: &[u8]) -> i128 {
-    if b.is_empty() {
-        return 0;
-    }
-    let neg = b[b.len() - 1] & 0x80 != 0;
-    let mut buf = if neg { [0xffu8; 16] } else { [0u8; 16] };
-    buf[..b.len()].copy_from_slice(b);
-    i128::from_le_bytes(buf)
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Option<u8> {
-        let b = *self.data.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.data.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    fn string(&mut self, op: u8) -> Option<String> {
-        let n = match op {
-            0x8c => self.u8()? as usize,
-            0x58 => {
-                let b = self.take(4)?;
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-            }
-            _ => {
-                let b = self.take(8)?;
-                usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()?
-            }
-        };
-        let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).ok()
-    }
-
-    fn line(&mut self) -> Option<&'a [u8]> {
-        let rest = self.data.get(self.pos..)?;
-        let nl = rest.iter().position(|&c| c == b'\n')?;
-        self.pos += nl + 1;
-        Some(&rest[..nl])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Python 3 `pickle.dumps(PersistentData(...), protocol=4)` header, as Chroma writes it.
-    fn python_shape(max_seq: &[u8]) -> Vec<u8> {
-        let mut v = vec![0x80, 4, 0x95];
-        v.extend_from_slice(&0u64.to_le_bytes());
-        let module = b"chromadb.segment.impl.vector.local_persistent_hnsw";
-        v.push(0x8c);
-        v.push(module.len() as u8);
-        v.extend_from_slice(module);
-        v.push(0x94);
-        v.push(0x8c);
-        v.push(14);
-        v.extend_from_slice(b"PersistentData");
-        v.extend_from_slice(&[0x94, 0x93, 0x94, 0x29, 0x81, 0x94, 0x7d, 0x94, 0x28]);
+    /// Python 3 `pickle.dumps(PersistentData(...), protocol=4)`, as Chroma writes it, with
+    /// `labels` entries in id_to_label.
+    pub(crate) fn python_shape(max_seq: &[u8], dim: &[u8], labels: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.push(0x8c);
+        body.push(PD_MODULE.len() as u8);
+        body.extend_from_slice(PD_MODULE);
+        body.push(0x94);
+        body.push(0x8c);
+        body.push(14);
+        body.extend_from_slice(b"PersistentData");
+        body.extend_from_slice(&[0x94, 0x93, 0x94, 0x29, 0x81, 0x94, 0x7d, 0x94, 0x28]);
         for (k, val) in [
-            (&b"dimensionality"[..], &[0x4b, 4][..]),
-            (b"total_elements_added", &[0x4b, 120]),
+            (&b"dimensionality"[..], dim),
+            (b"total_elements_added", &[0x4b, 120][..]),
             (b"max_seq_id", max_seq),
         ] {
-            v.push(0x8c);
-            v.push(k.len() as u8);
-            v.extend_from_slice(k);
-            v.push(0x94);
-            v.extend_from_slice(val);
+            body.push(0x8c);
+            body.push(k.len() as u8);
+            body.extend_from_slice(k);
+            body.push(0x94);
+            body.extend_from_slice(val);
         }
-        // id_to_label: {} and the rest; then SETITEMS, BUILD, STOP.
-        v.extend_from_slice(&[0x8c, 11]);
-        v.extend_from_slice(b"id_to_label");
-        v.extend_from_slice(&[0x94, 0x7d, 0x94, 0x75, 0x62, 0x2e]);
+        body.extend_from_slice(&[0x8c, 11]);
+        body.extend_from_slice(b"id_to_label");
+        body.extend_from_slice(&[0x94, 0x7d, 0x94]);
+        if labels > 0 {
+            body.push(0x28);
+            for i in 0..labels {
+                let id = format!("id{i}");
+                body.push(0x8c);
+                body.push(id.len() as u8);
+                body.extend_from_slice(id.as_bytes());
+                body.push(0x94);
+                body.extend_from_slice(&[0x4b, i as u8]);
+            }
+            body.push(0x75);
+        }
+        // SETITEMS (state), BUILD, STOP.
+        body.extend_from_slice(&[0x75, 0x62, 0x2e]);
+        let mut v = vec![0x80, 4, 0x95];
+        v.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        v.extend_from_slice(&body);
         v
     }
 
     #[test]
-    fn fast_path_reads_python_shape() {
-        assert_eq!(
-            fast_max_seq_id(&python_shape(&[0x4b, 120])),
-            Fast::Found(PickleSeqId::Value(120))
-        );
-        assert_eq!(
-            fast_max_seq_id(&python_shape(&[0x4a, 0x40, 0x42, 0x0f, 0x00])),
-            Fast::Found(PickleSeqId::Value(1_000_000))
-        );
-        // LONG1 with 5 bytes: 2^32.
-        assert_eq!(
-            fast_max_seq_id(&python_shape(&[0x8a, 5, 0, 0, 0, 0, 1])),
-            Fast::Found(PickleSeqId::Value(1 << 32))
-        );
+    fn reads_python_shape_whole() {
+        let f = validate_bytes(&python_shape(&[0x4b, 120], &[0x4b, 8], 3)).unwrap();
+        assert_eq!(f.shape, Shape::PersistentData);
+        assert_eq!(f.max_seq_id, PickleSeqId::Value(120));
+        assert_eq!(f.dimensionality, Some(Some(8)));
+        assert_eq!(f.labels, Some(3));
+        let big = python_shape(&[0x8a, 5, 0, 0, 0, 0, 1], &[0x4e], 0);
+        let f = validate_bytes(&big).unwrap();
+        assert_eq!(f.max_seq_id, PickleSeqId::Value(1 << 32));
+        assert_eq!(f.dimensionality, Some(None));
+        assert_eq!(decode_whole(&big), PickleSeqId::Value(1 << 32));
     }
 
     #[test]
-    fn fast_path_flags_bad_values() {
-        assert!(matches!(
-            fast_max_seq_id(&python_shape(&[0x4a, 0xff, 0xff, 0xff, 0xff])),
-            Fast::Found(PickleSeqId::Unreadable(m)) if m.contains("negative")
-        ));
-        assert!(matches!(
-            fast_max_seq_id(&python_shape(&[0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0x80, 0])),
-            Fast::Found(PickleSeqId::Unreadable(m)) if m.contains("2^63")
-        ));
-        assert!(matches!(
-            fast_max_seq_id(&python_shape(&[0x4e])),
-            Fast::Found(PickleSeqId::NotRecorded(_))
-        ));
-    }
-
-    #[test]
-    fn fast_path_is_unsure_on_truncation_and_strangers() {
-        let full = python_shape(&[0x4b, 120]);
-        for cut in 0..full.len() - 20 {
-            // Any cut before the value is read must not yield a value.
-            if let Fast::Found(PickleSeqId::Value(_)) = fast_max_seq_id(&full[..cut]) {
-                assert!(
-                    cut > 200,
-                    "value found in a truncated prefix of {cut} bytes"
-                );
-            }
+    fn every_cut_is_cut_short() {
+        let full = python_shape(&[0x4b, 120], &[0x4b, 8], 5);
+        for cut in 0..full.len() {
+            let e = validate_bytes(&full[..cut]).unwrap_err();
+            assert!(
+                e.contains("cut short") || e.contains("empty"),
+                "cut at {cut}: {e}"
+            );
+            assert!(e.contains(&format!("at byte {cut}")) || cut == 0, "{e}");
         }
-        assert_eq!(fast_max_seq_id(b""), Fast::Unsure);
-        assert_eq!(
-            fast_max_seq_id(b"garbage that is not a pickle"),
-            Fast::Unsure
-        );
-        // A REDUCE-based pickle (what `os.system` payloads use) is not our shape.
-        assert_eq!(
-            fast_max_seq_id(b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R."),
-            Fast::Unsure
-        );
     }
 
     #[test]
-    fn whole_decoder_reads_plain_dict_and_rejects_code() {
-        // protocol 3 {"dimensionality": None, "max_seq_id": 42}
-        let p = b"\x80\x03}q\x00(X\x0e\x00\x00\x00dimensionalityq\x01NX\n\x00\x00\x00max_seq_idq\x02K*u.";
-        assert_eq!(decode_whole(p), PickleSeqId::Value(42));
-        let evil = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.";
-        assert!(matches!(decode_whole(evil), PickleSeqId::Unreadable(_)));
+    fn trailing_bytes_are_refused() {
+        let mut full = python_shape(&[0x4b, 120], &[0x4b, 8], 2);
+        full.push(0);
+        let e = validate_bytes(&full).unwrap_err();
+        assert!(e.contains("1 bytes of trailing garbage"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_and_strangers() {
+        let neg = python_shape(&[0x4a, 0xff, 0xff, 0xff, 0xff], &[0x4b, 8], 0);
+        assert!(validate_bytes(&neg).unwrap_err().contains("negative"));
+        let none = python_shape(&[0x4e], &[0x4b, 8], 0);
         assert!(matches!(
-            decode_whole(b"\x80\x04"),
-            PickleSeqId::Unreadable(_)
+            validate_bytes(&none).unwrap().max_seq_id,
+            PickleSeqId::NotRecorded(_)
         ));
+        assert!(validate_bytes(b"garbage that is not a pickle").is_err());
+        let mut future = python_shape(&[0x4b, 1], &[0x4b, 8], 0);
+        future[1] = 6;
+        assert!(validate_bytes(&future)
+            .unwrap_err()
+            .contains("unsupported pickle protocol 6"));
+        // What an `os.system` payload looks like: a STACK_GLOBAL of another class, REDUCE.
+        let evil = b"\x80\x04\x95\x16\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.";
+        assert!(validate_bytes(evil).unwrap_err().contains("names code"));
+        let evil0 = b"cos\nsystem\n(S'true'\ntR.";
+        assert!(validate_bytes(evil0).unwrap_err().contains("os.system"));
+    }
+
+    #[test]
+    fn reads_rust_shape() {
+        // protocol 3 {"dimensionality": None, "max_seq_id": 42, "id_to_label": {"a": 1}}
+        let p = b"\x80\x03}(X\x0e\x00\x00\x00dimensionalityNX\n\x00\x00\x00max_seq_idK*X\x0b\x00\x00\x00id_to_label}(X\x01\x00\x00\x00aK\x01uu.";
+        let f = validate_bytes(p).unwrap();
+        assert_eq!(f.shape, Shape::Dict);
+        assert_eq!(f.max_seq_id, PickleSeqId::Value(42));
+        assert_eq!(f.dimensionality, Some(None));
+        assert_eq!(f.labels, Some(1));
+        assert_eq!(decode_whole(p), PickleSeqId::Value(42));
     }
 }

@@ -183,3 +183,187 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
         freelist_pages,
     })
 }
+
+/// The window of chromadb releases whose migrations match a dir's exactly: they open it as
+/// it is. Any newer release migrates it for good; older ones refuse it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Releases {
+    pub first: &'static str,
+    /// The newest release known for that migration set.
+    pub last: &'static str,
+}
+
+/// Highest sysdb / metadb / embeddings_queue migration → releases (read from the migration
+/// files of each release tag; `../shared/chroma-persist-format.md`). 0.4.0–0.4.14 are told
+/// apart by metadb alone.
+/// (sysdb range, metadb range, embeddings_queue, releases).
+type Window = ((i64, i64), (i64, i64), i64, Releases);
+const RELEASES: &[Window] = &[
+    (
+        (1, 3),
+        (1, 1),
+        1,
+        Releases {
+            first: "0.4.0",
+            last: "0.4.3",
+        },
+    ),
+    (
+        (1, 3),
+        (2, 2),
+        1,
+        Releases {
+            first: "0.4.4",
+            last: "0.4.5",
+        },
+    ),
+    (
+        (1, 3),
+        (3, 3),
+        1,
+        Releases {
+            first: "0.4.6",
+            last: "0.4.14",
+        },
+    ),
+    (
+        (4, 4),
+        (3, 3),
+        1,
+        Releases {
+            first: "0.4.15",
+            last: "0.4.24",
+        },
+    ),
+    (
+        (5, 5),
+        (3, 3),
+        1,
+        Releases {
+            first: "0.5.0",
+            last: "0.5.0",
+        },
+    ),
+    (
+        (6, 6),
+        (3, 3),
+        1,
+        Releases {
+            first: "0.5.1",
+            last: "0.5.3",
+        },
+    ),
+    (
+        (7, 7),
+        (3, 3),
+        1,
+        Releases {
+            first: "0.5.4",
+            last: "0.5.5",
+        },
+    ),
+    (
+        (9, 9),
+        (4, 4),
+        2,
+        Releases {
+            first: "0.5.6",
+            last: "0.6.3",
+        },
+    ),
+    (
+        (9, 9),
+        (5, 5),
+        2,
+        Releases {
+            first: "1.0.0",
+            last: "1.2.2",
+        },
+    ),
+    (
+        (10, 10),
+        (5, 5),
+        2,
+        Releases {
+            first: "1.3.0",
+            last: "1.4.1",
+        },
+    ),
+    (
+        (10, 10),
+        (6, 6),
+        2,
+        Releases {
+            first: "1.5.0",
+            last: "1.5.9",
+        },
+    ),
+];
+
+impl Schema {
+    /// Which releases open this dir without migrating it; `None` when no known release has
+    /// exactly these migrations.
+    pub fn releases(&self) -> Option<Releases> {
+        let get = |d: &str| self.migrations.get(d).copied().unwrap_or(0);
+        let (s, m, e) = (get("sysdb"), get("metadb"), get("embeddings_queue"));
+        RELEASES
+            .iter()
+            .find(|(sr, mr, er, _)| {
+                (sr.0..=sr.1).contains(&s) && (mr.0..=mr.1).contains(&m) && *er == e
+            })
+            .map(|(_, _, _, r)| *r)
+    }
+
+    /// The answer to "which Chroma can open this dir?", in one sentence.
+    pub fn releases_sentence(&self) -> String {
+        match self.releases() {
+            Some(r) if r.first == r.last => format!(
+                "opens in chromadb {} as is; newer releases migrate it for good, older ones refuse it",
+                r.first
+            ),
+            Some(r) => format!(
+                "opens in chromadb {} – {} as is; newer releases migrate it for good, older ones refuse it",
+                r.first, r.last
+            ),
+            None => "no known chromadb release has exactly these migrations".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(s: i64, m: i64, e: i64) -> Schema {
+        let mut migrations = BTreeMap::new();
+        migrations.insert("sysdb".to_string(), s);
+        migrations.insert("metadb".to_string(), m);
+        migrations.insert("embeddings_queue".to_string(), e);
+        Schema {
+            era: Era::V1,
+            migrations,
+            prune_blocker: None,
+            collection_topic: false,
+            databases: true,
+            queue_config: true,
+            max_seq_id_table: true,
+            journal_mode: "delete".into(),
+            page_size: 4096,
+            freelist_pages: 0,
+        }
+    }
+
+    #[test]
+    fn release_windows() {
+        let r = |s, m, e| schema(s, m, e).releases().map(|r| (r.first, r.last));
+        assert_eq!(r(4, 3, 1), Some(("0.4.15", "0.4.24")));
+        assert_eq!(r(7, 3, 1), Some(("0.5.4", "0.5.5")));
+        assert_eq!(r(9, 4, 2), Some(("0.5.6", "0.6.3")));
+        assert_eq!(r(10, 6, 2), Some(("1.5.0", "1.5.9")));
+        assert_eq!(r(8, 4, 2), None);
+        assert_eq!(r(11, 6, 2), None);
+        assert!(schema(4, 3, 1)
+            .releases_sentence()
+            .contains("0.4.15 – 0.4.24"));
+    }
+}

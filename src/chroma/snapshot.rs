@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 
-use super::pickle::{self, PickleSeqId};
+use super::health::{self, Health};
+use super::hnsw::IndexFolder;
+use super::pickle::{self, PickleFacts, PickleSeqId};
 use super::procs::{self, Holders};
 use super::schema::{self, Schema};
 use super::seqid::{self, Decoded};
@@ -39,7 +41,7 @@ impl SeqIdSource {
 }
 
 /// One segment of a collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     pub id: String,
     /// `VECTOR` or `METADATA`.
@@ -52,6 +54,19 @@ pub struct Segment {
     pub problem: Option<String>,
     /// Size of `<persist_dir>/<segment id>/`, `None` when there is no such folder.
     pub dir_bytes: Option<u64>,
+    /// The verdict on this segment (see [`health::judge`]).
+    pub health: Health,
+    /// The index folder (VECTOR segments with a folder): files, header, deleted marks.
+    pub index: Option<IndexFolder>,
+    /// `index_metadata.pickle`, validated whole: absent, unreadable (why), or its facts.
+    pub pickle: Option<std::result::Result<PickleFacts, String>>,
+}
+
+impl Segment {
+    /// The short id shown where space is tight.
+    pub fn short_id(&self) -> &str {
+        self.id.get(..8).unwrap_or(&self.id)
+    }
 }
 
 /// M, the bound below which a collection's WAL rows may go.
@@ -61,19 +76,26 @@ pub enum Bound {
     Known(i64),
     /// Nothing may be pruned; the reason in words.
     Unknown(String),
+    /// A segment is damaged: the whole WAL stays, it is how Chroma rebuilds the index.
+    Damaged {
+        segment: String,
+        reason: String,
+        /// What the user can do, in words.
+        recovery: String,
+    },
 }
 
 impl Bound {
     pub fn value(&self) -> Option<i64> {
         match self {
             Bound::Known(m) => Some(*m),
-            Bound::Unknown(_) => None,
+            Bound::Unknown(_) | Bound::Damaged { .. } => None,
         }
     }
 }
 
 /// One collection, in any tenant and database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Collection {
     pub id: String,
     pub name: String,
@@ -95,11 +117,36 @@ impl Collection {
     }
 
     /// A short status for humans: why nothing is prunable, or "ok".
-    pub fn status(&self) -> &str {
+    pub fn status(&self) -> String {
         match &self.bound {
-            Bound::Known(_) => "ok",
-            Bound::Unknown(why) => why,
+            Bound::Known(_) => "ok".into(),
+            Bound::Unknown(why) => why.clone(),
+            Bound::Damaged {
+                segment, reason, ..
+            } => format!(
+                "DAMAGED: segment {}: {reason}; whole WAL kept",
+                segment.get(..8).unwrap_or(segment)
+            ),
         }
+    }
+
+    /// `ok`, `not_persisted` or `damaged`: the worst verdict over its segments.
+    pub fn health(&self) -> &'static str {
+        if self.segments.iter().any(|s| s.health.is_damaged()) {
+            "damaged"
+        } else if self
+            .segments
+            .iter()
+            .any(|s| s.health == Health::NotPersisted)
+        {
+            "not_persisted"
+        } else {
+            "ok"
+        }
+    }
+
+    pub fn is_damaged(&self) -> bool {
+        matches!(self.bound, Bound::Damaged { .. })
     }
 }
 
@@ -175,6 +222,8 @@ pub struct Snapshot {
     pub holders: Holders,
     pub collections: Vec<Collection>,
     pub orphan_segment_dirs: Vec<OrphanDir>,
+    /// The highest seq_id in the WAL when the catalog was read (`None`: empty WAL).
+    pub wal_max_seq_id: Option<i64>,
     pub warnings: Vec<String>,
 }
 
@@ -286,6 +335,11 @@ impl Snapshot {
             HashMap::new()
         };
         let segments = read_segments(conn)?;
+        // One b-tree descent: the guard against seq_id reuse and impossible positions.
+        let wal_max_seq_id: Option<i64> = conn
+            .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
+            .ok()
+            .flatten();
         if own_tx {
             conn.execute_batch("COMMIT")?;
         }
@@ -298,7 +352,15 @@ impl Snapshot {
         let mut segment_ids = HashSet::new();
         for (id, kind, scope, coll) in segments {
             segment_ids.insert(id.clone());
-            let seg = resolve_segment(dir, id, kind, scope, &seq_rows, &mut warnings);
+            let seg = resolve_segment(
+                dir,
+                id,
+                kind,
+                scope,
+                &seq_rows,
+                wal_max_seq_id,
+                &mut warnings,
+            );
             match coll.as_deref().and_then(|c| by_id.get(c)) {
                 Some(&i) => collections[i].segments.push(seg),
                 None => warnings.push(format!(
@@ -312,6 +374,18 @@ impl Snapshot {
             c.segments
                 .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
             c.bound = compute_bound(&c.segments);
+            if let Bound::Damaged {
+                segment,
+                reason,
+                recovery,
+            } = &c.bound
+            {
+                warnings.push(format!(
+                    "collection {} is damaged (segment {segment}: {reason}); its whole WAL is \
+                     kept. To recover: {recovery}",
+                    c.name
+                ));
+            }
         }
         let orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
         for o in &orphan_segment_dirs {
@@ -345,6 +419,7 @@ impl Snapshot {
             holders,
             collections,
             orphan_segment_dirs,
+            wal_max_seq_id,
             warnings,
         })
     }
@@ -402,6 +477,16 @@ impl Snapshot {
                     .join(", ")
             ))),
         }
+    }
+
+    /// The highest position any segment of a healthy collection recorded: the WAL's highest
+    /// seq_id must stay at or above it (see `prune::plan`).
+    pub fn highest_position(&self) -> Option<i64> {
+        self.collections
+            .iter()
+            .filter(|c| !c.is_damaged())
+            .flat_map(|c| c.segments.iter().filter_map(|s| s.max_seq_id))
+            .max()
     }
 
     /// Bytes on the freelist: free space inside chroma.sqlite3 that a compaction returns.
@@ -550,11 +635,18 @@ fn resolve_segment(
     kind: String,
     scope: String,
     seq_rows: &HashMap<String, Decoded>,
+    wal_max: Option<i64>,
     warnings: &mut Vec<String>,
 ) -> Segment {
     let seg_dir = dir.join(&id);
-    let dir_bytes = seg_dir.is_dir().then(|| fsinfo::tree_bytes(&seg_dir));
-    let (max_seq_id, source, problem) = match seq_rows.get(&id) {
+    let is_dir = seg_dir.is_dir();
+    let dir_bytes = is_dir.then(|| fsinfo::tree_bytes(&seg_dir));
+    let vector = scope == "VECTOR";
+    let persisted_kind = kind == HNSW_PERSISTED || kind.is_empty();
+    let folder = (vector && is_dir).then(|| IndexFolder::read(&seg_dir).map_err(|e| e.to_string()));
+    let pickle_path = seg_dir.join(INDEX_METADATA);
+    let pickle = (vector && is_dir && pickle_path.is_file()).then(|| pickle::read(&pickle_path));
+    let (max_seq_id, source, mut problem) = match seq_rows.get(&id) {
         Some(Decoded::Value { seq_id, blob }) => (
             Some(*seq_id),
             if *blob {
@@ -572,34 +664,29 @@ fn resolve_segment(
                 Some(format!("bad max_seq_id in sqlite: {why}")),
             )
         }
-        None if scope == "VECTOR" => {
-            let p = seg_dir.join(INDEX_METADATA);
-            if !p.exists() {
-                let why = if kind == HNSW_PERSISTED || kind.is_empty() {
+        None if vector => match &pickle {
+            None => {
+                let why = if persisted_kind {
                     "vector index not yet persisted".to_string()
                 } else {
                     format!("vector segment type {kind} records no max_seq_id")
                 };
                 (None, SeqIdSource::Unknown, Some(why))
-            } else {
-                match pickle::read_max_seq_id(&p) {
-                    PickleSeqId::Value(v) => (Some(v), SeqIdSource::Pickle, None),
-                    PickleSeqId::NotRecorded(_) => (
-                        None,
-                        SeqIdSource::Unknown,
-                        Some("vector index not yet persisted".into()),
-                    ),
-                    PickleSeqId::Unreadable(why) => {
-                        warnings.push(format!("segment {id}: pickle unreadable: {why}"));
-                        (
-                            None,
-                            SeqIdSource::Unknown,
-                            Some(format!("pickle unreadable: {why}")),
-                        )
-                    }
-                }
             }
-        }
+            Some(Ok(f)) => match &f.max_seq_id {
+                PickleSeqId::Value(v) => (Some(*v), SeqIdSource::Pickle, None),
+                _ => (
+                    None,
+                    SeqIdSource::Unknown,
+                    Some("vector index not yet persisted".into()),
+                ),
+            },
+            Some(Err(why)) => (
+                None,
+                SeqIdSource::Unknown,
+                Some(format!("index_metadata.pickle {why}")),
+            ),
+        },
         None => (
             None,
             SeqIdSource::Unknown,
@@ -609,6 +696,23 @@ fn resolve_segment(
             )),
         ),
     };
+    let health = health::judge(&health::Facts {
+        scope: &scope,
+        persisted_kind,
+        position: max_seq_id,
+        pickle: pickle.as_ref(),
+        folder: folder.as_ref(),
+        wal_max,
+    });
+    if let Health::Damaged(why) = &health {
+        problem = Some(why.clone());
+    }
+    let index = folder.and_then(|f| f.ok());
+    if let Some(h) = index.as_ref().and_then(|f| f.parsed().map(|h| (f, h))) {
+        if let Some(w) = h.0.bloated_links(h.1) {
+            warnings.push(format!("segment {id}: {w}"));
+        }
+    }
     Segment {
         id,
         scope,
@@ -617,6 +721,9 @@ fn resolve_segment(
         source,
         problem,
         dir_bytes,
+        health,
+        index,
+        pickle,
     }
 }
 
@@ -624,6 +731,15 @@ fn resolve_segment(
 pub fn compute_bound(segments: &[Segment]) -> Bound {
     if segments.is_empty() {
         return Bound::Unknown("collection has no segments".into());
+    }
+    // A damaged segment keeps the whole WAL, whatever the others say.
+    if let Some(s) = segments.iter().find(|s| s.health.is_damaged()) {
+        let reason = s.health.reason().unwrap_or_default().to_string();
+        return Bound::Damaged {
+            recovery: health::recovery(&s.id, &reason),
+            segment: s.id.clone(),
+            reason,
+        };
     }
     let mut m = i64::MAX;
     for s in segments {
@@ -686,6 +802,13 @@ mod tests {
             },
             problem: problem.map(String::from),
             dir_bytes: None,
+            health: if v.is_some() {
+                Health::Ok
+            } else {
+                Health::NotPersisted
+            },
+            index: None,
+            pickle: None,
         }
     }
 

@@ -479,18 +479,29 @@ fn run_locked(
     // so each topic is pruned with the smaller of the planned and the current bound.
     let fresh =
         Snapshot::read_locked(&snap.persist_dir, conn).map_err(|e| ctx.fail(Step::Preflight, e))?;
-    let bounds = effective_bounds(plan, &fresh);
+    let mut bounds = effective_bounds(plan, &fresh);
+    let planned: Vec<(String, Option<i64>)> =
+        bounds.iter().map(|b| (b.topic.clone(), b.bound)).collect();
+    let keep = super::guard::under_lock(conn, &fresh, &planned)
+        .map_err(|e| ctx.fail(Step::Preflight, e))?;
+    for b in bounds.iter_mut().filter(|b| keep.contains(&b.topic)) {
+        b.bound = None;
+        b.expected = 0;
+        b.note = Some(
+            "kept whole: its rows hold the WAL's highest seq_id, above a recorded position".into(),
+        );
+    }
     if let (Some(folder), Ok(live)) = (backup_folder, std::fs::metadata(&snap.sqlite_path)) {
         remove_live_links(folder, &live);
     }
 
-    let mut notes = Vec::new();
+    let mut notes = plan.notes.clone();
     if opts.by_copy() {
         let reason = swap::in_place_reason(conn, &snap.sqlite_path)
             .map_err(|e| ctx.fail(Step::Preflight, e))?;
         match reason {
             None => {
-                return run_copy(ctx, conn, snap, bounds, backup_folder, before);
+                return run_copy(ctx, conn, snap, bounds, backup_folder, before, notes);
             }
             Some(why) => {
                 // In place needs more disk than the copy the preflight measured for.
@@ -655,9 +666,9 @@ fn run_copy(
     bounds: Vec<TopicBound>,
     backup_folder: Option<&Path>,
     before: &Sizes,
+    mut notes: Vec<String>,
 ) -> std::result::Result<Report, JobError> {
     let mut linked: Option<(PathBuf, PathBuf)> = None;
-    let mut notes = Vec::new();
     match copy_steps(
         ctx,
         conn,
@@ -941,6 +952,11 @@ fn effective_bounds(plan: &Plan, fresh: &Snapshot) -> Vec<TopicBound> {
             };
             if t.is_orphan() && !matches!(fresh.owner_of(&t.topic), TopicOwner::Orphan) {
                 note = Some("a collection now reads this topic; skipped".into());
+            }
+            if let TopicOwner::Collection(i) = fresh.owner_of(&t.topic) {
+                if fresh.collections[i].is_damaged() && note.is_none() {
+                    note = Some(fresh.collections[i].status());
+                }
             }
             let bound = match (t.bound, current) {
                 (Some(a), Some(b)) => Some(a.min(b)),

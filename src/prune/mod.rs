@@ -1,6 +1,7 @@
 //! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go); the
 //! [`job`] executes one, step by step, reporting progress through a callback.
 
+pub mod guard;
 pub mod job;
 pub mod plan;
 pub mod preflight;

@@ -50,6 +50,8 @@ impl PlanTopic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub topics: Vec<PlanTopic>,
+    /// What the plan leaves out and why (damaged collections, the seq_id guard).
+    pub notes: Vec<String>,
     /// Size of `chroma.sqlite3` when the plan was made.
     pub sqlite_bytes: u64,
     pub dir_bytes: u64,
@@ -58,6 +60,40 @@ pub struct Plan {
 impl Plan {
     /// Build the plan for `selection`.
     pub fn build(snap: &Snapshot, wal: &WalStats, selection: &Selection) -> Result<Plan> {
+        let mut topics = Self::topics(snap, wal, selection)?;
+        let mut notes = Vec::new();
+        for (i, c) in snap.collections.iter().enumerate() {
+            if !c.is_damaged() {
+                continue;
+            }
+            let asked = match selection {
+                Selection::All => true,
+                _ => topics
+                    .iter()
+                    .any(|t| t.collection.as_ref().is_some_and(|(id, _)| id == &c.id)),
+            };
+            let rows: u64 = wal.of_collection(i).map(|t| t.rows).sum();
+            if asked && rows > 0 {
+                notes.push(format!(
+                    "skipped {} ({}): {}; its {} WAL rows are kept",
+                    c.name,
+                    c.id,
+                    c.status(),
+                    crate::units::count(rows)
+                ));
+            }
+        }
+        super::guard::plan(snap, wal, &mut topics);
+        Ok(Plan {
+            topics,
+            notes,
+            sqlite_bytes: snap.sizes.sqlite,
+            dir_bytes: snap.sizes.dir,
+        })
+    }
+
+    /// The topics of the plan, before the guards.
+    fn topics(snap: &Snapshot, wal: &WalStats, selection: &Selection) -> Result<Vec<PlanTopic>> {
         let mut topics = Vec::new();
         match selection {
             Selection::All => {
@@ -104,11 +140,7 @@ impl Plan {
                 }
             }
         }
-        Ok(Plan {
-            topics,
-            sqlite_bytes: snap.sizes.sqlite,
-            dir_bytes: snap.sizes.dir,
-        })
+        Ok(topics)
     }
 
     pub fn rows(&self) -> u64 {
@@ -138,6 +170,7 @@ fn plan_topic(snap: &Snapshot, t: &crate::chroma::TopicStats) -> PlanTopic {
             let c = &snap.collections[i];
             let note = match (&c.bound, t.prunable) {
                 (crate::chroma::Bound::Unknown(why), _) => Some(why.clone()),
+                (crate::chroma::Bound::Damaged { .. }, _) => Some(c.status()),
                 (_, 0) => Some("every row is still needed (at or above the bound)".into()),
                 _ => None,
             };
@@ -203,6 +236,7 @@ mod tests {
             holders: Holders::default(),
             collections,
             orphan_segment_dirs: Vec::new(),
+            wal_max_seq_id: Some(100),
             warnings: Vec::new(),
         }
     }

@@ -22,6 +22,7 @@ cases=(
   "tests/fixtures/v1_5_9|1.5.9"
   "tests/fixtures/upgraded_0_4_22_to_0_6_3|0.6.3"
   "tests/fixtures/upgraded_0_5_5_to_1_5_9|1.5.9"
+  "tests/fixtures/deletions_v1_5_9|1.5.9"
   "assets/demo|0.4.22"
 )
 passed=0

@@ -1,0 +1,266 @@
+//! A segment's health: a verdict computed from facts already read (the recorded position, the
+//! pickle, the index folder, the WAL's highest seq_id), never a side effect of reading them.
+//!
+//! The rule it serves: the WAL is the recovery path. A collection whose index Chroma could not
+//! load, or whose recorded position is impossible, keeps its whole WAL.
+
+use super::hnsw::{Header, IndexFolder};
+use super::pickle::{PickleFacts, Shape};
+
+/// The verdict on one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// No index persisted yet: the normal state below `hnsw:sync_threshold`.
+    NotPersisted,
+    /// Chroma could not load it, or its recorded position is impossible; the reason.
+    Damaged(String),
+}
+
+impl Health {
+    pub fn key(&self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::NotPersisted => "not_persisted",
+            Health::Damaged(_) => "damaged",
+        }
+    }
+
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, Health::Damaged(_))
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Health::Damaged(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the verdict on a segment looks at.
+pub struct Facts<'a> {
+    /// `VECTOR` or `METADATA`.
+    pub scope: &'a str,
+    /// An HNSW segment that persists to a folder (the others have no folder to judge).
+    pub persisted_kind: bool,
+    /// The position Chroma recorded for the segment (sqlite row, else pickle), if any.
+    pub position: Option<i64>,
+    /// `index_metadata.pickle`: absent (`None`), unreadable (`Some(Err)`), or its facts.
+    pub pickle: Option<&'a Result<PickleFacts, String>>,
+    /// The folder, when it exists (`Err`: it could not be listed).
+    pub folder: Option<&'a Result<IndexFolder, String>>,
+    /// The highest seq_id in the WAL (`None`: the WAL is empty).
+    pub wal_max: Option<i64>,
+}
+
+/// Judge one segment.
+pub fn judge(f: &Facts<'_>) -> Health {
+    if let Some(p) = f.position {
+        let impossible = match f.wal_max {
+            Some(top) => p > top,
+            None => p > 0,
+        };
+        if impossible {
+            return Health::Damaged(format!(
+                "its recorded position {p} is impossible: the WAL's highest seq_id is {}; \
+                 Chroma would hand out seq_ids it believes it has applied",
+                f.wal_max
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "none (the WAL is empty)".into())
+            ));
+        }
+    }
+    if f.scope != "VECTOR" || !f.persisted_kind {
+        return if f.position.is_some() {
+            Health::Ok
+        } else {
+            Health::NotPersisted
+        };
+    }
+    let recorded = f.position.is_some_and(|p| p > 0);
+    let folder = match f.folder {
+        None if recorded => {
+            return Health::Damaged(
+                "its index folder is missing while a position is recorded".into(),
+            )
+        }
+        None => return Health::NotPersisted,
+        Some(Err(e)) => return Health::Damaged(format!("its index folder cannot be read: {e}")),
+        Some(Ok(folder)) => folder,
+    };
+    if let Some(Err(why)) = f.pickle {
+        return Health::Damaged(format!("index_metadata.pickle {why}"));
+    }
+    let pickle = f.pickle.and_then(|p| p.as_ref().ok());
+    let header: Option<&Header> = match &folder.header {
+        Some(Err(why)) => return Health::Damaged(why.clone()),
+        Some(Ok(h)) => Some(h),
+        None if pickle.is_some() || recorded => {
+            return Health::Damaged("header.bin is missing".into())
+        }
+        None => None,
+    };
+    if let Some(h) = header {
+        if let Some(why) = h.implausible() {
+            return Health::Damaged(why);
+        }
+        // Only a persisted index must be whole; an unpersisted folder holds hnswlib's
+        // empty files (and Chroma ignores them without a pickle).
+        if pickle.is_some() || recorded {
+            if let Some(why) = folder.short_file(h) {
+                return Health::Damaged(why);
+            }
+        }
+        if let Some(p) = pickle {
+            if let Some(labels) = p.labels {
+                if labels > h.cur_element_count {
+                    return Health::Damaged(format!(
+                        "index_metadata.pickle names {labels} vectors but the index holds {} elements",
+                        h.cur_element_count
+                    ));
+                }
+            }
+            match p.dimensionality {
+                // Python's loader builds the index with this dimension: None crashes it.
+                Some(None)
+                    if p.shape == Shape::PersistentData
+                        && (h.cur_element_count > 0 || p.labels.unwrap_or(0) > 0) =>
+                {
+                    return Health::Damaged(
+                        "index_metadata.pickle has dimensionality None while the index has elements"
+                            .into(),
+                    )
+                }
+                Some(Some(d)) if h.cur_element_count > 0 && d as u64 != h.dimensionality() => {
+                    return Health::Damaged(format!(
+                        "index_metadata.pickle says dimensionality {d}, the index is laid out for {}",
+                        h.dimensionality()
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    if pickle.is_none() && !recorded {
+        Health::NotPersisted
+    } else if pickle.is_none() {
+        Health::Damaged("index_metadata.pickle is missing while a position is recorded".into())
+    } else {
+        Health::Ok
+    }
+}
+
+/// What to do about a damaged segment, in words.
+pub fn recovery(segment_id: &str, reason: &str) -> String {
+    if reason.contains("position") && reason.contains("impossible") {
+        format!(
+            "segment {segment_id}'s recorded position is above every seq_id in the WAL; chroma-wal \
+             keeps this collection's whole WAL. Keep a backup and do not prune it until Chroma \
+             has written past that position again"
+        )
+    } else {
+        format!(
+            "stop Chroma, keep the backup, remove the folder {segment_id}/ and start Chroma: it \
+             rebuilds the index from the WAL that chroma-wal kept for this collection"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chroma::pickle::PickleSeqId;
+    use std::collections::BTreeMap;
+
+    fn header(cur: u64) -> Header {
+        Header {
+            version: 1,
+            offset_level0: 0,
+            max_elements: 1000,
+            cur_element_count: cur,
+            size_data_per_element: 172,
+            label_offset: 164,
+            offset_data: 132,
+            maxlevel: 1,
+            enterpoint_node: 0,
+            max_m: 16,
+            max_m0: 32,
+            m: 16,
+            mult: 0.36,
+            ef_construction: 100,
+        }
+    }
+
+    fn folder(cur: u64, dl0: u64) -> Result<IndexFolder, String> {
+        let mut files = BTreeMap::new();
+        files.insert("header.bin".to_string(), 100);
+        files.insert("data_level0.bin".to_string(), dl0);
+        files.insert("length.bin".to_string(), 4000);
+        files.insert("link_lists.bin".to_string(), 4 * cur);
+        Ok(IndexFolder {
+            files,
+            strangers: vec![],
+            header: Some(Ok(header(cur))),
+            deleted: None,
+        })
+    }
+
+    fn pickle(labels: u64, dim: Option<i64>) -> Result<PickleFacts, String> {
+        Ok(PickleFacts {
+            shape: Shape::PersistentData,
+            max_seq_id: PickleSeqId::Value(10),
+            dimensionality: Some(dim),
+            labels: Some(labels),
+            bytes: 100,
+        })
+    }
+
+    fn facts<'a>(
+        position: Option<i64>,
+        p: Option<&'a Result<PickleFacts, String>>,
+        f: Option<&'a Result<IndexFolder, String>>,
+    ) -> Facts<'a> {
+        Facts {
+            scope: "VECTOR",
+            persisted_kind: true,
+            position,
+            pickle: p,
+            folder: f,
+            wal_max: Some(100),
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let ok_f = folder(300, 172_000);
+        let ok_p = pickle(280, Some(8));
+        assert_eq!(
+            judge(&facts(Some(50), Some(&ok_p), Some(&ok_f))),
+            Health::Ok
+        );
+        assert_eq!(
+            judge(&facts(None, None, Some(&folder(0, 172_000)))),
+            Health::NotPersisted
+        );
+        assert_eq!(judge(&facts(None, None, None)), Health::NotPersisted);
+        assert!(judge(&facts(Some(50), Some(&ok_p), None)).is_damaged());
+        assert!(judge(&facts(Some(101), Some(&ok_p), Some(&ok_f))).is_damaged());
+        let cut = Err("is cut short at byte 9".to_string());
+        assert!(judge(&facts(Some(50), Some(&cut), Some(&ok_f)))
+            .reason()
+            .unwrap()
+            .contains("cut short"));
+        let short = folder(300, 40_000);
+        assert!(judge(&facts(Some(50), Some(&ok_p), Some(&short)))
+            .reason()
+            .unwrap()
+            .contains("data_level0.bin"));
+        let too_many = pickle(301, Some(8));
+        assert!(judge(&facts(Some(50), Some(&too_many), Some(&ok_f))).is_damaged());
+        let none_dim = pickle(280, None);
+        assert!(judge(&facts(Some(50), Some(&none_dim), Some(&ok_f))).is_damaged());
+        let wrong_dim = pickle(280, Some(16));
+        assert!(judge(&facts(Some(50), Some(&wrong_dim), Some(&ok_f))).is_damaged());
+    }
+}
