@@ -20,7 +20,12 @@ use ratatui::Terminal;
 
 /// An app on a committed fixture, with its counts, shown under a fixed path.
 fn app_on(name: &str) -> App {
-    let path = PathBuf::from("tests/fixtures").join(name);
+    app_at(&PathBuf::from("tests/fixtures").join(name), name)
+}
+
+/// An app on any persist dir, shown as `tests/fixtures/<shown>`.
+fn app_at(path: &std::path::Path, name: &str) -> App {
+    let path = path.to_path_buf();
     let mut app = App::new(Options {
         path: path.clone(),
         backup: BackupTarget::Dir(PathBuf::from("/backups")),
@@ -211,6 +216,46 @@ fn render_main_detail_filter_help_and_tiny() {
     let s = render(&counting, 100, 20, now);
     assert!(s.contains("counting… 25%"), "{s}");
     snap("counting_100x20", s);
+}
+
+#[test]
+fn render_health_damage_and_deleted_marks() {
+    let now = Instant::now();
+    // A cut pickle: the collection is damaged, red, and says how to recover.
+    let (_t, dir) = fixture_copy("v0_4_22");
+    let snap0 = Snapshot::open(&dir).unwrap();
+    let big = snap0.collections.iter().find(|c| c.name == "big").unwrap();
+    let seg = big.segments.iter().find(|s| s.scope == "VECTOR").unwrap();
+    let pickle = dir.join(&seg.id).join("index_metadata.pickle");
+    let len = std::fs::metadata(&pickle).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pickle)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let mut app = app_at(&dir, "v0_4_22");
+    app.update(Action::ToggleDetail);
+    let screen = render(&app, 120, 32, now);
+    assert!(screen.contains("DAMAGED"), "{screen}");
+    assert!(screen.contains("To recover"), "{screen}");
+    snap("damaged_detail_120x32", screen);
+    // Deleted marks arrive after the counts and show in the segments pane.
+    let mut app = app_on("deletions_v1_5_9");
+    app.update(Action::ToggleDetail);
+    assert!(!render(&app, 120, 32, now).contains("deleted"));
+    let mut snap1 = Snapshot::open(&PathBuf::from("tests/fixtures/deletions_v1_5_9")).unwrap();
+    chroma_wal::chroma::deep::count_deleted(&mut snap1, &mut |_, _| true).unwrap();
+    let found = snap1
+        .collections
+        .iter()
+        .flat_map(|c| c.segments.iter())
+        .filter_map(|s| Some((s.id.clone(), s.index.as_ref()?.deleted?)))
+        .collect();
+    app.on_msg(Msg::Deleted(found));
+    let screen = render(&app, 120, 32, now);
+    assert!(screen.contains("300, 60 deleted / 512"), "{screen}");
+    snap("deleted_marks_120x32", screen);
 }
 
 #[test]

@@ -47,8 +47,13 @@ pub enum Action {
 #[derive(Debug)]
 pub enum Msg {
     Scanned(Result<Box<Snapshot>, String>),
-    Counting { done: u64, total: u64 },
+    Counting {
+        done: u64,
+        total: u64,
+    },
     Counted(Result<WalStats, String>),
+    /// The deleted marks of each vector index (segment id, count), after the counts.
+    Deleted(Vec<(String, u64)>),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
 }
@@ -396,6 +401,20 @@ impl App {
                 self.clamp();
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
+            Msg::Deleted(found) => {
+                let segs = self
+                    .snap
+                    .iter_mut()
+                    .flat_map(|s| s.collections.iter_mut().flat_map(|c| c.segments.iter_mut()));
+                for seg in segs {
+                    if let (Some(f), Some((_, n))) = (
+                        seg.index.as_mut(),
+                        found.iter().find(|(id, _)| *id == seg.id),
+                    ) {
+                        f.deleted = Some(*n);
+                    }
+                }
+            }
             Msg::Job(ev) => {
                 if let Some(job) = &mut self.job {
                     apply_event(job, ev);

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod keymap;
 pub mod ui;
+pub mod views;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, MouseEventKind};
 use ratatui::Terminal;
 
-use crate::chroma::{snapshot, wal, Snapshot};
+use crate::chroma::{deep, snapshot, wal, Snapshot};
 use crate::error::{Error, Result};
 use crate::prune::{self, Canceller, JobOptions};
 pub use app::{Action, App, Effect, Msg, Options, View};
@@ -98,8 +99,19 @@ impl Workers {
                 live()
             };
             let counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
-            if live() {
-                let _ = tx.send(Msg::Counted(counted));
+            if !live() || tx.send(Msg::Counted(counted)).is_err() {
+                return;
+            }
+            // Then the deleted marks of each index: one byte per element, off the UI thread.
+            let mut snap = snap;
+            if deep::count_deleted(&mut snap, &mut |_, _| live()).is_ok() && live() {
+                let found = snap
+                    .collections
+                    .iter()
+                    .flat_map(|c| c.segments.iter())
+                    .filter_map(|s| Some((s.id.clone(), s.index.as_ref()?.deleted?)))
+                    .collect();
+                let _ = tx.send(Msg::Deleted(found));
             }
         });
     }

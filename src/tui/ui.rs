@@ -125,6 +125,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 ]),
             };
             lines.push(wal);
+            lines.push(Line::from(Span::styled(s.schema.releases_sentence(), dim)));
         }
     }
     f.render_widget(Paragraph::new(lines).block(Block::new()), area);
@@ -191,7 +192,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                                 .map(|m| m.to_string())
                                 .unwrap_or_else(|| "-".into()),
                         ),
-                        Cell::from(c.status().to_string()).fg(if c.bound.value().is_some() {
+                        Cell::from(c.status()).fg(if c.is_damaged() {
+                            Color::Red
+                        } else if c.bound.value().is_some() {
                             Color::Reset
                         } else {
                             Color::Yellow
@@ -273,72 +276,8 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(msg).fg(Color::DarkGray), inner);
     }
     if let Some(d) = detail_area {
-        draw_detail(f, app, d);
+        super::views::segments::draw(f, app, d);
     }
-}
-
-fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
-    let block = Block::bordered().title(" segments ");
-    let (Some(RowRef::Collection(i)), Some(s)) = (app.selected(), &app.snap) else {
-        let text = match (app.selected(), app.wal()) {
-            (Some(RowRef::Orphan(t)), Some(w)) => {
-                let t = &w.topics[t];
-                format!("Orphan topic {}\nseq_id {}..{}, {} rows. No collection reads it any more: every row may go.", t.topic, t.min_seq_id, t.max_seq_id, count(t.rows))
-            }
-            _ => "nothing selected".into(),
-        };
-        f.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
-            area,
-        );
-        return;
-    };
-    let c = &s.collections[i];
-    let rows: Vec<Row> = c
-        .segments
-        .iter()
-        .map(|seg| {
-            Row::new(vec![
-                Cell::from(seg.scope.clone()),
-                Cell::from(seg.id.clone()),
-                Cell::from(seg.kind.rsplit('/').next().unwrap_or("").to_string()),
-                Cell::from(
-                    seg.max_seq_id
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "unknown".into()),
-                ),
-                Cell::from(seg.source.key()),
-                Cell::from(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
-                Cell::from(seg.problem.clone().unwrap_or_default()).fg(Color::Yellow),
-            ])
-        })
-        .collect();
-    let t = Table::new(
-        rows,
-        [
-            Constraint::Length(8),
-            Constraint::Length(36),
-            Constraint::Length(22),
-            Constraint::Length(10),
-            Constraint::Length(14),
-            Constraint::Length(10),
-            Constraint::Min(10),
-        ],
-    )
-    .header(
-        Row::new([
-            "scope",
-            "segment",
-            "type",
-            "max_seq_id",
-            "from",
-            "folder",
-            "note",
-        ])
-        .style(Style::new().bold().fg(Color::Cyan)),
-    )
-    .block(block.title(format!(" segments of {} (id {}) ", c.name, c.id)));
-    f.render_widget(t, area);
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {

@@ -1,0 +1,148 @@
+//! The segments pane under the table: each segment's position, its health, and the facts of
+//! its vector index (elements, deleted marks, capacity, file sizes). A damaged collection
+//! shows what to do about it.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use crate::chroma::{Bound, Health, Segment};
+use crate::tui::app::{App, RowRef};
+use crate::units::{bytes, count};
+
+/// The colour of a verdict, the same in the table and in this pane.
+pub fn health_color(h: &Health) -> Color {
+    match h {
+        Health::Ok => Color::Green,
+        Health::NotPersisted => Color::Yellow,
+        Health::Damaged(_) => Color::Red,
+    }
+}
+
+fn index_cell(seg: &Segment) -> String {
+    let Some(h) = seg.index.as_ref().and_then(|f| f.parsed()) else {
+        return "-".into();
+    };
+    let deleted = match seg.index.as_ref().and_then(|f| f.deleted) {
+        Some(d) => format!(", {} deleted", count(d)),
+        None => String::new(),
+    };
+    format!(
+        "{}{deleted} / {}",
+        count(h.cur_element_count),
+        count(h.max_elements)
+    )
+}
+
+/// "data_level0 58 KiB · link_lists 2.9 KiB · …" for one index folder.
+fn files_line(seg: &Segment) -> Option<Line<'static>> {
+    let f = seg.index.as_ref()?;
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut spans = vec![Span::styled(format!("{} ", seg.short_id()), dim)];
+    if let Some(h) = f.parsed() {
+        spans.push(Span::raw(format!("dim {}  ", h.dimensionality())));
+    }
+    for (i, (name, len)) in f.files.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", dim));
+        }
+        let short = name.trim_end_matches(".bin").trim_end_matches(".pickle");
+        spans.push(Span::styled(format!("{short} "), dim));
+        spans.push(Span::raw(bytes(*len)));
+    }
+    Some(Line::from(spans))
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let block = Block::bordered().title(" segments ");
+    let (Some(RowRef::Collection(i)), Some(s)) = (app.selected(), &app.snap) else {
+        let text = match (app.selected(), app.wal()) {
+            (Some(RowRef::Orphan(t)), Some(w)) => {
+                let t = &w.topics[t];
+                format!("Orphan topic {}\nseq_id {}..{}, {} rows. No collection reads it any more: every row may go.", t.topic, t.min_seq_id, t.max_seq_id, count(t.rows))
+            }
+            _ => "nothing selected".into(),
+        };
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    };
+    let c = &s.collections[i];
+    let block = block.title(format!(" segments of {} (id {}) ", c.name, c.id));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut extra: Vec<Line> = c.segments.iter().filter_map(files_line).collect();
+    if let Bound::Damaged {
+        segment,
+        reason,
+        recovery,
+    } = &c.bound
+    {
+        let red = Style::new().fg(Color::Red);
+        extra.splice(
+            0..0,
+            [
+                Line::from(Span::styled(
+                    format!("Damaged: segment {segment}: {reason}. Its whole WAL is kept."),
+                    red.bold(),
+                )),
+                Line::from(Span::styled(format!("To recover: {recovery}"), red)),
+            ],
+        );
+    }
+    let extra_h = (extra.len() as u16).min(inner.height.saturating_sub(2));
+    let [table_area, extra_area] =
+        Layout::vertical([Constraint::Min(2), Constraint::Length(extra_h)]).areas(inner);
+    let rows: Vec<Row> = c
+        .segments
+        .iter()
+        .map(|seg| {
+            Row::new(vec![
+                Cell::from(seg.scope.clone()),
+                Cell::from(format!("{}…", seg.short_id())),
+                Cell::from(seg.health.key()).fg(health_color(&seg.health)),
+                Cell::from(
+                    seg.max_seq_id
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+                Cell::from(seg.source.key()),
+                Cell::from(index_cell(seg)),
+                Cell::from(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
+                Cell::from(seg.problem.clone().unwrap_or_default()).fg(health_color(&seg.health)),
+            ])
+        })
+        .collect();
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(9),
+            Constraint::Length(13),
+            Constraint::Length(10),
+            Constraint::Length(14),
+            Constraint::Length(22),
+            Constraint::Length(10),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new([
+            "scope",
+            "segment",
+            "health",
+            "max_seq_id",
+            "from",
+            "index elements",
+            "folder",
+            "note",
+        ])
+        .style(Style::new().bold().fg(Color::Cyan)),
+    );
+    f.render_widget(t, table_area);
+    f.render_widget(Paragraph::new(extra).wrap(Wrap { trim: true }), extra_area);
+}
