@@ -50,16 +50,15 @@ fn bar(prefix: &str, total: Option<u64>, unit: Unit) -> ProgressBar {
 }
 
 fn open_and_count(path: &Path, cancel: &Canceller) -> Result<(Snapshot, WalStats), Error> {
-    let snap = Snapshot::open(path)?;
     let pb = bar("counting", None, Unit::Rows);
     let mut cb = |done: u64, total: u64| {
         pb.set_length(total);
         pb.set_position(done);
         !cancel.is_cancelled()
     };
-    let wal = wal::scan(&snap, &mut cb);
+    let r = wal::open_and_scan(path, &mut cb);
     pb.finish_and_clear();
-    Ok((snap, wal?))
+    r
 }
 
 fn print_json(v: &serde_json::Value) {

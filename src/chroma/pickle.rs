@@ -314,6 +314,8 @@ struct Walker<R: Read> {
     protocol: u8,
     /// The recognised keys set on each dict that has any (most have none).
     states: Vec<State>,
+    /// Stop as soon as the top-level dict's `max_seq_id` value is on the stack.
+    early: bool,
 }
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T, Bad> {
@@ -526,8 +528,38 @@ impl<R: Read> Walker<R> {
         }
     }
 
+    /// In early mode: the top-level dict's items so far, once its `max_seq_id` value is read.
+    fn early_hit(&self) -> Option<State> {
+        let (&[first], n) = (self.marks.as_slice(), self.stack.len()) else {
+            return None;
+        };
+        if n < first + 2 || (n - first) % 2 != 0 || self.stack[n - 2] != V::Str(Tag::MaxSeqId) {
+            return None;
+        }
+        let mut st = State::default();
+        for pair in self.stack[first..].chunks(2) {
+            match pair {
+                [V::Str(Tag::MaxSeqId), v] => st.max_seq_id = Some(v.scalar()),
+                [V::Str(Tag::Dimensionality), v] => st.dimensionality = Some(v.scalar()),
+                _ => {}
+            }
+        }
+        Some(st)
+    }
+
     fn walk(&mut self) -> Result<V, Bad> {
         loop {
+            if self.early {
+                if let Some(st) = self.early_hit() {
+                    self.states.push(st);
+                    let id = self.states.len() as u32;
+                    return Ok(if matches!(self.stack.first(), Some(V::Object(_))) {
+                        V::Object(id)
+                    } else {
+                        V::Dict { len: 0, state: id }
+                    });
+                }
+            }
             if let Some(end) = self.frame_end {
                 if self.pos > end {
                     return invalid("an opcode runs across the end of its frame");
@@ -809,7 +841,23 @@ fn parse_index(l: &[u8]) -> Result<u64, Bad> {
         .ok_or(Bad::Invalid("a memo index is not a number".into()))
 }
 
+/// Read only as far as the top-level `max_seq_id` (a few hundred bytes in every shape Chroma
+/// writes): a provisional answer to start counting with, while [`read`] validates the whole
+/// file. Never a final verdict: a file may be whole up to there and cut after.
+pub fn read_prefix(path: &Path) -> Result<PickleFacts, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    walk_file(file, len, true)
+}
+
 fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
+    walk_file(r, len, false)
+}
+
+fn walk_file<R: Read>(r: R, len: u64, early: bool) -> Result<PickleFacts, String> {
     let mut w = Walker {
         r: Src::new(r),
         pos: 0,
@@ -822,6 +870,7 @@ fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
         frame_end: None,
         protocol: 0,
         states: Vec::new(),
+        early,
     };
     let top = match w.walk() {
         Ok(v) => v,
@@ -837,7 +886,7 @@ fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
         }
         Err(Bad::Invalid(why)) => return Err(why),
     };
-    if w.pos < len {
+    if w.pos < len && !early {
         return Err(format!(
             "has {} bytes of trailing garbage after the pickle's STOP at byte {}",
             len - w.pos,

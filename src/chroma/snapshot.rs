@@ -225,6 +225,53 @@ pub struct Snapshot {
     /// The highest seq_id in the WAL when the catalog was read (`None`: empty WAL).
     pub wal_max_seq_id: Option<i64>,
     pub warnings: Vec<String>,
+    /// Pickles read only up to their `max_seq_id` ([`Snapshot::open_deferred`]): their whole
+    /// validation is still to come ([`PendingPickle::resolve`], then [`Snapshot::apply`]).
+    pub pending: Vec<PendingPickle>,
+}
+
+/// A segment whose pickle was read provisionally: enough to resolve it again, whole.
+#[derive(Debug, Clone)]
+pub struct PendingPickle {
+    pub collection: usize,
+    pub id: String,
+    kind: String,
+    scope: String,
+    row: Option<Decoded>,
+    dir: PathBuf,
+    wal_max: Option<i64>,
+}
+
+/// How much of each pickle the catalog reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pickles {
+    /// Every pickle validated whole before the catalog is returned.
+    Whole,
+    /// Only up to `max_seq_id`; the rest is left pending.
+    Deferred,
+}
+
+impl PendingPickle {
+    /// Validate the pickle whole and judge the segment again. Touches no snapshot, so it can
+    /// run on another thread while the WAL is counted.
+    pub fn resolve(&self) -> (usize, Segment, Vec<String>) {
+        let mut rows = HashMap::new();
+        if let Some(r) = &self.row {
+            rows.insert(self.id.clone(), r.clone());
+        }
+        let mut warnings = Vec::new();
+        let seg = resolve_segment(
+            &self.dir,
+            self.id.clone(),
+            self.kind.clone(),
+            self.scope.clone(),
+            &rows,
+            self.wal_max,
+            &mut warnings,
+            Pickles::Whole,
+        );
+        (self.collection, seg, warnings)
+    }
 }
 
 /// Check that `dir` is a persist dir and return the path of its `chroma.sqlite3`.
@@ -282,11 +329,62 @@ pub fn topic_uuid(topic: &str) -> &str {
 impl Snapshot {
     /// Read the catalog of the persist dir at `dir`. Read-only; fast whatever the WAL size.
     pub fn open(dir: &Path) -> Result<Snapshot> {
+        Self::open_with(dir, Pickles::Whole)
+    }
+
+    /// As [`Snapshot::open`], but each pickle is read only up to its `max_seq_id`, so that
+    /// counting the WAL can start at once. The bounds are provisional until the pending
+    /// pickles are resolved and applied: a pickle found damaged then takes its collection's
+    /// bound away, never moves it.
+    pub fn open_deferred(dir: &Path) -> Result<Snapshot> {
+        Self::open_with(dir, Pickles::Deferred)
+    }
+
+    /// Put whole-validated segments in place of provisional ones. Returns the collections
+    /// whose bound changed (their WAL counts must be corrected).
+    pub fn apply(&mut self, resolved: Vec<(usize, Segment, Vec<String>)>) -> Vec<usize> {
+        let mut changed = Vec::new();
+        for (ci, seg, warnings) in resolved {
+            self.pending.retain(|p| p.id != seg.id);
+            let Some(c) = self.collections.get_mut(ci) else {
+                continue;
+            };
+            if let Some(slot) = c.segments.iter_mut().find(|s| s.id == seg.id) {
+                *slot = seg;
+            }
+            self.warnings.extend(warnings);
+            let bound = compute_bound(&c.segments);
+            if bound != c.bound {
+                if let Bound::Damaged {
+                    segment,
+                    reason,
+                    recovery,
+                } = &bound
+                {
+                    self.warnings
+                        .push(damaged_warning(&c.name, segment, reason, recovery));
+                }
+                c.bound = bound;
+                if !changed.contains(&ci) {
+                    changed.push(ci);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Validate every pending pickle now, on this thread.
+    pub fn settle(&mut self) -> Vec<usize> {
+        let resolved = self.pending.iter().map(|p| p.resolve()).collect();
+        self.apply(resolved)
+    }
+
+    fn open_with(dir: &Path, pickles: Pickles) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
         // Before any connection of ours exists (it opens and closes the file).
         let writing = procs::open_for_writing(&sqlite_path);
         let conn = super::db::open_read_only(&sqlite_path)?;
-        let snap = Self::read(dir, &sqlite_path, &conn, true);
+        let snap = Self::read(dir, &sqlite_path, &conn, true, pickles);
         drop(conn);
         let mut snap = snap?;
         if writing == Some(true) && snap.holders.list.is_empty() {
@@ -300,10 +398,16 @@ impl Snapshot {
     /// POSIX drops all of a process's locks on a file when any descriptor of it is closed.
     pub fn read_locked(dir: &Path, conn: &Connection) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
-        Self::read(dir, &sqlite_path, conn, false)
+        Self::read(dir, &sqlite_path, conn, false, Pickles::Whole)
     }
 
-    fn read(dir: &Path, sqlite_path: &Path, conn: &Connection, sniff: bool) -> Result<Snapshot> {
+    fn read(
+        dir: &Path,
+        sqlite_path: &Path,
+        conn: &Connection,
+        sniff: bool,
+        pickles: Pickles,
+    ) -> Result<Snapshot> {
         // One read transaction: the catalog is read from a single consistent state (inside
         // the caller's transaction when it already has one).
         let own_tx = conn.is_autocommit();
@@ -350,8 +454,24 @@ impl Snapshot {
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
         let mut segment_ids = HashSet::new();
+        let mut pending = Vec::new();
         for (id, kind, scope, coll) in segments {
             segment_ids.insert(id.clone());
+            let owner = coll.as_deref().and_then(|c| by_id.get(c)).copied();
+            let provisional = pickles == Pickles::Deferred
+                && scope == "VECTOR"
+                && dir.join(&id).join(INDEX_METADATA).is_file();
+            if let (true, Some(ci)) = (provisional, owner) {
+                pending.push(PendingPickle {
+                    collection: ci,
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    scope: scope.clone(),
+                    row: seq_rows.get(&id).cloned(),
+                    dir: dir.to_path_buf(),
+                    wal_max: wal_max_seq_id,
+                });
+            }
             let seg = resolve_segment(
                 dir,
                 id,
@@ -360,9 +480,14 @@ impl Snapshot {
                 &seq_rows,
                 wal_max_seq_id,
                 &mut warnings,
+                if provisional {
+                    Pickles::Deferred
+                } else {
+                    Pickles::Whole
+                },
             );
-            match coll.as_deref().and_then(|c| by_id.get(c)) {
-                Some(&i) => collections[i].segments.push(seg),
+            match owner {
+                Some(i) => collections[i].segments.push(seg),
                 None => warnings.push(format!(
                     "segment {} belongs to no existing collection ({})",
                     seg.id,
@@ -380,11 +505,7 @@ impl Snapshot {
                 recovery,
             } = &c.bound
             {
-                warnings.push(format!(
-                    "collection {} is damaged (segment {segment}: {reason}); its whole WAL is \
-                     kept. To recover: {recovery}",
-                    c.name
-                ));
+                warnings.push(damaged_warning(&c.name, segment, reason, recovery));
             }
         }
         let orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
@@ -421,6 +542,7 @@ impl Snapshot {
             orphan_segment_dirs,
             wal_max_seq_id,
             warnings,
+            pending,
         })
     }
 
@@ -629,6 +751,14 @@ fn read_segments(conn: &Connection) -> Result<Vec<SegmentRow>> {
     Ok(out)
 }
 
+fn damaged_warning(name: &str, segment: &str, reason: &str, recovery: &str) -> String {
+    format!(
+        "collection {name} is damaged (segment {segment}: {reason}); its whole WAL is kept. \
+         To recover: {recovery}"
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn resolve_segment(
     dir: &Path,
     id: String,
@@ -637,6 +767,7 @@ fn resolve_segment(
     seq_rows: &HashMap<String, Decoded>,
     wal_max: Option<i64>,
     warnings: &mut Vec<String>,
+    pickles: Pickles,
 ) -> Segment {
     let seg_dir = dir.join(&id);
     let is_dir = seg_dir.is_dir();
@@ -645,7 +776,10 @@ fn resolve_segment(
     let persisted_kind = kind == HNSW_PERSISTED || kind.is_empty();
     let folder = (vector && is_dir).then(|| IndexFolder::read(&seg_dir).map_err(|e| e.to_string()));
     let pickle_path = seg_dir.join(INDEX_METADATA);
-    let pickle = (vector && is_dir && pickle_path.is_file()).then(|| pickle::read(&pickle_path));
+    let pickle = (vector && is_dir && pickle_path.is_file()).then(|| match pickles {
+        Pickles::Whole => pickle::read(&pickle_path),
+        Pickles::Deferred => pickle::read_prefix(&pickle_path),
+    });
     let (max_seq_id, source, mut problem) = match seq_rows.get(&id) {
         Some(Decoded::Value { seq_id, blob }) => (
             Some(*seq_id),

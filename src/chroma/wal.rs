@@ -68,6 +68,53 @@ impl WalStats {
     pub fn orphans(&self) -> impl Iterator<Item = &TopicStats> {
         self.topics.iter().filter(|t| t.owner == TopicOwner::Orphan)
     }
+
+    /// Correct the counts of the `changed` collections' topics after their bound was taken
+    /// away (a pending pickle found damaged): nothing of them is prunable. Returns false when
+    /// a bound moved to another value instead, which only a recount can answer.
+    pub fn rebound(&mut self, snap: &Snapshot, changed: &[usize]) -> bool {
+        for t in &mut self.topics {
+            let TopicOwner::Collection(i) = t.owner else {
+                continue;
+            };
+            if !changed.contains(&i) {
+                continue;
+            }
+            match snap.collections[i].bound.value() {
+                None => {
+                    t.bound = None;
+                    t.prunable = 0;
+                    t.prunable_bytes = 0;
+                }
+                b if b == t.bound => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Read the catalog and count the WAL, validating the pickles whole on a second thread while
+/// the WAL is counted: the count starts at once, with the `max_seq_id` at the front of each
+/// pickle, and a pickle then found damaged takes its collection's rows out of the prunable
+/// ones. Same result as [`Snapshot::open`] then [`scan`].
+pub fn open_and_scan(
+    dir: &std::path::Path,
+    progress: ScanProgress<'_>,
+) -> Result<(Snapshot, WalStats)> {
+    let mut snap = Snapshot::open_deferred(dir)?;
+    let work = snap.pending.clone();
+    let validator = std::thread::spawn(move || work.iter().map(|p| p.resolve()).collect());
+    let scanned = scan(&snap, progress);
+    let resolved = validator
+        .join()
+        .map_err(|_| Error::failed("validating index_metadata.pickle failed"))?;
+    let changed = snap.apply(resolved);
+    let mut wal = scanned?;
+    if !wal.rebound(&snap, &changed) {
+        wal = scan(&snap, progress)?;
+    }
+    Ok((snap, wal))
 }
 
 /// Progress of a scan: `(rows seen, estimated total rows)`. Return `false` to cancel.

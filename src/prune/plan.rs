@@ -238,6 +238,7 @@ mod tests {
             orphan_segment_dirs: Vec::new(),
             wal_max_seq_id: Some(100),
             warnings: Vec::new(),
+            pending: Vec::new(),
         }
     }
 

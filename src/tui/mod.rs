@@ -80,7 +80,9 @@ impl Workers {
         let (tx, path, current) = (self.tx.clone(), self.path.clone(), self.generation.clone());
         std::thread::spawn(move || {
             let live = || current.load(Ordering::SeqCst) == gen;
-            let snap = match Snapshot::open(&path) {
+            // The catalog comes at once, with each pickle read up to its max_seq_id; the
+            // pickles are validated whole while the WAL is counted.
+            let mut snap = match Snapshot::open_deferred(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Msg::Scanned(Err(e.to_string())));
@@ -90,6 +92,10 @@ impl Workers {
             if !live() || tx.send(Msg::Scanned(Ok(Box::new(snap.clone())))).is_err() {
                 return;
             }
+            let work = snap.pending.clone();
+            let provisional = !work.is_empty();
+            let validator =
+                std::thread::spawn(move || work.iter().map(|p| p.resolve()).collect::<Vec<_>>());
             let mut last = Instant::now();
             let mut progress = |done: u64, total: u64| {
                 if last.elapsed() >= Duration::from_millis(100) {
@@ -98,12 +104,27 @@ impl Workers {
                 }
                 live()
             };
-            let counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
+            let mut counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
+            let Ok(resolved) = validator.join() else {
+                let _ = tx.send(Msg::Scanned(Err("validating a pickle failed".into())));
+                return;
+            };
+            let changed = snap.apply(resolved);
+            if provisional {
+                if let Ok(w) = &mut counted {
+                    if !w.rebound(&snap, &changed) {
+                        counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
+                    }
+                }
+                // The settled catalog replaces the provisional one before its counts.
+                if !live() || tx.send(Msg::Scanned(Ok(Box::new(snap.clone())))).is_err() {
+                    return;
+                }
+            }
             if !live() || tx.send(Msg::Counted(counted)).is_err() {
                 return;
             }
             // Then the deleted marks of each index: one byte per element, off the UI thread.
-            let mut snap = snap;
             if deep::count_deleted(&mut snap, &mut |_, _| live()).is_ok() && live() {
                 let found = snap
                     .collections
