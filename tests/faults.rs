@@ -25,8 +25,18 @@ struct Big {
 }
 
 fn build() -> Big {
+    build_in(false)
+}
+
+/// As [`build`], with the file switched to WAL journal mode first and the extra rows left
+/// committed in `-wal` (no checkpoint), as a process that wrote in WAL mode and died leaves it.
+fn build_in(wal_mode: bool) -> Big {
     let (tmp, dir) = fixture_copy("v1_5_9");
     let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    if wal_mode {
+        c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
+            .unwrap();
+    }
     let (cid, topic): (String, String) = c
         .query_row(
             "SELECT c.id, q.topic FROM collections c JOIN databases d ON d.id = c.database_id \
@@ -54,7 +64,18 @@ fn build() -> Big {
     )
     .unwrap();
     c.execute_batch("COMMIT").unwrap();
-    drop(c);
+    if wal_mode {
+        // Never closed: closing the last connection would checkpoint the -wal away.
+        std::mem::forget(c);
+        assert!(
+            std::fs::metadata(dir.join("chroma.sqlite3-wal"))
+                .unwrap()
+                .len()
+                > 100 << 20
+        );
+    } else {
+        drop(c);
+    }
     Big {
         _tmp: tmp,
         template: dir,
@@ -116,7 +137,16 @@ fn strays(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "chroma.sqlite3" && n != "chroma.sqlite3-journal" && n.len() != 36)
+        .filter(|n| {
+            ![
+                "chroma.sqlite3",
+                "chroma.sqlite3-journal",
+                "chroma.sqlite3-wal",
+                "chroma.sqlite3-shm",
+            ]
+            .contains(&n.as_str())
+                && n.len() != 36
+        })
         .collect()
 }
 
@@ -246,6 +276,31 @@ fn sigkill_at_any_moment_loses_nothing() {
     }
 }
 
+#[test]
+fn sigkill_in_wal_mode_leaves_the_old_state_or_the_pruned_one() {
+    // 150k rows committed in -wal only: the checkpoint at the start of the prune has work.
+    let b = build_in(true);
+    let base = tempfile::tempdir().unwrap();
+    let probe = copy_of(&b, &base.path().join("probe"));
+    let before = counts(&probe);
+    let exact = kept(&probe, &b);
+    for (extra, steps) in [
+        (
+            &[][..],
+            &["preflight", "backup", "delete", "compact", "verify", "swap"][..],
+        ),
+        (
+            &["--in-place"][..],
+            &["preflight", "delete", "compact", "verify"][..],
+        ),
+    ] {
+        let outcomes = with_method(extra, || sigkill_round(&b, &before, &exact, steps));
+        eprintln!("SIGKILL outcomes in WAL mode {extra:?}: {outcomes:?}");
+        assert!(outcomes.keys().any(|k| k.ends_with("untouched")));
+        assert!(outcomes.keys().any(|k| k.ends_with("exactly pruned")));
+    }
+}
+
 fn sigkill_round(
     b: &Big,
     before: &BTreeMap<String, i64>,
@@ -265,7 +320,10 @@ fn sigkill_round(
             let at = format!("{step}+{delay_ms}ms");
             // Where the kill landed: by copy the original changes only at the swap.
             let swapping = err.contains("swap: started") || status.success();
-            let left: Vec<String> = strays(&dir).into_iter().filter(|n| n != NEW_FILE).collect();
+            let left: Vec<String> = strays(&dir)
+                .into_iter()
+                .filter(|n| !n.starts_with(NEW_FILE))
+                .collect();
             assert!(left.is_empty(), "kill at {at}: stray files {left:?}");
             // What Chroma's next start does: open read-write, which rolls a hot journal
             // back. A retired journal (zeroed header) is ignored until the next write.
@@ -296,6 +354,15 @@ fn sigkill_round(
             );
             assert!(strays(&dir).is_empty(), "kill at {at}: {:?}", strays(&dir));
             integrity_ok(&dir);
+            // WAL mode stays WAL mode, and nothing is left for SQLite to replay.
+            let mode: String = ro(&dir)
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                mode == "wal",
+                chroma_wal::chroma::db::is_wal_mode(&dir.join("chroma.sqlite3")),
+                "kill at {at}"
+            );
             // No backup may share its file with the live database.
             backups_are_not_the_live_file(&dir, &backups, &at);
         }

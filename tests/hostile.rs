@@ -215,7 +215,7 @@ fn an_unknown_future_schema_is_browsed_but_never_pruned() {
 }
 
 #[test]
-fn a_wal_mode_database_is_read_without_side_files_and_refused() {
+fn a_wal_mode_database_is_read_without_side_files_then_pruned_in_wal_mode() {
     let (_t, dir) = fixture_copy("v0_4_22");
     {
         let c = rw(&dir);
@@ -235,12 +235,16 @@ fn a_wal_mode_database_is_read_without_side_files_and_refused() {
         !dir.join("chroma.sqlite3-shm").exists(),
         "info created a -shm file"
     );
+    // Pruning it is allowed now (tests/walmode.rs covers it whole): it stays in WAL mode.
     bin()
         .args(["prune", "--all", "--yes", "--no-backup"])
         .arg(&dir)
         .assert()
-        .code(3)
-        .stderr(predicate::str::contains("WAL journal mode"));
+        .success();
+    assert!(chroma_wal::chroma::db::is_wal_mode(
+        &dir.join("chroma.sqlite3")
+    ));
+    assert!(!dir.join("chroma.sqlite3-wal").exists());
 }
 
 #[test]

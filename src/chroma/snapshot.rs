@@ -383,8 +383,11 @@ impl Snapshot {
         let sqlite_path = check_persist_dir(dir)?;
         // Before any connection of ours exists (it opens and closes the file).
         let writing = procs::open_for_writing(&sqlite_path);
+        // Sniff the header before our connection exists: opening and closing the file while
+        // it is open would drop the connection's POSIX locks.
+        let wal_header = super::db::is_wal_mode(&sqlite_path);
         let conn = super::db::open_read_only(&sqlite_path)?;
-        let snap = Self::read(dir, &sqlite_path, &conn, true, pickles);
+        let snap = Self::read(dir, &sqlite_path, &conn, Some(wal_header), pickles);
         drop(conn);
         let mut snap = snap?;
         if writing == Some(true) && snap.holders.list.is_empty() {
@@ -398,14 +401,14 @@ impl Snapshot {
     /// POSIX drops all of a process's locks on a file when any descriptor of it is closed.
     pub fn read_locked(dir: &Path, conn: &Connection) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
-        Self::read(dir, &sqlite_path, conn, false, Pickles::Whole)
+        Self::read(dir, &sqlite_path, conn, None, Pickles::Whole)
     }
 
     fn read(
         dir: &Path,
         sqlite_path: &Path,
         conn: &Connection,
-        sniff: bool,
+        wal_header: Option<bool>,
         pickles: Pickles,
     ) -> Result<Snapshot> {
         // One read transaction: the catalog is read from a single consistent state (inside
@@ -422,7 +425,7 @@ impl Snapshot {
         })
         .map_err(|e| super::db::explain(e, sqlite_path))?;
         let mut schema = schema::detect(conn)?;
-        if sniff && super::db::is_wal_mode(sqlite_path) {
+        if wal_header == Some(true) {
             // An immutable open reports "delete"; the file header is the truth.
             schema.journal_mode = "wal".into();
         }
@@ -639,13 +642,6 @@ impl Snapshot {
             out.push(
                 "chroma.sqlite3-journal exists (a write was interrupted or is under way); start \
                  and stop Chroma once so SQLite rolls it back"
-                    .into(),
-            );
-        }
-        if self.schema.journal_mode.eq_ignore_ascii_case("wal") {
-            out.push(
-                "chroma.sqlite3 is in WAL journal mode, which Chroma never sets; chroma-wal only \
-                 prunes rollback-journal databases"
                     .into(),
             );
         }

@@ -15,6 +15,7 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use super::plan::Plan;
 use super::preflight;
 use super::swap;
+use super::walmode;
 use crate::chroma::{db, procs, wal, Sizes, Snapshot, TopicOwner};
 use crate::error::{Error, Result};
 
@@ -290,6 +291,8 @@ struct Ctx<'a> {
     steps: Vec<StepTime>,
     state: DirState,
     backup: Option<PathBuf>,
+    /// chroma.sqlite3 is in WAL journal mode (see `walmode` for the order of operations).
+    wal_mode: bool,
 }
 
 impl Ctx<'_> {
@@ -400,6 +403,7 @@ pub fn run(
         steps: Vec::new(),
         state: DirState::Untouched,
         backup: None,
+        wal_mode: false,
     };
     let before = Sizes::read(persist_dir);
     let backup_folder = opts.backup.folder(persist_dir);
@@ -447,9 +451,18 @@ pub fn run(
     // holding EXCLUSIVE) while no one else can write; in place, the commit then takes
     // EXCLUSIVE, and VACUUM holds EXCLUSIVE while it writes. In place without a backup:
     // EXCLUSIVE, no other connection reads or writes until the end.
+    // WAL mode: every committed frame into the main file first, with no lock of ours held.
+    ctx.wal_mode =
+        walmode::checkpoint(&snap.sqlite_path).map_err(|e| ctx.fail(Step::Preflight, e))?;
     let exclusive = backup_folder.is_none() && !opts.by_copy();
     let conn =
         open_locked(&snap.sqlite_path, exclusive).map_err(|e| ctx.fail(Step::Preflight, e))?;
+    if ctx.wal_mode {
+        if let Err(e) = walmode::still_folded(&snap.sqlite_path) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(ctx.fail(Step::Preflight, e));
+        }
+    }
     cancel.attach(&conn);
     let result = run_locked(
         &mut ctx,
@@ -463,6 +476,16 @@ pub fn run(
     cancel.detach();
     let _ = conn.execute_batch("ROLLBACK");
     drop(conn);
+    if ctx.wal_mode && result.is_ok() && procs::find(persist_dir).list.is_empty() {
+        // Our connection to the old file could not remove the (empty) -wal and -shm it left
+        // under the new file's name while another of ours was open; a last one does.
+        if let Err(e) = walmode::tidy(&snap.sqlite_path) {
+            return result.map(|mut r| {
+                r.notes.push(format!("WAL mode: {e}"));
+                r
+            });
+        }
+    }
     result
 }
 
@@ -560,10 +583,16 @@ fn run_locked(
             c.check_cancel(Step::Compact)?;
             conn.execute_batch("VACUUM")
                 .map_err(|e| interrupted_or(e, "compaction cancelled"))?;
+            if c.wal_mode {
+                walmode::fold(conn)?;
+            }
             Ok(((), None))
         })?;
     } else {
         ctx.skip(Step::Compact, "--no-vacuum");
+        if ctx.wal_mode {
+            walmode::fold(conn).map_err(|e| ctx.fail(Step::Compact, e))?;
+        }
     }
     let compacted = opts.vacuum;
     ctx.state = if compacted {
@@ -778,6 +807,10 @@ fn copy_steps(
         cancel.detach();
         let counts = copier.close()?;
         c.check_cancel(Step::Compact)?;
+        if c.wal_mode {
+            // As the original was; before the verification, so it checks the final file.
+            walmode::make_wal(new.sqlite_path())?;
+        }
         new.sync()?;
         let d = format!("new file {}", crate::units::bytes(new.len()));
         Ok((counts, Some(d)))
@@ -787,6 +820,10 @@ fn copy_steps(
     ctx.timed(Step::Verify, Some(1), Unit::Checks, |c| {
         swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
             .map_err(|e| e.context("the new file"))?;
+        if c.wal_mode {
+            // The verification's read-only connection left the new file's -wal and -shm.
+            walmode::tidy(new.sqlite_path())?;
+        }
         c.check_cancel(Step::Verify)?;
         Ok(((), None))
     })?;
@@ -804,6 +841,13 @@ fn copy_steps(
             )));
         }
         let old = std::fs::metadata(&snap.sqlite_path)?;
+        if c.wal_mode {
+            // The old file's -wal is empty (checked under our write lock, which nothing can
+            // append past) and the new file has none: no frame can be replayed onto the new
+            // file under the name it is about to take. See `walmode`.
+            walmode::still_folded(&snap.sqlite_path)?;
+            walmode::no_frames_left(new.sqlite_path())?;
+        }
         new.rename_over(&snap.sqlite_path)?;
         c.state = DirState::Done;
         new.sync_dir()?;

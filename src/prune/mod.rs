@@ -6,6 +6,7 @@ pub mod job;
 pub mod plan;
 pub mod preflight;
 pub mod swap;
+pub mod walmode;
 
 pub use job::{
     run, BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, Unit,

@@ -137,9 +137,12 @@ fn can_give_owner(meta: &std::fs::Metadata) -> bool {
 /// Remove what an interrupted copy may have left. Call only while holding the lock on the
 /// original: any other chroma-wal copying into this dir would hold it too.
 pub fn remove_leftovers(persist_dir: &Path) {
-    let p = persist_dir.join(NEW_FILE);
-    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
-        let _ = std::fs::remove_file(&p);
+    // With the new file go its own side files (WAL mode: a kill before they were tidied).
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let p = persist_dir.join(format!("{NEW_FILE}{suffix}"));
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&p);
+        }
     }
 }
 
