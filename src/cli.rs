@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::commands::completions::CompletionsArgs;
+pub use crate::commands::info::InfoArgs;
+pub use crate::commands::prune::PruneArgs;
+
 const AFTER_HELP: &str = "\
 Exit codes:
   0    ok
@@ -71,66 +75,13 @@ pub enum Command {
     /// counts of the new file), swap (fsync and an atomic rename over chroma.sqlite3).
     /// With --in-place or --no-vacuum: delete (one transaction), compact (VACUUM), verify.
     Prune(PruneArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct InfoArgs {
-    /// The persist dir (the folder that holds chroma.sqlite3).
-    #[arg(value_name = "PATH", default_value = "./chroma")]
-    pub path: PathBuf,
-
-    /// Print one JSON object on stdout instead of tables.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Also read what takes longer: the elements marked deleted in every vector index (one
-    /// byte per element of data_level0.bin).
-    #[arg(long)]
-    pub deep: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["all", "collection", "topic"])))]
-pub struct PruneArgs {
-    /// The persist dir (the folder that holds chroma.sqlite3).
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
-
-    /// Prune every topic with prunable rows, orphan topics included.
-    #[arg(long)]
-    pub all: bool,
-
-    /// Prune one collection, by name or id (repeatable).
-    #[arg(long, value_name = "NAME_OR_ID")]
-    pub collection: Vec<String>,
-
-    /// Prune one WAL topic, exactly as stored (repeatable).
-    #[arg(long, value_name = "TOPIC")]
-    pub topic: Vec<String>,
-
-    /// Show the plan and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation (needed when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    #[command(flatten)]
-    pub backup: BackupArgs,
-
-    /// Do not compact chroma.sqlite3 after deleting.
-    #[arg(long)]
-    pub no_vacuum: bool,
-
-    /// Prune inside chroma.sqlite3 (DELETE, then VACUUM) instead of writing a compacted copy
-    /// and renaming it over the original. Slower and needs more disk; keeps the file's inode.
-    #[arg(long, conflicts_with = "no_vacuum")]
-    pub in_place: bool,
-
-    /// Print one JSON object on stdout instead of tables.
-    #[arg(long)]
-    pub json: bool,
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
+    ///
+    /// bash: `chroma-wal completions bash > ~/.local/share/bash-completion/completions/chroma-wal`;
+    /// zsh: into a folder on $fpath as `_chroma-wal`; fish: `~/.config/fish/completions/chroma-wal.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: `chroma-wal man > ~/.local/share/man/man1/chroma-wal.1`.
+    Man,
 }
 
 #[derive(Debug, Args, Clone)]

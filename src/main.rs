@@ -1,7 +1,7 @@
 //! `chroma-wal`: parse the command line, pick the front end, map errors to exit codes.
 
-mod batch;
 mod cli;
+mod commands;
 
 use std::process::ExitCode;
 
@@ -45,11 +45,13 @@ fn main() -> ExitCode {
     let json = match &cli.command {
         Some(cli::Command::Info(a)) => a.json,
         Some(cli::Command::Prune(a)) => a.json,
-        None => false,
+        Some(cli::Command::Completions(_) | cli::Command::Man) | None => false,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
-        Some(cli::Command::Info(a)) => batch::info(a, &cancel),
-        Some(cli::Command::Prune(a)) => batch::prune(a, &cancel),
+        Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
+        Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
+        Some(cli::Command::Completions(a)) => commands::completions::run(a),
+        Some(cli::Command::Man) => commands::man::run(),
         None => explore(&cli, &cancel),
     }));
     match outcome {
@@ -68,7 +70,7 @@ fn main() -> ExitCode {
 }
 
 /// No subcommand: the full-screen explorer (on a copy of the demo dir with --demo).
-fn explore(cli: &cli::Cli, _cancel: &Canceller) -> batch::Outcome {
+fn explore(cli: &cli::Cli, _cancel: &Canceller) -> commands::Outcome {
     // No PATH: ./chroma when it is a persist dir, otherwise the demo (a newcomer's first run).
     let default_dir = std::path::Path::new("./chroma");
     let chosen = match &cli.path {

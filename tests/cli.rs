@@ -436,3 +436,76 @@ fn the_explorer_without_a_terminal_points_to_info() {
         .code(1)
         .stderr(predicate::str::contains("no such directory"));
 }
+
+/// Every subcommand, as `chroma-wal --help` lists them.
+fn subcommands() -> Vec<String> {
+    let out = bin().arg("--help").assert().success();
+    let help = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        if line.starts_with("Commands:") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            // "  name  about"; wrapped about lines are indented further.
+            let name_line = line.starts_with("  ") && !line.starts_with("   ");
+            match line.split_whitespace().next() {
+                Some(n) if name_line && n != "help" => names.push(n.to_string()),
+                Some(_) if line.starts_with("  ") => {}
+                _ => break,
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn completions_for_every_shell_name_every_subcommand() {
+    let subs = subcommands();
+    for want in ["info", "prune", "completions", "man"] {
+        assert!(
+            subs.iter().any(|s| s == want),
+            "--help lacks {want}: {subs:?}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = bin().args(["completions", shell]).assert().success();
+        let script = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(script.len() > 500, "{shell}: {} bytes", script.len());
+        for s in &subs {
+            assert!(script.contains(s.as_str()), "{shell} completion lacks {s}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("chroma-wal.bash");
+            std::fs::write(&f, &script).unwrap();
+            let st = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&f)
+                .status()
+                .unwrap();
+            assert!(st.success(), "bash -n rejected the completion script");
+        }
+    }
+    bin()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value"));
+}
+
+#[test]
+fn the_man_page_names_every_subcommand() {
+    let out = bin().arg("man").assert().success();
+    let page = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH chroma-wal 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH chroma-wal 1"));
+    for s in subcommands() {
+        assert!(page.contains(&s), "the man page lacks {s}");
+    }
+}

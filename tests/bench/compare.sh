@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Time chroma-wal against the alternatives on the same data, alternating A B C ... per round.
-# Usage: bench/compare.sh DATA_DIR [ROUNDS]   (DATA_DIR from bench/gen.py; it is never modified)
+# Usage: tests/bench/compare.sh DATA_DIR [ROUNDS]   (DATA_DIR from tests/bench/gen.py; it is never modified)
 # Each run gets a fresh copy of DATA_DIR made outside the timed region (so every run starts
 # with the file in the page cache, as right after a copy), followed by `sync`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
+repo="$(cd "$here/../.." && pwd)"
 data="$1"; rounds="${2:-3}"
 bin="$repo/target/release/chroma-wal"
 venvs="${CW_VENV_DIR:-$HOME/.cache/chroma-wal/venvs}"
@@ -39,7 +39,7 @@ run() {  # name command...
   echo "$name $(python3 -c "print($t1 - $t0)") $(tail -1 "$work.rss")" >>"$results"
 }
 
-chops="$venvs/cw-chops/bin/chops"   # bench/setup.sh installs chromadb-ops 0.1.5 there
+chops="$venvs/cw-chops/bin/chops"   # tests/bench/setup.sh installs chromadb-ops 0.1.5 there
 for r in $(seq 1 "$rounds"); do
   run chroma-wal "$bin" prune "$work" --all --yes --no-backup
   run chroma-wal+backup "$bin" prune "$work" --all --yes --backup-dir "$work.bak"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time `info` (with the pickles validated whole) against the sqlite3 GROUP BY over the WAL,
 # alternating round by round, and `info --deep`; print medians and ratios.
-# Usage: bench/info_rounds.sh DATA_DIR [ROUNDS] [BINARY]
+# Usage: tests/bench/info_rounds.sh DATA_DIR [ROUNDS] [BINARY]
 set -euo pipefail
 dir="$1"; rounds="${2:-5}"; bin="${3:-target/release/chroma-wal}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT

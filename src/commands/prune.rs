@@ -1,90 +1,59 @@
-//! The batch front end: `info` and `prune`, progress on stderr, results on stdout.
+//! `chroma-wal prune`: plan, confirm and run a prune.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use clap::Args;
+use indicatif::ProgressBar;
 
-use chroma_wal::chroma::{wal, Snapshot, WalStats};
-use chroma_wal::prune::{self, preflight, Canceller, Event, JobOptions, Plan, Selection, Unit};
+use chroma_wal::prune::{self, preflight, Canceller, Event, JobOptions, Plan, Selection};
 use chroma_wal::{report, units, Error};
 
-use crate::cli::{InfoArgs, PruneArgs};
+use super::{bar, open_and_count, print_json, stderr_is_tty, Outcome};
+use crate::cli::BackupArgs;
 
-/// What a command produced: its exit code, after printing.
-pub type Outcome = Result<(), (Error, Option<prune::JobError>)>;
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["all", "collection", "topic"])))]
+pub struct PruneArgs {
+    /// The persist dir (the folder that holds chroma.sqlite3).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 
-fn stderr_is_tty() -> bool {
-    std::io::stderr().is_terminal()
-}
+    /// Prune every topic with prunable rows, orphan topics included.
+    #[arg(long)]
+    pub all: bool,
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-fn bar(prefix: &str, total: Option<u64>, unit: Unit) -> ProgressBar {
-    let target = if stderr_is_tty() {
-        ProgressDrawTarget::stderr_with_hz(10)
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let pb = match total {
-        Some(t) => ProgressBar::with_draw_target(Some(t), target),
-        None => ProgressBar::with_draw_target(None, target),
-    };
-    let counts = match unit {
-        Unit::Bytes => "{bytes}/{total_bytes}",
-        _ => "{human_pos}/{human_len}",
-    };
-    let tmpl = if total.is_some() {
-        format!("{{prefix:>9}} [{{bar:30}}] {counts} {{elapsed}}")
-    } else {
-        "{prefix:>9} {spinner} {elapsed}".to_string()
-    };
-    if let Ok(style) = ProgressStyle::with_template(&tmpl) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_prefix(prefix.to_string());
-    if total.is_none() {
-        pb.enable_steady_tick(Duration::from_millis(120));
-    }
-    pb
-}
+    /// Prune one collection, by name or id (repeatable).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub collection: Vec<String>,
 
-fn open_and_count(path: &Path, cancel: &Canceller) -> Result<(Snapshot, WalStats), Error> {
-    let pb = bar("counting", None, Unit::Rows);
-    let mut cb = |done: u64, total: u64| {
-        pb.set_length(total);
-        pb.set_position(done);
-        !cancel.is_cancelled()
-    };
-    let r = wal::open_and_scan(path, &mut cb);
-    pb.finish_and_clear();
-    r
-}
+    /// Prune one WAL topic, exactly as stored (repeatable).
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: Vec<String>,
 
-fn print_json(v: &serde_json::Value) {
-    let s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
-    println!("{s}");
-}
+    /// Show the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 
-pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
-    let (mut snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
-    if args.deep {
-        let pb = bar("deleted", None, Unit::Bytes);
-        let mut cb = |done: u64, total: u64| {
-            pb.set_length(total);
-            pb.set_position(done);
-            !cancel.is_cancelled()
-        };
-        let r = chroma_wal::chroma::deep::count_deleted(&mut snap, &mut cb);
-        pb.finish_and_clear();
-        r.map_err(|e| (e, None))?;
-    }
-    if args.json {
-        print_json(&report::info_json(&snap, &wal));
-    } else {
-        print!("{}", report::info_text(&snap, &wal));
-    }
-    Ok(())
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub backup: BackupArgs,
+
+    /// Do not compact chroma.sqlite3 after deleting.
+    #[arg(long)]
+    pub no_vacuum: bool,
+
+    /// Prune inside chroma.sqlite3 (DELETE, then VACUUM) instead of writing a compacted copy
+    /// and renaming it over the original. Slower and needs more disk; keeps the file's inode.
+    #[arg(long, conflicts_with = "no_vacuum")]
+    pub in_place: bool,
+
+    /// Print one JSON object on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn selection(args: &PruneArgs) -> Selection {

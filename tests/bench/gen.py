@@ -13,7 +13,7 @@ match (header.bin says PICKLE_IDS elements; data_level0.bin is extended sparsely
 segment is as whole as chroma-wal's health checks require: a pickle naming more vectors than
 its index holds would make the collection damaged.
 
-Usage: python3 bench/gen.py OUT_DIR ROWS [PICKLE_IDS]
+Usage: python3 tests/bench/gen.py OUT_DIR ROWS [PICKLE_IDS]
 """
 
 import os
@@ -26,7 +26,7 @@ import sys
 import uuid
 
 here = os.path.dirname(os.path.abspath(__file__))
-base = os.path.join(here, "..", "tests", "fixtures", "v1_5_9")
+base = os.path.join(here, "..", "fixtures", "v1_5_9")
 
 
 class PersistentData:
