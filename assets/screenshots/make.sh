@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Plain-text screenshots of the explorer.
-# - main, detail, confirm, result: the release binary on a copy of the demo dir in a real
-#   terminal (tmux, 130x34), keys sent with send-keys, screens read with capture-pane;
-# - running: a prune of the demo takes milliseconds, so that view comes from the TestBackend
-#   render snapshot of the real app fed a mid-run state (tests/snapshots/tui__running_120x30.snap).
+# Every picture of the explorer, from the current release binary in a real terminal.
+# tmux runs the binary (130x34), send-keys types, capture-pane -e reads the screen with its
+# colours; ansi2svg.py draws that as SVG (xterm's palette) and the plain text goes beside it.
+# - main, detail (the segments pane), confirm, result: on a copy of the demo dir;
+# - running: on a bigger dir made by tests/bench/gen.py (the demo prunes in milliseconds),
+#   captured while the prune runs.
+# Needs tmux and python3. Usage: bash assets/screenshots/make.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=assets/screenshots
@@ -12,19 +14,36 @@ bin=target/release/chroma-wal
 tmp="$(mktemp -d)"
 sock="cw-shots-$$"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$tmp"' EXIT
+W=130 H=34
+
+start() {  # dir
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  tmux -L "$sock" new-session -d -s s -x $W -y $H \
+    "cd '$tmp' && TERM=xterm-256color '$PWD/$bin' '$1' --backup-dir '$tmp/backups'; sleep 60"
+}
+keys() { tmux -L "$sock" send-keys -t s "$@"; }
+shot() {  # name [seconds to wait first]
+  sleep "${2:-0.6}"
+  tmux -L "$sock" capture-pane -e -p -t s >"$tmp/$1.ansi"
+  tmux -L "$sock" capture-pane -p -t s | sed 's/[[:space:]]*$//' >"$out/$1.txt"
+  python3 "$out/ansi2svg.py" "$tmp/$1.ansi" "$out/$1.svg" $W $H
+}
+
 cp -r assets/demo "$tmp/chroma"
-tmux -L "$sock" new-session -d -s s -x 130 -y 34 "cd '$tmp' && '$PWD/$bin' ./chroma --backup-dir '$tmp/backups'; sleep 60"
-shot() { sleep "${2:-0.6}"; tmux -L "$sock" capture-pane -p -t s | sed 's/[[:space:]]*$//' >"$out/$1.txt"; }
+start ./chroma
 shot main 1.5
-tmux -L "$sock" send-keys -t s Enter; shot detail
-tmux -L "$sock" send-keys -t s Enter; sleep 0.4
-tmux -L "$sock" send-keys -t s a; sleep 0.4
-tmux -L "$sock" send-keys -t s p; shot confirm
-tmux -L "$sock" send-keys -t s y; shot result 2
-python3 - tests/snapshots/tui__running_120x30.snap "$out/running.txt" <<'PY'
-import json, sys
-body = open(sys.argv[1]).read().split("---\n", 2)[2]
-lines = [json.loads(l).rstrip() for l in body.splitlines() if l.startswith('"')]
-open(sys.argv[2], "w").write("\n".join(lines).rstrip() + "\n")
-PY
+keys Enter; shot detail
+keys Enter; sleep 0.4
+keys a; sleep 0.4
+keys p; shot confirm
+keys y; shot result 2
+
+# A prune long enough to be seen running.
+python3 tests/bench/gen.py "$tmp/big" 150000 >/dev/null
+start ./big
+sleep 2
+keys a; sleep 0.4
+keys p; sleep 0.6
+keys y; shot running 0.5
+
 ls "$out"
