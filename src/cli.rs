@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::commands::completions::CompletionsArgs;
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::prune::PruneArgs;
+pub use crate::commands::rows::RowsArgs;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -75,6 +76,12 @@ pub enum Command {
     /// counts of the new file), swap (fsync and an atomic rename over chroma.sqlite3).
     /// With --in-place or --no-vacuum: delete (one transaction), compact (VACUUM), verify.
     Prune(PruneArgs),
+    /// List a collection's (or a topic's) WAL rows, oldest first: operation, id, document,
+    /// metadata, vector size, and whether a prune takes each one (prunable, held, orphan).
+    ///
+    /// Opens chroma.sqlite3 read-only and streams: memory does not grow with the topic.
+    /// Exits 1 after listing when rows are malformed (they are shown, marked as such).
+    Rows(RowsArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
     ///
     /// bash: `chroma-wal completions bash > ~/.local/share/bash-completion/completions/chroma-wal`;

@@ -45,11 +45,14 @@ fn main() -> ExitCode {
     let json = match &cli.command {
         Some(cli::Command::Info(a)) => a.json,
         Some(cli::Command::Prune(a)) => a.json,
-        Some(cli::Command::Completions(_) | cli::Command::Man) | None => false,
+        Some(cli::Command::Completions(_) | cli::Command::Man | cli::Command::Rows(_)) | None => {
+            false
+        }
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
         Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
         Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
+        Some(cli::Command::Rows(a)) => commands::rows::run(a),
         Some(cli::Command::Completions(a)) => commands::completions::run(a),
         Some(cli::Command::Man) => commands::man::run(),
         None => explore(&cli, &cancel),

@@ -18,6 +18,15 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Terminal;
 
+/// A child process briefly holds every descriptor of this (multi-threaded) test process
+/// between fork and exec; a snapshot taken then would list it as a holder of the dir. Tests
+/// that spawn and tests that read holders take turns.
+static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fork_guard() -> std::sync::MutexGuard<'static, ()> {
+    FORK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An app on a committed fixture, with its counts, shown under a fixed path.
 fn app_on(name: &str) -> App {
     app_at(&PathBuf::from("tests/fixtures").join(name), name)
@@ -33,7 +42,9 @@ fn app_at(path: &std::path::Path, name: &str) -> App {
         in_place: false,
     });
     app.shown_path = format!("tests/fixtures/{name}");
+    let guard = fork_guard();
     let snap = Snapshot::open(&path).unwrap();
+    drop(guard);
     let w = wal::scan(&snap, &mut |_, _| true).unwrap();
     app.on_msg(Msg::Scanned(Ok(Box::new(snap))));
     app.on_msg(Msg::Counted(Ok(w)));
@@ -132,7 +143,7 @@ fn confirm_then_run_then_back_rescans() {
     assert_eq!(app.view, View::Main, "nothing marked: no dialog");
     app.update(Action::MarkAll);
     app.update(Action::Prune);
-    assert_eq!(app.view, View::Confirm);
+    assert_eq!(app.view, View::Confirm, "{:?}", app.message);
     assert_eq!(app.update(Action::Back), Vec::<Effect>::new());
     assert_eq!(app.view, View::Main);
     app.update(Action::Prune);
@@ -152,11 +163,13 @@ fn confirm_then_run_then_back_rescans() {
 fn a_holder_disables_pruning_with_the_reason() {
     let (_t, dir) = fixture_copy("v0_4_22");
     let f = std::fs::File::open(dir.join("chroma.sqlite3")).unwrap();
+    let guard = fork_guard();
     let mut child = std::process::Command::new("sleep")
         .arg("30")
         .stdin(f)
         .spawn()
         .unwrap();
+    drop(guard);
     let mut app = App::new(Options {
         path: dir.clone(),
         backup: BackupTarget::Off,
@@ -434,4 +447,208 @@ fn journey_filter_mark_prune_then_check_the_database() {
         .position(|r| app.name_of(r) == "papers")
         .unwrap();
     assert_eq!(app.numbers(&app.rows()[i]).unwrap().1, 0);
+}
+
+/// Feed the rows view's requests to the real worker code until none is left.
+fn serve_rows(app: &mut App, dir: &std::path::Path, mut effects: Vec<Effect>) {
+    while let Some(e) = effects.pop() {
+        if let Effect::Rows(req) = e {
+            let answer = tui::rows::answer(dir, req.ask);
+            effects.extend(app.on_msg(Msg::Rows(tui::rows::RowsReply {
+                generation: req.generation,
+                answer,
+            })));
+        }
+    }
+}
+
+#[test]
+fn render_rows_view_and_one_row() {
+    let mut app = app_on("v0_4_22");
+    let dir = PathBuf::from("tests/fixtures/v0_4_22");
+    let now = Instant::now();
+    // The first row is big (420 rows, bound 300): newest first, held above the border.
+    let eff = app.update(Action::OpenRows);
+    assert_eq!(app.view, View::Rows);
+    snap("rows_loading_120x30", render(&app, 120, 30, now));
+    serve_rows(&mut app, &dir, eff);
+    let v = app.wal_rows.as_ref().unwrap();
+    assert_eq!(v.rows.front().unwrap().seq_id, 420);
+    assert_eq!(v.view.as_ref().unwrap().bound, Some(300));
+    let screen = render(&app, 120, 30, now);
+    assert!(screen.contains("held"), "{screen}");
+    snap("rows_newest_120x30", screen);
+    // Down to the border between held and prunable.
+    for _ in 0..118 {
+        let e = app.update(Action::Down);
+        serve_rows(&mut app, &dir, e);
+    }
+    let screen = render(&app, 120, 30, now);
+    assert!(screen.contains("below: seq_id < 300"), "{screen}");
+    snap("rows_border_120x30", screen);
+    let e = app.update(Action::ToggleDetail);
+    serve_rows(&mut app, &dir, e);
+    let screen = render(&app, 120, 30, now);
+    assert!(screen.contains("dimensions"), "{screen}");
+    snap("rows_one_row_120x30", screen);
+    // Esc closes the row, Esc again returns to the table with its selection.
+    let cursor = app.cursor;
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Rows);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Main);
+    assert_eq!(app.cursor, cursor);
+}
+
+#[test]
+fn rows_view_memory_stays_bounded_to_the_oldest_row() {
+    // A topic of 20,000 rows: scrolling to the oldest holds at most the window.
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let topic;
+    let oldest: i64;
+    {
+        let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+        let (id, t): (String, String) = c
+            .query_row(
+                "SELECT c.id, q.topic FROM collections c JOIN embeddings_queue q ON q.topic LIKE '%' || c.id \
+                 WHERE c.name = 'papers' LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let _ = id;
+        oldest = c
+            .query_row(
+                "SELECT MIN(seq_id) FROM embeddings_queue WHERE topic = ?1",
+                [&t],
+                |r| r.get(0),
+            )
+            .unwrap();
+        topic = t;
+        let top: i64 = c
+            .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
+            .unwrap();
+        c.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO embeddings_queue (seq_id, operation, topic, id) SELECT ?1 + i, 0, ?2, 'bulk' || i FROM n",
+            rusqlite::params![top, topic],
+        )
+        .unwrap();
+    }
+    let mut app = app_at(&dir, "v1_5_9");
+    let i = app
+        .rows()
+        .iter()
+        .position(|r| app.name_of(r) == "papers")
+        .unwrap();
+    app.update(Action::Select(i));
+    let e = app.update(Action::OpenRows);
+    serve_rows(&mut app, &dir, e);
+    let mut max_held = 0;
+    let mut steps = 0;
+    while !app.wal_rows.as_ref().unwrap().at_oldest
+        || app.wal_rows.as_ref().unwrap().cursor + 1 < app.wal_rows.as_ref().unwrap().rows.len()
+    {
+        let e = app.update(Action::PageDown);
+        serve_rows(&mut app, &dir, e);
+        max_held = max_held.max(app.wal_rows.as_ref().unwrap().rows.len());
+        steps += 1;
+        assert!(steps < 10_000, "never reached the oldest row");
+    }
+    let v = app.wal_rows.as_ref().unwrap();
+    assert_eq!(
+        v.selected().unwrap().seq_id,
+        oldest,
+        "the oldest row of the topic"
+    );
+    assert!(max_held <= tui::rows::WINDOW, "held {max_held} rows");
+    // And back up to the newest, paging in the other direction.
+    let e = app.update(Action::Top);
+    serve_rows(&mut app, &dir, e);
+    let v = app.wal_rows.as_ref().unwrap();
+    assert!(v.at_newest);
+    assert_eq!(v.selected().unwrap().id, "bulk20000");
+}
+
+#[test]
+fn journey_rows_scroll_search_enter_esc() {
+    let (_t, dir) = fixture_copy("v0_4_22");
+    let mut app = App::new(Options {
+        path: dir.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+        in_place: false,
+    });
+    let counted: fn(&App) -> bool = |a| a.wal().is_some();
+    let always: fn(&App) -> bool = |_| true;
+    let idle: fn(&App) -> bool = |a| {
+        a.wal_rows
+            .as_ref()
+            .is_some_and(|v| v.loading.is_none() && v.error.is_none())
+    };
+    let found: fn(&App) -> bool = |a| {
+        a.wal_rows
+            .as_ref()
+            .is_some_and(|v| v.loading.is_none() && !v.matches.is_empty())
+    };
+    let main: fn(&App) -> bool = |a| a.view == View::Main;
+    let mut steps: VecDeque<ScriptStep> = VecDeque::new();
+    steps.push_back((counted, key(KeyCode::Char('w'))));
+    for _ in 0..5 {
+        steps.push_back((idle, key(KeyCode::PageDown)));
+    }
+    steps.push_back((idle, key(KeyCode::Char('/'))));
+    for c in "id7".chars() {
+        steps.push_back((always, key(KeyCode::Char(c))));
+    }
+    steps.push_back((always, key(KeyCode::Enter)));
+    steps.push_back((found, key(KeyCode::Char('n'))));
+    steps.push_back((idle, key(KeyCode::Enter)));
+    steps.push_back((always, key(KeyCode::Esc)));
+    steps.push_back((always, key(KeyCode::Esc)));
+    steps.push_back((main, key(KeyCode::Char('q'))));
+    let mut script = Script {
+        steps,
+        deadline: Instant::now() + Duration::from_secs(60),
+    };
+    let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    tui::run_loop(&mut term, &mut app, &mut script).unwrap();
+    assert!(script.steps.is_empty());
+    assert!(app.wal_rows.is_none());
+    assert_eq!(app.view, View::Main);
+}
+
+#[test]
+fn rows_search_by_id_lands_on_each_match() {
+    let mut app = app_on("v0_4_22");
+    let dir = PathBuf::from("tests/fixtures/v0_4_22");
+    let e = app.update(Action::OpenRows);
+    serve_rows(&mut app, &dir, e);
+    app.update(Action::FilterStart);
+    for c in "id7".chars() {
+        app.rows_search_input(Some(c), false, false);
+    }
+    let e = app.rows_search_input(None, true, false);
+    serve_rows(&mut app, &dir, e);
+    // "id7" was added (seq 8) and updated (seq 308): newest match first.
+    let v = app.wal_rows.as_ref().unwrap();
+    assert_eq!(v.matches, vec![308, 8]);
+    assert_eq!(
+        v.selected().map(|r| (r.seq_id, r.id.as_str())),
+        Some((308, "id7"))
+    );
+    let e = app.update(Action::NextMatch);
+    serve_rows(&mut app, &dir, e);
+    let v = app.wal_rows.as_ref().unwrap();
+    assert_eq!(
+        v.selected().map(|r| (r.seq_id, r.id.as_str())),
+        Some((8, "id7"))
+    );
+    assert_eq!(v.message.as_deref(), Some("match 2 of 2"));
+    let e = app.update(Action::PrevMatch);
+    serve_rows(&mut app, &dir, e);
+    assert_eq!(
+        app.wal_rows.as_ref().unwrap().selected().unwrap().seq_id,
+        308
+    );
 }

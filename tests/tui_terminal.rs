@@ -161,3 +161,64 @@ fn prune_one_collection_in_a_real_terminal() {
         }
     }
 }
+
+#[test]
+fn read_the_wal_rows_in_a_real_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let (_t, dir) = fixture_copy("v0_4_22");
+    let socket = format!("cw-rows-{}", std::process::id());
+    let cmd = format!(
+        "{} {} --no-backup; sleep 30",
+        env!("CARGO_BIN_EXE_chroma-wal"),
+        dir.display()
+    );
+    tmux(&[
+        "-L",
+        &socket,
+        "new-session",
+        "-d",
+        "-s",
+        "r",
+        "-x",
+        "130",
+        "-y",
+        "32",
+        &cmd,
+    ]);
+    let wait = |what: &str| {
+        let t0 = Instant::now();
+        loop {
+            let s = tmux(&["-L", &socket, "capture-pane", "-p", "-t", "r"]);
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "waited for {what:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let send = |keys: &[&str]| {
+        let mut a = vec!["-L", socket.as_str(), "send-keys", "-t", "r"];
+        a.extend_from_slice(keys);
+        tmux(&a);
+    };
+    wait("prunable 498");
+    send(&["w"]);
+    let s = wait("bound M 300");
+    let s = if s.contains("held") { s } else { wait("held") };
+    assert!(s.contains("WAL rows of big") && s.contains("420"), "{s}");
+    send(&["/", "id42", "Enter"]);
+    wait("match 1 of");
+    send(&["Enter"]);
+    let s = wait("dimensions");
+    assert!(s.contains("id42"), "{s}");
+    send(&["Escape"]);
+    send(&["Escape"]);
+    wait("collections (5)");
+    send(&["q"]);
+    tmux(&["-L", &socket, "kill-server"]);
+}

@@ -13,6 +13,7 @@ pub mod health;
 pub mod hnsw;
 pub mod pickle;
 pub mod procs;
+pub mod rows;
 pub mod schema;
 pub mod seqid;
 pub mod snapshot;

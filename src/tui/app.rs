@@ -10,6 +10,8 @@ use crate::prune::job::{DirState, JobError, Report, Step, Unit};
 use crate::prune::preflight::{self, SpaceCheck};
 use crate::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
 
+use super::rows::{RowsReply, RowsRequest, RowsView};
+
 /// The screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
@@ -17,6 +19,8 @@ pub enum View {
     Confirm,
     Running,
     Result,
+    /// One collection's (or orphan topic's) WAL rows.
+    Rows,
 }
 
 /// What a key (or the mouse) asks for.
@@ -41,6 +45,10 @@ pub enum Action {
     Yes,
     No,
     Back,
+    /// Open the selected row's WAL rows.
+    OpenRows,
+    NextMatch,
+    PrevMatch,
 }
 
 /// Messages from the worker threads.
@@ -54,6 +62,7 @@ pub enum Msg {
     Counted(Result<WalStats, String>),
     /// The deleted marks of each vector index (segment id, count), after the counts.
     Deleted(Vec<(String, u64)>),
+    Rows(RowsReply),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
 }
@@ -64,6 +73,7 @@ pub enum Effect {
     Scan,
     RunJob(Box<Plan>),
     CancelJob,
+    Rows(Box<RowsRequest>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +180,9 @@ pub struct App {
     pub confirm_space: Option<SpaceCheck>,
     pub message: Option<String>,
     pub quit: bool,
+    /// The rows view, while it is open.
+    pub wal_rows: Option<RowsView>,
+    pub rows_generation: u64,
 }
 
 impl App {
@@ -194,6 +207,8 @@ impl App {
             confirm_space: None,
             message: None,
             quit: false,
+            wal_rows: None,
+            rows_generation: 0,
         }
     }
 
@@ -401,6 +416,12 @@ impl App {
                 self.clamp();
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
+            Msg::Rows(reply) => {
+                let ask = self.wal_rows.as_mut().and_then(|v| v.on_reply(reply));
+                return ask
+                    .map(|r| vec![Effect::Rows(Box::new(r))])
+                    .unwrap_or_default();
+            }
             Msg::Deleted(found) => {
                 let segs = self
                     .snap
@@ -442,6 +463,7 @@ impl App {
         }
         match self.view {
             View::Main => self.update_main(action),
+            View::Rows => self.update_rows(action),
             View::Confirm => match action {
                 Action::Yes => match self.plan() {
                     Some(plan) => {
@@ -604,13 +626,14 @@ impl App {
                 self.counts = Counts::Counting { done: 0, total: 0 };
                 return vec![Effect::Scan];
             }
+            Action::OpenRows => return self.open_rows(),
             Action::Help => self.help = true,
             Action::Quit => self.quit = true,
             Action::Back => {
                 self.filter.clear();
                 self.detail = false;
             }
-            Action::Yes | Action::No => {}
+            Action::Yes | Action::No | Action::NextMatch | Action::PrevMatch => {}
         }
         self.clamp();
         Vec::new()

@@ -17,6 +17,9 @@ pub struct Binding {
 }
 
 const MAIN: &[View] = &[View::Main];
+/// Moving works the same in the table and in the rows view.
+const NAV: &[View] = &[View::Main, View::Rows];
+const ROWS: &[View] = &[View::Rows];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
@@ -24,7 +27,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "↑/k",
         help: "move up",
         action: Action::Up,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -32,7 +35,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "↓/j",
         help: "move down",
         action: Action::Down,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -40,7 +43,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "PgUp",
         help: "page up",
         action: Action::PageUp,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -48,7 +51,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "PgDn",
         help: "page down",
         action: Action::PageDown,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -56,7 +59,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "g",
         help: "first row",
         action: Action::Top,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -64,7 +67,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "G",
         help: "last row",
         action: Action::Bottom,
-        views: MAIN,
+        views: NAV,
         footer: false,
     },
     Binding {
@@ -73,6 +76,54 @@ pub const BINDINGS: &[Binding] = &[
         help: "show or hide the segments of the selected collection",
         action: Action::ToggleDetail,
         views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('w')],
+        label: "w",
+        help: "read the selected collection's WAL rows",
+        action: Action::OpenRows,
+        views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Enter, KeyCode::Right],
+        label: "⏎",
+        help: "show the selected WAL row whole (again: close it)",
+        action: Action::ToggleDetail,
+        views: ROWS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('/')],
+        label: "/",
+        help: "search the rows by id",
+        action: Action::FilterStart,
+        views: ROWS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('n')],
+        label: "n",
+        help: "next (older) match",
+        action: Action::NextMatch,
+        views: ROWS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('N')],
+        label: "N",
+        help: "previous (newer) match",
+        action: Action::PrevMatch,
+        views: ROWS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Esc, KeyCode::Left],
+        label: "Esc",
+        help: "back to the table (closes the row first)",
+        action: Action::Back,
+        views: ROWS,
         footer: true,
     },
     Binding {
@@ -184,7 +235,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         help: "this help",
         action: Action::Help,
-        views: &[View::Main, View::Result],
+        views: &[View::Main, View::Result, View::Rows],
         footer: true,
     },
     Binding {
@@ -192,7 +243,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "q",
         help: "quit",
         action: Action::Quit,
-        views: &[View::Main, View::Result],
+        views: &[View::Main, View::Result, View::Rows],
         footer: true,
     },
 ];
@@ -234,6 +285,12 @@ fn short(help: &'static str) -> &'static str {
         "cancel the prune (asks first)" => "cancel",
         "back to the rescanned table" => "back",
         "this help" => "help",
+        "read the selected collection's WAL rows" => "rows",
+        "show the selected WAL row whole (again: close it)" => "row",
+        "search the rows by id" => "search id",
+        "next (older) match" => "next",
+        "previous (newer) match" => "prev",
+        "back to the table (closes the row first)" => "back",
         other => other,
     }
 }
@@ -249,7 +306,13 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_a_view() {
-        for v in [View::Main, View::Confirm, View::Running, View::Result] {
+        for v in [
+            View::Main,
+            View::Confirm,
+            View::Running,
+            View::Result,
+            View::Rows,
+        ] {
             let mut seen = Vec::new();
             for b in BINDINGS.iter().filter(|b| b.views.contains(&v)) {
                 for k in b.keys {

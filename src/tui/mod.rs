@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod rows;
 pub mod ui;
 pub mod views;
 
@@ -66,6 +67,16 @@ impl Workers {
         match effect {
             Effect::Scan => self.scan(),
             Effect::RunJob(plan) => self.job(*plan),
+            Effect::Rows(req) => {
+                let (tx, path) = (self.tx.clone(), self.path.clone());
+                std::thread::spawn(move || {
+                    let answer = rows::answer(&path, req.ask);
+                    let _ = tx.send(Msg::Rows(rows::RowsReply {
+                        generation: req.generation,
+                        answer,
+                    }));
+                });
+            }
             Effect::CancelJob => {
                 if let Some(c) = &self.canceller {
                     c.cancel();
@@ -156,6 +167,15 @@ impl Workers {
 pub fn handle(app: &mut App, ev: TermEvent) -> Vec<Effect> {
     match ev {
         TermEvent::Key(k) if k.kind == KeyEventKind::Press => {
+            if app.rows_searching() {
+                return match k.code {
+                    KeyCode::Enter => app.rows_search_input(None, true, false),
+                    KeyCode::Esc => app.rows_search_input(None, false, true),
+                    KeyCode::Backspace => app.rows_search_input(None, false, false),
+                    KeyCode::Char(c) => app.rows_search_input(Some(c), false, false),
+                    _ => Vec::new(),
+                };
+            }
             if app.filter_editing {
                 match k.code {
                     KeyCode::Enter => app.filter_input(None, true, false),

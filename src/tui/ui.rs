@@ -63,6 +63,7 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         }
         View::Running => draw_running(f, app, body, now),
         View::Result => draw_result(f, app, body),
+        View::Rows => super::views::rows::draw(f, app, body),
     }
     draw_footer(f, app, footer);
     if app.help {
@@ -510,7 +511,14 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let mut spans: Vec<Span> = Vec::new();
-    if app.filter_editing {
+    let searching = app
+        .wal_rows
+        .as_ref()
+        .filter(|_| app.view == View::Rows)
+        .and_then(super::views::rows::search_line);
+    if let Some(line) = searching {
+        spans.extend(line.spans);
+    } else if app.filter_editing {
         spans.push(Span::styled(
             format!("filter: {}▏", app.filter),
             Style::new().fg(Color::Yellow),
@@ -523,7 +531,12 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     let (rows, b) = app.marked_totals();
-    let status = match &app.message {
+    let rows_message = app
+        .wal_rows
+        .as_ref()
+        .filter(|_| app.view == View::Rows)
+        .and_then(|v| v.message.clone());
+    let status = match rows_message.as_ref().or(app.message.as_ref()) {
         Some(m) => Line::from(m.clone()).fg(Color::Yellow),
         None if app.view == View::Main => Line::from(format!(
             "marked: {} collection(s), {} rows, ~{}",

@@ -13,7 +13,9 @@ match (header.bin says PICKLE_IDS elements; data_level0.bin is extended sparsely
 segment is as whole as chroma-wal's health checks require: a pickle naming more vectors than
 its index holds would make the collection damaged.
 
-Usage: python3 tests/bench/gen.py OUT_DIR ROWS [PICKLE_IDS]
+Usage: python3 tests/bench/gen.py OUT_DIR ROWS [PICKLE_IDS] [TOPICS]
+TOPICS (default: all of the base's topics) puts every new row in that many topics: 1 gives
+one topic of ROWS rows (the rows view's benchmark).
 """
 
 import os
@@ -41,12 +43,14 @@ for _i in range(1, len(_parts) + 1):
 sys.modules[PersistentData.__module__].PersistentData = PersistentData
 
 
-def main(out, rows, pickle_ids=0):
+def main(out, rows, pickle_ids=0, ntopics=0):
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(base, out)
     db = sqlite3.connect(os.path.join(out, "chroma.sqlite3"))
-    topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM embeddings_queue")]
+    topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM embeddings_queue ORDER BY topic")]
+    if ntopics:
+        topics = topics[:ntopics]
     top = db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()[0]
     rng = random.Random(1)
     doc = "lorem ipsum dolor sit amet " * 40
@@ -100,4 +104,5 @@ def main(out, rows, pickle_ids=0):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0,
+         int(sys.argv[4]) if len(sys.argv) > 4 else 0)

@@ -1,3 +1,4 @@
 //! One file per view or pane, as the explorer grows beyond a table and its dialogs.
 
+pub mod rows;
 pub mod segments;

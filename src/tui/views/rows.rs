@@ -1,0 +1,264 @@
+//! The rows view: one topic's WAL rows, newest first, with the border between the rows a
+//! prune keeps (held) and the ones it takes (prunable) drawn where it falls; Enter shows one
+//! row whole.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use crate::chroma::rows::{RowState, WalRow};
+use crate::tui::app::App;
+use crate::tui::rows::RowsView;
+use crate::units::count;
+
+fn state_color(s: RowState) -> Color {
+    match s {
+        RowState::Prunable => Color::Green,
+        RowState::Held => Color::Yellow,
+        RowState::Orphan => Color::Magenta,
+    }
+}
+
+fn one_line(s: &str, n: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= n {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn cells(r: &WalRow) -> Row<'static> {
+    let keys = r
+        .metadata
+        .as_ref()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let doc = if r.malformed.is_empty() {
+        one_line(r.document.as_deref().unwrap_or(""), 60)
+    } else {
+        format!("MALFORMED: {}", r.malformed.join("; "))
+    };
+    let time = r.created_at.clone().unwrap_or_else(|| "-".into());
+    Row::new(vec![
+        Cell::from(r.seq_id.to_string()),
+        Cell::from(one_line(&time, 19)),
+        Cell::from(r.operation.name()),
+        Cell::from(one_line(&r.id, 16)),
+        Cell::from(r.state.key()).fg(state_color(r.state)),
+        Cell::from(doc).fg(if r.malformed.is_empty() {
+            Color::Reset
+        } else {
+            Color::Red
+        }),
+        Cell::from(one_line(&keys, 18)).fg(Color::DarkGray),
+    ])
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let Some(v) = &app.wal_rows else {
+        return;
+    };
+    let bound = match v.view.as_ref().and_then(|w| w.bound) {
+        Some(i64::MAX) => "every row may go".to_string(),
+        Some(b) => format!("bound M {b}: rows below it are prunable"),
+        None if v.view.is_some() => "bound unknown: every row is held".to_string(),
+        None => String::new(),
+    };
+    let mut title = format!(" WAL rows of {} · newest first ", v.title);
+    if !bound.is_empty() {
+        title = format!("{title}· {bound} ");
+    }
+    if let Some(what) = v.loading {
+        title = format!("{title}· {what}… ");
+    }
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if let Some(e) = &v.error {
+        f.render_widget(
+            Paragraph::new(format!("cannot read the rows: {e}"))
+                .fg(Color::Red)
+                .wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    if v.rows.is_empty() {
+        let text = if v.loading.is_some() {
+            "reading…"
+        } else {
+            "no WAL rows"
+        };
+        f.render_widget(Paragraph::new(text), inner);
+        return;
+    }
+    let height = inner.height.saturating_sub(1) as usize; // one line for the column titles
+    let border = v.border();
+    // Lines: the rows, plus the border line where the prunable rows begin.
+    let mut lines: Vec<Option<usize>> = Vec::with_capacity(v.rows.len() + 1);
+    for i in 0..v.rows.len() {
+        if border == Some(i) {
+            lines.push(None);
+        }
+        lines.push(Some(i));
+    }
+    let at = lines.iter().position(|l| *l == Some(v.cursor)).unwrap_or(0);
+    let first = at.saturating_sub(height.saturating_sub(1).min(height / 2));
+    let first = first.min(lines.len().saturating_sub(height));
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(19),
+        Constraint::Length(7),
+        Constraint::Length(16),
+        Constraint::Length(8),
+        Constraint::Min(16),
+        Constraint::Length(18),
+    ];
+    let shown: Vec<Row> = lines
+        .iter()
+        .skip(first)
+        .take(height)
+        .map(|l| match l {
+            Some(i) => {
+                let row = cells(&v.rows[*i]);
+                if *i == v.cursor {
+                    row.style(Style::new().bg(Color::DarkGray))
+                } else {
+                    row
+                }
+            }
+            None => {
+                let b = v
+                    .view
+                    .as_ref()
+                    .and_then(|w| w.bound)
+                    .map(|b| b.to_string())
+                    .unwrap_or_default();
+                let rule = |n: usize| Cell::from("─".repeat(n));
+                Row::new(vec![
+                    rule(8),
+                    rule(19),
+                    rule(7),
+                    rule(16),
+                    Cell::from("prunable"),
+                    Cell::from(format!("below: seq_id < {b} {}", "─".repeat(40))),
+                    rule(18),
+                ])
+                .style(Style::new().fg(Color::Green))
+            }
+        })
+        .collect();
+    let t = Table::new(shown, widths).header(
+        Row::new([
+            "seq_id",
+            "time",
+            "op",
+            "id",
+            "state",
+            "document",
+            "metadata keys",
+        ])
+        .style(Style::new().bold().fg(Color::Cyan)),
+    );
+    f.render_widget(t, inner);
+    if v.detail {
+        if let Some(r) = v.selected() {
+            draw_row(f, r, area);
+        }
+    }
+}
+
+/// Enter: one row whole.
+fn draw_row(f: &mut Frame, r: &WalRow, area: Rect) {
+    let w = area.width.saturating_sub(8).max(20);
+    let h = area.height.saturating_sub(2).max(8);
+    let [_, mid, _] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(w),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let [_, r_area, _] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(h),
+        Constraint::Fill(1),
+    ])
+    .areas(mid);
+    let dim = Style::new().fg(Color::DarkGray);
+    let field =
+        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<11}"), dim), Span::raw(v)]);
+    let mut lines = vec![
+        field("seq_id", r.seq_id.to_string()),
+        field("state", r.state.key().to_string()),
+        field("time", r.created_at.clone().unwrap_or_else(|| "-".into())),
+        field("operation", r.operation.name()),
+        field("id", r.id.clone()),
+        field("topic", r.topic.clone()),
+        field(
+            "vector",
+            match (r.vector_bytes, r.vector_dim()) {
+                (Some(b), Some(d)) => format!(
+                    "{d} dimensions ({} bytes), first values {}",
+                    count(b as u64),
+                    r.vector_head
+                        .iter()
+                        .map(|x| format!("{x:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (Some(b), None) => format!("{b} bytes (not whole float32 values)"),
+                _ => "none".into(),
+            },
+        ),
+        field("encoding", r.encoding.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for m in &r.malformed {
+        lines.push(Line::from(Span::styled(
+            format!("MALFORMED: {m}"),
+            Style::new().fg(Color::Red),
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("document", dim)));
+    lines.push(Line::from(
+        r.document.clone().unwrap_or_else(|| "(none)".into()),
+    ));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("metadata", dim)));
+    let meta = r
+        .metadata
+        .as_ref()
+        .and_then(|m| serde_json::to_string_pretty(m).ok())
+        .unwrap_or_else(|| "(none)".into());
+    lines.extend(meta.lines().map(|l| Line::from(l.to_string())));
+    f.render_widget(Clear, r_area);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .title(format!(" row {} ", r.seq_id))
+                .fg(Color::Reset),
+        ),
+        r_area,
+    );
+}
+
+/// The search line of the footer, when one is being typed.
+pub fn search_line(v: &RowsView) -> Option<Line<'static>> {
+    v.search_editing.then(|| {
+        Line::from(vec![
+            Span::styled(
+                format!("search id: {}▏", v.search),
+                Style::new().fg(Color::Yellow),
+            ),
+            Span::raw("   Enter search · Esc cancel"),
+        ])
+    })
+}
