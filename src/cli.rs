@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::commands::completions::CompletionsArgs;
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::prune::PruneArgs;
+pub use crate::commands::restore::RestoreArgs;
 pub use crate::commands::rows::RowsArgs;
 
 const AFTER_HELP: &str = "\
@@ -82,6 +83,12 @@ pub enum Command {
     /// Opens chroma.sqlite3 read-only and streams: memory does not grow with the topic.
     /// Exits 1 after listing when rows are malformed (they are shown, marked as such).
     Rows(RowsArgs),
+    /// Undo a prune: put chroma.sqlite3 and every folder the prune moved back, from its
+    /// backup (the newest one of this dir by default). Refuses while Chroma runs.
+    ///
+    /// The file is replaced by one atomic rename of a verified copy, so a kill leaves either
+    /// the pruned dir or the restored one; the backup stays where it is.
+    Restore(RestoreArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
     ///
     /// bash: `chroma-wal completions bash > ~/.local/share/bash-completion/completions/chroma-wal`;

@@ -8,6 +8,7 @@ pub mod chroma;
 pub mod error;
 pub mod prune;
 pub mod report;
+pub mod report_disk;
 pub mod tui;
 pub mod units;
 

@@ -438,6 +438,8 @@ pub fn plan_json(
         "free_space": space.summary(),
         "refusals": snap.prune_blockers(),
         "topics": plan_topics_json(plan),
+        "orphan_dirs": crate::report_disk::plan_dirs_json(plan),
+        "disk": crate::report_disk::disk_sentence(plan, backup.is_some()),
         "notes": plan.notes,
         "steps": [],
     })
@@ -502,6 +504,7 @@ pub fn plan_text(
     for b in snap.prune_blockers() {
         out += &format!("Refused         {b}\n");
     }
+    out += &crate::report_disk::plan_disk_text(plan, backup.is_some());
     for n in &plan.notes {
         out += &format!("Note            {n}\n");
     }
@@ -510,7 +513,7 @@ pub fn plan_text(
 
 /// `prune --json` after a run.
 pub fn report_json(r: &Report) -> Value {
-    json!({
+    let mut v = json!({
         "dry_run": false,
         "persist_dir": r.persist_dir.display().to_string(),
         "rows_deleted": r.rows_deleted,
@@ -532,7 +535,9 @@ pub fn report_json(r: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "notes": r.notes,
         "method": r.method,
-    })
+    });
+    crate::report_disk::report_disk_json(r, &mut v);
+    v
 }
 
 /// A finished prune as text.
@@ -571,22 +576,24 @@ pub fn report_text(r: &Report) -> String {
         bytes(r.dir_bytes_after),
         delta(r.dir_bytes_before, r.dir_bytes_after)
     );
-    out += &match &r.backup {
-        Some(b) => format!(
-            "Backup          {}\n                to undo: stop Chroma, then copy it over {}\n",
-            b.display(),
-            r.persist_dir.join(crate::chroma::SQLITE_FILE).display()
+    out += &match (&r.backup, &r.backup_dir) {
+        (_, Some(d)) | (Some(d), None) => format!(
+            "Backup          {}\n                to undo: chroma-wal restore {} (stop Chroma first)\n",
+            d.display(),
+            r.persist_dir.display()
         ),
-        None => "Backup          none (--no-backup)\n".to_string(),
+        (None, None) => "Backup          none (--no-backup)\n".to_string(),
     };
     out += &format!(
         "Method          {}\n",
         match r.method {
             "copy" => "kept rows copied into a new file, renamed over the original",
             "in_place" => "DELETE, then VACUUM inside the file",
+            "none" => "no WAL row selected: only folders reclaimed",
             _ => "DELETE only (--no-vacuum)",
         }
     );
+    out += &crate::report_disk::report_disk_text(r);
     out += &format!("Steps           {}\n", r.steps_summary());
     for n in &r.notes {
         out += &format!("Note            {n}\n");

@@ -212,7 +212,15 @@ fn dry_run_changes_nothing_and_matches_the_real_run() {
         .collect();
     assert_eq!(
         steps,
-        ["preflight", "backup", "delete", "compact", "verify", "swap"]
+        [
+            "preflight",
+            "backup",
+            "delete",
+            "compact",
+            "verify",
+            "swap",
+            "folders"
+        ]
     );
 }
 

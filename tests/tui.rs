@@ -337,7 +337,9 @@ fn render_confirm_running_and_result() {
         sqlite_bytes_after: 900_000,
         dir_bytes_before: 1_500_000,
         dir_bytes_after: 1_000_000,
-        backup: Some(PathBuf::from("/backups/v0_4_22-2026-11-24T000000Z.sqlite3")),
+        backup: Some(PathBuf::from(
+            "/backups/v0_4_22-2026-11-24T000000Z/chroma.sqlite3",
+        )),
         steps: Step::ALL
             .iter()
             .map(|&step| StepTime {
@@ -350,6 +352,17 @@ fn render_confirm_running_and_result() {
             "the backup is the original file itself (a hard link), so it took no copy".into(),
         ],
         method: "copy",
+        dirs_removed: vec![chroma_wal::prune::folders::RemovedDir {
+            name: "8f0c7e36-2d5c-4b8e-9d8e-0c7c1a2b3c4d".into(),
+            bytes: 2_086_912,
+            moved_to: Some(PathBuf::from(
+                "/backups/v0_4_22-2026-11-24T000000Z/dirs/8f0c7e36-2d5c-4b8e-9d8e-0c7c1a2b3c4d",
+            )),
+        }],
+        fs_free_before: Some(10_000_000_000),
+        fs_free_after: Some(9_999_100_000),
+        backup_dir: Some(PathBuf::from("/backups/v0_4_22-2026-11-24T000000Z")),
+        backup_bytes: Some(3_486_912),
     };
     app.on_msg(Msg::JobDone(Box::new(Ok(report))));
     assert_eq!(app.view, View::Result);

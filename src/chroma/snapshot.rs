@@ -156,6 +156,14 @@ pub struct OrphanDir {
     pub name: String,
     pub path: PathBuf,
     pub bytes: u64,
+    /// Why it may not be reclaimed (it holds files an index folder never holds), or `None`.
+    pub keep: Option<String>,
+}
+
+impl OrphanDir {
+    pub fn reclaimable(&self) -> bool {
+        self.keep.is_none()
+    }
 }
 
 /// File sizes of the persist dir.
@@ -511,12 +519,19 @@ impl Snapshot {
                 warnings.push(damaged_warning(&c.name, segment, reason, recovery));
             }
         }
+        // Folders are named by segment id: any id in segments or max_seq_id, in every tenant
+        // and database, is live. Never collection ids.
+        segment_ids.extend(seq_rows.keys().cloned());
         let orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
         for o in &orphan_segment_dirs {
             warnings.push(format!(
-                "folder {} looks like a segment folder but no segment uses it ({})",
+                "folder {} looks like a segment folder but no segment uses it ({}){}",
                 o.name,
-                crate::units::bytes(o.bytes)
+                crate::units::bytes(o.bytes),
+                o.keep
+                    .as_ref()
+                    .map(|k| format!(": {k}"))
+                    .unwrap_or_else(|| "; prune --orphan-dirs reclaims it".into())
             ));
         }
         let leftover = dir.join(super::NEW_FILE);
@@ -887,7 +902,7 @@ pub fn compute_bound(segments: &[Segment]) -> Bound {
     Bound::Known(m)
 }
 
-fn looks_like_uuid(s: &str) -> bool {
+pub fn looks_like_uuid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == '-',
@@ -895,7 +910,20 @@ fn looks_like_uuid(s: &str) -> bool {
         })
 }
 
-fn find_orphan_dirs(dir: &Path, segment_ids: &HashSet<String>) -> Vec<OrphanDir> {
+/// What keeps a segment-looking folder from being reclaimed: anything but the files an index
+/// folder holds (and nothing but regular files).
+pub fn orphan_keep_reason(path: &Path) -> Option<String> {
+    match super::hnsw::IndexFolder::read(path) {
+        Ok(f) if f.strangers.is_empty() => None,
+        Ok(f) => Some(format!(
+            "holds {} besides index files; left alone",
+            f.strangers.join(", ")
+        )),
+        Err(e) => Some(format!("cannot be listed ({e}); left alone")),
+    }
+}
+
+pub fn find_orphan_dirs(dir: &Path, segment_ids: &HashSet<String>) -> Vec<OrphanDir> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -906,6 +934,7 @@ fn find_orphan_dirs(dir: &Path, segment_ids: &HashSet<String>) -> Vec<OrphanDir>
             let name = e.file_name().to_str()?.to_string();
             (looks_like_uuid(&name) && !segment_ids.contains(&name)).then(|| OrphanDir {
                 bytes: fsinfo::tree_bytes(&e.path()),
+                keep: orphan_keep_reason(&e.path()),
                 path: e.path(),
                 name,
             })

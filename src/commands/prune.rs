@@ -13,23 +13,28 @@ use super::{bar, open_and_count, print_json, stderr_is_tty, Outcome};
 use crate::cli::BackupArgs;
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["all", "collection", "topic"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["all", "collection", "topic", "orphan_dirs"])))]
 pub struct PruneArgs {
     /// The persist dir (the folder that holds chroma.sqlite3).
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
 
     /// Prune every topic with prunable rows, orphan topics included.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["collection", "topic"])]
     pub all: bool,
 
     /// Prune one collection, by name or id (repeatable).
-    #[arg(long, value_name = "NAME_OR_ID")]
+    #[arg(long, value_name = "NAME_OR_ID", conflicts_with = "topic")]
     pub collection: Vec<String>,
 
     /// Prune one WAL topic, exactly as stored (repeatable).
     #[arg(long, value_name = "TOPIC")]
     pub topic: Vec<String>,
+
+    /// Also reclaim orphan segment folders (index folders no segment uses any more): moved
+    /// into the backup, or deleted with --no-backup. Alone, it touches no WAL row.
+    #[arg(long)]
+    pub orphan_dirs: bool,
 
     /// Show the plan and write nothing.
     #[arg(long)]
@@ -67,8 +72,17 @@ fn selection(args: &PruneArgs) -> Selection {
 }
 
 fn confirm(plan: &Plan) -> Result<(), Error> {
+    let folders = if plan.dirs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " and reclaim {} orphan folder(s) ({})",
+            plan.dirs.len(),
+            units::bytes(plan.dir_bytes_total())
+        )
+    };
     eprint!(
-        "Delete {} WAL rows from {} topic(s)? [y/N] ",
+        "Delete {} WAL rows from {} topic(s){folders}? [y/N] ",
         units::count(plan.rows()),
         plan.effective().count()
     );
@@ -86,7 +100,10 @@ fn confirm(plan: &Plan) -> Result<(), Error> {
 
 pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     let (snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
-    let plan = Plan::build(&snap, &wal, &selection(args)).map_err(|e| (e, None))?;
+    let mut plan = Plan::build(&snap, &wal, &selection(args)).map_err(|e| (e, None))?;
+    if args.orphan_dirs {
+        plan = plan.with_dirs(&snap, None);
+    }
     let target = args.backup.target();
     let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
     let vacuum = !args.no_vacuum;
@@ -136,7 +153,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // Nothing to delete, but free pages left by an earlier prune that was stopped before
     // its compaction: run the job anyway so "run again to compact" holds.
     let compact_only = plan.rows() == 0 && vacuum && snap.free_bytes() > 0;
-    if plan.rows() == 0 && !compact_only {
+    if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
         let why = "nothing to prune: no selected topic has rows below its bound";
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::backup::Backup;
-use rusqlite::{Connection, InterruptHandle, OpenFlags};
+use rusqlite::{Connection, InterruptHandle};
 
 use super::plan::Plan;
 use super::preflight;
@@ -28,16 +27,19 @@ pub enum Step {
     Compact,
     Verify,
     Swap,
+    /// Orphan segment folders moved into the backup (or deleted with --no-backup).
+    Folders,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::Preflight,
         Step::Backup,
         Step::Delete,
         Step::Compact,
         Step::Verify,
         Step::Swap,
+        Step::Folders,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Step {
             Step::Compact => "compact",
             Step::Verify => "verify",
             Step::Swap => "swap",
+            Step::Folders => "folders",
         }
     }
 }
@@ -186,8 +189,16 @@ pub struct Report {
     pub steps: Vec<StepTime>,
     pub notes: Vec<String>,
     /// How the file was pruned: `copy` (a compacted copy renamed over the original),
-    /// `in_place` (DELETE + VACUUM) or `delete_only` (--no-vacuum).
+    /// `in_place` (DELETE + VACUUM), `delete_only` (--no-vacuum), or `none` (only folders).
     pub method: &'static str,
+    /// Orphan segment folders reclaimed.
+    pub dirs_removed: Vec<super::folders::RemovedDir>,
+    /// Free space of the persist dir's filesystem before and after (statvfs).
+    pub fs_free_before: Option<u64>,
+    pub fs_free_after: Option<u64>,
+    /// This prune's backup folder, and the bytes it keeps allocated on disk.
+    pub backup_dir: Option<PathBuf>,
+    pub backup_bytes: Option<u64>,
 }
 
 impl Report {
@@ -285,18 +296,20 @@ impl Throttle {
     }
 }
 
-struct Ctx<'a> {
-    events: &'a mut dyn FnMut(Event),
-    cancel: &'a Canceller,
+pub(super) struct Ctx<'a> {
+    pub(super) events: &'a mut dyn FnMut(Event),
+    pub(super) cancel: &'a Canceller,
     steps: Vec<StepTime>,
-    state: DirState,
-    backup: Option<PathBuf>,
+    pub(super) state: DirState,
+    pub(super) backup: Option<PathBuf>,
     /// chroma.sqlite3 is in WAL journal mode (see `walmode` for the order of operations).
     wal_mode: bool,
+    /// Descriptors of chroma.sqlite3 that may only close after our connection has.
+    pub(super) keep_open: Vec<File>,
 }
 
 impl Ctx<'_> {
-    fn fail(&mut self, step: Step, error: Error) -> JobError {
+    pub(super) fn fail(&mut self, step: Step, error: Error) -> JobError {
         (self.events)(Event::Failed {
             step,
             message: error.to_string(),
@@ -316,7 +329,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn check_cancel(&self, step: Step) -> Result<()> {
+    pub(super) fn check_cancel(&self, step: Step) -> Result<()> {
         if self.cancel.is_cancelled() {
             Err(Error::Interrupted(format!(
                 "cancelled during {}",
@@ -327,7 +340,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn timed<T>(
+    pub(super) fn timed<T>(
         &mut self,
         step: Step,
         total: Option<u64>,
@@ -363,7 +376,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn skip(&mut self, step: Step, reason: &str) {
+    pub(super) fn skip(&mut self, step: Step, reason: &str) {
         self.steps.push(StepTime {
             step,
             seconds: 0.0,
@@ -404,9 +417,103 @@ pub fn run(
         state: DirState::Untouched,
         backup: None,
         wal_mode: false,
+        keep_open: Vec::new(),
     };
     let before = Sizes::read(persist_dir);
+    let fs_free_before = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
     let backup_folder = opts.backup.folder(persist_dir);
+    let db_work = plan.effective().next().is_some() || plan.dirs.is_empty();
+    let mut prune_folder: Option<PathBuf> = None;
+    let mut result = if db_work {
+        let r = run_db(
+            &mut ctx,
+            persist_dir,
+            plan,
+            opts,
+            cancel,
+            backup_folder.as_deref(),
+            &before,
+        );
+        prune_folder = ctx
+            .backup
+            .as_ref()
+            .and_then(|b| b.parent())
+            .map(Path::to_path_buf);
+        r
+    } else {
+        super::folders::prepare(&mut ctx, persist_dir, backup_folder.as_deref()).map(
+            |(snap, folder)| {
+                prune_folder = folder;
+                report(
+                    &ctx,
+                    &snap,
+                    &[],
+                    &HashMap::new(),
+                    plan.notes.clone(),
+                    &before,
+                    "none",
+                )
+            },
+        )
+    };
+    if let Ok(r) = &mut result {
+        if !plan.dirs.is_empty() {
+            match super::folders::reclaim(
+                &mut ctx,
+                persist_dir,
+                &plan.dirs,
+                prune_folder.as_deref(),
+            ) {
+                Ok((removed, notes)) => {
+                    r.dirs_removed = removed;
+                    r.notes.extend(notes);
+                }
+                Err(e) => r.notes.push(format!("orphan folders: {e}")),
+            }
+            r.steps = ctx.steps.clone();
+        } else {
+            ctx.skip(Step::Folders, "none selected");
+            r.steps = ctx.steps.clone();
+        }
+        r.fs_free_before = fs_free_before;
+        r.fs_free_after = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
+        r.dir_bytes_after = Sizes::read(persist_dir).dir;
+        if let Some(folder) = prune_folder.as_deref() {
+            if let Ok(mut m) = super::backups::Manifest::read(folder) {
+                m.dirs = r
+                    .dirs_removed
+                    .iter()
+                    .filter(|d| d.moved_to.is_some())
+                    .map(|d| super::backups::MovedDir {
+                        name: d.name.clone(),
+                        bytes: d.bytes,
+                    })
+                    .collect();
+                if let Err(e) = m.write(folder) {
+                    r.notes
+                        .push(format!("the backup's manifest could not be updated: {e}"));
+                }
+            }
+            r.backup_dir = Some(folder.to_path_buf());
+            r.backup_bytes = Some(super::backups::usage(folder).1);
+        }
+    }
+    result
+}
+
+/// The WAL part of a prune: everything but the folders.
+#[allow(clippy::too_many_arguments)]
+fn run_db(
+    ctx: &mut Ctx<'_>,
+    persist_dir: &Path,
+    plan: &Plan,
+    opts: &JobOptions,
+    cancel: &Canceller,
+    backup_folder: Option<&Path>,
+    before: &Sizes,
+) -> std::result::Result<Report, JobError> {
+    let before = before.clone();
+    let backup_folder = backup_folder.map(Path::to_path_buf);
 
     // 1. Preflight.
     let snap = ctx.timed(Step::Preflight, Some(4), Unit::Checks, |c| {
@@ -465,7 +572,7 @@ pub fn run(
     }
     cancel.attach(&conn);
     let result = run_locked(
-        &mut ctx,
+        ctx,
         &conn,
         &snap,
         plan,
@@ -558,8 +665,14 @@ fn run_locked(
                 .map(|n| n.max(0) as u64)
                 .unwrap_or(0);
             let page_size = snap.schema.page_size.max(512) as u64;
+            let method = if opts.vacuum {
+                "in_place"
+            } else {
+                "delete_only"
+            };
             let path = ctx.timed(Step::Backup, Some(pages * page_size), Unit::Bytes, |c| {
                 let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
+                write_manifest(&snap.persist_dir, &p, method, pages * page_size)?;
                 Ok((p.clone(), Some(p.display().to_string())))
             })?;
             ctx.backup = Some(path);
@@ -754,12 +867,14 @@ fn copy_steps(
                     |c| match link_backup(&snap.sqlite_path, folder, pages * page_size) {
                         Ok((partial, dest)) => {
                             *linked = Some((partial, dest.clone()));
+                            write_manifest(&snap.persist_dir, &dest, "copy", pages * page_size)?;
                             let d =
                                 format!("{} (hard link of the untouched original)", dest.display());
                             Ok((dest, Some(d)))
                         }
                         Err(why) => {
                             let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
+                            write_manifest(&snap.persist_dir, &p, "copy", pages * page_size)?;
                             let d = format!("{} (copied: {why})", p.display());
                             Ok((p, Some(d)))
                         }
@@ -897,24 +1012,30 @@ fn link_backup(
     expected_len: u64,
 ) -> std::result::Result<(PathBuf, PathBuf), String> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::create_dir_all(folder).map_err(|e| e.to_string())?;
-    let dest = backup_path(src.parent().unwrap_or(Path::new(".")), folder);
+    let dest =
+        backup_path(src.parent().unwrap_or(Path::new(".")), folder).map_err(|e| e.to_string())?;
+    let prune_folder = dest.parent().unwrap_or(folder).to_path_buf();
     let partial = db::side_file(&dest, ".partial");
-    std::fs::hard_link(src, &partial).map_err(|e| format!("no hard link: {e}"))?;
+    if let Err(e) = std::fs::hard_link(src, &partial) {
+        let _ = std::fs::remove_dir(&prune_folder);
+        return Err(format!("no hard link: {e}"));
+    }
     let ok = match (std::fs::metadata(src), std::fs::metadata(&partial)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && b.len() == expected_len,
         _ => false,
     };
-    let synced = swap::sync_dir(folder);
+    let synced = swap::sync_dir(&prune_folder).and_then(|_| swap::sync_dir(folder));
     if !ok || synced.is_err() {
         let _ = std::fs::remove_file(&partial);
+        let _ = std::fs::remove_dir(&prune_folder);
         return Err("the hard link could not be verified".into());
     }
     Ok((partial, dest))
 }
 
-/// `.partial` files in the backup folder that are hard links of the live file were left by
-/// a prune killed before its swap: they are no backup (they change with the live file).
+/// `.partial` files in the backup folder (or in a prune's folder inside it) that are hard
+/// links of the live file were left by a prune killed before its swap: they are no backup
+/// (they change with the live file). Their emptied prune folders go with them.
 fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(folder) else {
@@ -922,6 +1043,17 @@ fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
     };
     for e in entries.flatten() {
         let p = e.path();
+        if p.is_dir() {
+            let partial = p.join(format!("{}.partial", super::backups::SQLITE_COPY));
+            if let Ok(m) = std::fs::symlink_metadata(&partial) {
+                if m.is_file() && m.dev() == live.dev() && m.ino() == live.ino() {
+                    let _ = std::fs::remove_file(&partial);
+                    let _ = std::fs::remove_file(p.join(super::backups::MANIFEST));
+                    let _ = std::fs::remove_dir(&p);
+                }
+            }
+            continue;
+        }
         if !p.to_string_lossy().ends_with(".partial") {
             continue;
         }
@@ -933,7 +1065,16 @@ fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
     }
 }
 
-fn report(
+/// Record the backup in its prune folder (before anything of the dir changes).
+fn write_manifest(persist_dir: &Path, backup_file: &Path, method: &str, bytes: u64) -> Result<()> {
+    let folder = backup_file.parent().unwrap_or(Path::new("."));
+    let mut m = super::backups::Manifest::new(persist_dir, method);
+    m.sqlite = Some(super::backups::SQLITE_COPY.into());
+    m.sqlite_bytes = bytes;
+    m.write(folder)
+}
+
+pub(super) fn report(
     ctx: &Ctx<'_>,
     snap: &Snapshot,
     bounds: &[TopicBound],
@@ -969,12 +1110,17 @@ fn report(
         steps: ctx.steps.clone(),
         notes,
         method,
+        dirs_removed: Vec::new(),
+        fs_free_before: None,
+        fs_free_after: None,
+        backup_dir: None,
+        backup_bytes: None,
     }
 }
 
 /// A topic's bound as used at delete time.
 #[derive(Debug, Clone)]
-struct TopicBound {
+pub(super) struct TopicBound {
     topic: String,
     collection: Option<(String, String)>,
     bound: Option<i64>,
@@ -1078,8 +1224,9 @@ pub fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A file name no earlier backup uses: `<persist dir name>-<UTC time>.sqlite3`.
-fn backup_path(persist_dir: &Path, folder: &Path) -> PathBuf {
+/// A folder no earlier prune uses, `<backup dir>/<persist dir name>-<UTC time>/`, created,
+/// and the path of the copy of chroma.sqlite3 inside it.
+pub(super) fn backup_path(persist_dir: &Path, folder: &Path) -> Result<PathBuf> {
     let base = std::fs::canonicalize(persist_dir)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -1087,14 +1234,23 @@ fn backup_path(persist_dir: &Path, folder: &Path) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace(':', "");
-    let mut p = folder.join(format!("{base}-{stamp}.sqlite3"));
-    let mut n = 1;
-    // Neither a finished backup nor the `.partial` of an interrupted one may be reused.
-    while p.exists() || db::side_file(&p, ".partial").exists() {
-        p = folder.join(format!("{base}-{stamp}-{n}.sqlite3"));
-        n += 1;
+    std::fs::create_dir_all(folder)
+        .map_err(|e| Error::failed(format!("cannot create {}: {e}", folder.display())))?;
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{base}-{stamp}")
+        } else {
+            format!("{base}-{stamp}-{n}")
+        };
+        let p = folder.join(name);
+        // create_dir (not _all) fails when the name is taken: never reuse a folder.
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p.join(super::backups::SQLITE_COPY)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(Error::failed(format!("cannot create {}: {e}", p.display()))),
+        }
     }
-    p
 }
 
 /// A page-for-page copy with SQLite's online backup API, fsynced and integrity-checked.
@@ -1105,60 +1261,54 @@ fn backup(
     pages: u64,
     page_size: u64,
 ) -> Result<PathBuf> {
-    std::fs::create_dir_all(folder)
-        .map_err(|e| Error::failed(format!("cannot create {}: {e}", folder.display())))?;
-    let dest = backup_path(src_path.parent().unwrap_or(Path::new(".")), folder);
+    let dest = backup_path(src_path.parent().unwrap_or(Path::new(".")), folder)?;
+    let prune_folder = dest.parent().unwrap_or(folder).to_path_buf();
     // Written under a `.partial` name and renamed only once verified and on disk, so a
     // backup that was interrupted (even by SIGKILL) can never pass for a good one.
     let partial = db::side_file(&dest, ".partial");
     let result = (|| -> Result<()> {
-        // A second connection reads while ours holds the write lock: the copy is the exact
-        // state the delete will start from.
-        let src = db::open_read_only_locked(src_path)?;
-        let mut dst = Connection::open_with_flags(
-            &partial,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // No journal and no syncs while copying into the new file: until the rename below
-        // it is not a backup, and it is fsynced once, whole, before that.
-        dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-        {
-            let b = Backup::new(&src, &mut dst)?;
-            let mut throttle = Throttle::new();
-            loop {
-                c.check_cancel(Step::Backup)?;
-                let more = b.step(4096)?;
-                let p = b.progress();
-                let done = (p.pagecount - p.remaining).max(0) as u64 * page_size;
-                if throttle.ready() {
-                    (c.events)(Event::Progress {
-                        step: Step::Backup,
-                        done,
-                        total: Some(pages * page_size),
-                    });
-                }
-                match more {
-                    rusqlite::backup::StepResult::Done => break,
-                    rusqlite::backup::StepResult::More => {}
-                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => {}
-                }
+        // The file's own bytes, read while our connection holds the write lock (no one
+        // else can change them), so that a restore puts back exactly this file. The
+        // descriptor stays open until our connection has closed: POSIX drops every lock a
+        // process holds on a file when any descriptor of it is closed.
+        let mut src = File::open(src_path)?;
+        let mut dst = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)?;
+        let total = pages * page_size;
+        let mut buf = vec![0u8; 4 << 20];
+        let (mut done, mut throttle) = (0u64, Throttle::new());
+        loop {
+            c.check_cancel(Step::Backup)?;
+            let n = std::io::Read::read(&mut src, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            std::io::Write::write_all(&mut dst, &buf[..n])?;
+            done += n as u64;
+            if throttle.ready() {
+                (c.events)(Event::Progress {
+                    step: Step::Backup,
+                    done,
+                    total: Some(total),
+                });
             }
         }
-        integrity(&dst).map_err(|e| e.context("backup verification"))?;
-        let copied: i64 = dst.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        if copied as u64 != pages {
+        c.keep_open.push(src);
+        dst.sync_all()?;
+        drop(dst);
+        if done != total {
             return Err(Error::failed(format!(
-                "backup verification: {copied} pages copied, {pages} expected"
+                "backup verification: {done} bytes copied, {total} expected"
             )));
         }
-        drop(dst);
+        let check = db::open_read_only(&partial)?;
+        integrity(&check).map_err(|e| e.context("backup verification"))?;
+        drop(check);
         File::open(&partial)?.sync_all()?;
         std::fs::rename(&partial, &dest)?;
+        swap::sync_dir(&prune_folder)?;
         swap::sync_dir(folder)?;
         Ok(())
     })();
@@ -1168,6 +1318,7 @@ fn backup(
             // A half-written backup is worse than none: remove it.
             let _ = std::fs::remove_file(&partial);
             let _ = std::fs::remove_file(db::side_file(&partial, "-journal"));
+            let _ = std::fs::remove_dir(&prune_folder);
             Err(e)
         }
     }

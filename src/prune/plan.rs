@@ -46,10 +46,19 @@ impl PlanTopic {
     }
 }
 
+/// An orphan segment folder the prune reclaims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanDir {
+    pub name: String,
+    pub bytes: u64,
+}
+
 /// A prune, before it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub topics: Vec<PlanTopic>,
+    /// Orphan segment folders to reclaim (`--orphan-dirs`, or marked in the explorer).
+    pub dirs: Vec<PlanDir>,
     /// What the plan leaves out and why (damaged collections, the seq_id guard).
     pub notes: Vec<String>,
     /// Size of `chroma.sqlite3` when the plan was made.
@@ -86,6 +95,7 @@ impl Plan {
         super::guard::plan(snap, wal, &mut topics);
         Ok(Plan {
             topics,
+            dirs: Vec::new(),
             notes,
             sqlite_bytes: snap.sizes.sqlite,
             dir_bytes: snap.sizes.dir,
@@ -141,6 +151,52 @@ impl Plan {
             }
         }
         Ok(topics)
+    }
+
+    /// Add orphan segment folders: every reclaimable one, or those named.
+    pub fn with_dirs(mut self, snap: &Snapshot, only: Option<&[String]>) -> Plan {
+        for o in &snap.orphan_segment_dirs {
+            let wanted = only.map_or(true, |names| names.iter().any(|n| n == &o.name));
+            if !wanted {
+                continue;
+            }
+            match &o.keep {
+                None => self.dirs.push(PlanDir {
+                    name: o.name.clone(),
+                    bytes: o.bytes,
+                }),
+                Some(why) => self.notes.push(format!("folder {}: {why}", o.name)),
+            }
+        }
+        self
+    }
+
+    /// What the prune does to the filesystem's free space: `(until the backup is deleted,
+    /// once it is)`. With a backup the old file (a hard link, or a copy of it) keeps its
+    /// blocks, so the disk first has about the new file's size less free; deleting the backup
+    /// then gives back the old file and the folders. Without one, the difference is free at
+    /// once. Estimates, from the plan's sizes.
+    pub fn disk_effect(&self, backup: bool) -> (i64, u64) {
+        let old = self.sqlite_bytes;
+        let new = self.estimated_sqlite_after();
+        let freed = old.saturating_sub(new) + self.dir_bytes_total();
+        if !self.has_rows() {
+            return (if backup { 0 } else { freed as i64 }, freed);
+        }
+        if backup {
+            (-(new as i64), freed)
+        } else {
+            (freed as i64, freed)
+        }
+    }
+
+    fn has_rows(&self) -> bool {
+        self.effective().next().is_some()
+    }
+
+    /// Bytes of the folders to reclaim.
+    pub fn dir_bytes_total(&self) -> u64 {
+        self.dirs.iter().map(|d| d.bytes).sum()
     }
 
     pub fn rows(&self) -> u64 {

@@ -338,6 +338,18 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
             " (no compaction)"
         }
     )));
+    for d in &plan.dirs {
+        lines.push(Line::from(format!(
+            "  orphan folder    {}  {}",
+            d.name,
+            bytes(d.bytes)
+        )));
+    }
+    let backup_on = app.opts.backup.folder(&app.opts.path).is_some();
+    lines.push(Line::from(format!(
+        "  disk             {}",
+        crate::report_disk::disk_sentence(&plan, backup_on)
+    )));
     lines.push(Line::from(""));
     lines.push(Line::from(
         "  y / Enter: prune     n / Esc: cancel".fg(Color::Cyan),
@@ -459,14 +471,15 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
                 bytes(r.dir_bytes_after),
                 delta(r.dir_bytes_before, r.dir_bytes_after)
             )));
-            lines.push(Line::from(format!(
-                "  freed            {}",
-                bytes(r.sqlite_bytes_before.saturating_sub(r.sqlite_bytes_after))
-            )));
-            lines.push(Line::from(match &r.backup {
-                Some(b) => format!("  backup           {}", b.display()),
-                None => "  backup           none".into(),
+            lines.push(Line::from(match (&r.backup_dir, &r.backup) {
+                (Some(b), _) | (None, Some(b)) => format!("  backup           {}", b.display()),
+                (None, None) => "  backup           none".into(),
             }));
+            // The truth about the disk: what the filesystem gained or lost, and what the
+            // backup keeps allocated until it is deleted.
+            for l in crate::report_disk::report_disk_text(r).lines() {
+                lines.push(Line::from(format!("  {l}")));
+            }
             lines.push(Line::from(""));
             for t in &r.topics {
                 let name = t

@@ -38,14 +38,15 @@ check() {  # name release
   local py="$VENV_DIR/cw-$rel/bin/python" d="$work/$name"
   mkdir -p "$d"
   cp -r "$src" "$d/A" && cp -r "$src" "$d/B" && cp -r "$src" "$d/C" && cp -r "$src" "$d/H"
+  cp -r "$src" "$d/O" && cp -r "$src" "$d/R"   # O: never opened; R: pruned, then restored
 
   # 1. What chroma-wal predicts, and everything Chroma owns, before the prune.
   "$BIN" info --json "$d/B" >"$d/info.json" || { echo "info failed"; return 1; }
   python3 "$here/state.py" "$d/B" >"$d/state0.json" || return 1
 
   # 2. Prune B without backup, C with a backup into a folder outside it.
-  "$BIN" prune "$d/B" --all --yes --no-backup --json >"$d/prune.json" || { echo "prune B failed"; return 1; }
-  "$BIN" prune "$d/C" --all --yes --in-place --backup-dir "$d/backups" --json >"$d/pruneC.json" || { echo "prune C failed"; return 1; }
+  "$BIN" prune "$d/B" --all --orphan-dirs --yes --no-backup --json >"$d/prune.json" || { echo "prune B failed"; return 1; }
+  "$BIN" prune "$d/C" --all --orphan-dirs --yes --in-place --backup-dir "$d/backups" --json >"$d/pruneC.json" || { echo "prune C failed"; return 1; }
   python3 "$here/state.py" "$d/B" >"$d/state1.json" || return 1
   python3 "$here/state.py" "$d/C" >"$d/stateC.json" || return 1
   python3 - "$d" <<'PY' || return 1
@@ -89,7 +90,22 @@ n = sum(v["count"] for v in a.values())
 print(f"  {len(a)} collections, {n} records, embeddings/documents/metadatas/queries identical")
 PY
 
-  # 4. A live chromadb process holding the dir: the prune is refused and names it.
+  # 4. Undo: R pruned by copy with its orphan folders, then restored. Every file is again
+  # byte for byte what the untouched O has, and the release reads R back as it reads A.
+  "$BIN" prune "$d/R" --all --orphan-dirs --yes --backup-dir "$d/backupsR" --json >"$d/pruneR.json" 2>/dev/null || { echo "prune R failed"; return 1; }
+  "$BIN" restore "$d/R" --from "$d/backupsR" --yes >"$d/restore.out" 2>&1 || { echo "restore failed: $(cat "$d/restore.out")"; return 1; }
+  # A WAL-mode dir's backup is its committed state, with the -wal folded in (the prune's
+  # first step): compare with O folded the same way by Python's own sqlite3.
+  if [ -e "$d/O/chroma.sqlite3-wal" ]; then
+    python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()" "$d/O/chroma.sqlite3"
+  fi
+  diff -r "$d/O" "$d/R" >"$d/restore.diff" 2>&1 || { echo "the restored dir differs from the original: $(head -5 "$d/restore.diff")"; return 1; }
+  PYTHONHASHSEED=0 "$py" "$here/dump.py" "$d/R" >"$d/dumpR.json" 2> >(quiet) || { echo "dump R failed"; return 1; }
+  cmp -s "$d/dumpA.json" "$d/dumpR.json" || { echo "the restored dir reads back differently"; return 1; }
+  moved="$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['orphan_dirs_removed']))" "$d/pruneR.json")"
+  echo "  restored after a prune that also moved $moved orphan folder(s): every file identical, read back identically"
+
+  # 5. A live chromadb process holding the dir: the prune is refused and names it.
   "$py" "$here/hold.py" "$d/H" >"$d/hold.out" 2> >(quiet) &
   holder=$!
   for _ in $(seq 1 120); do grep -q READY "$d/hold.out" 2>/dev/null && break; sleep 0.5; done

@@ -1,5 +1,6 @@
 """Print everything Chroma owns in a persist dir except the WAL rows: schema, migrations,
-queue config, max_seq_id, segments, collections, pragmas, and a hash of every segment file.
+queue config, max_seq_id, segments, collections, pragmas, and a hash of every file of the
+live segments' folders.
 Standard library only; opens the database read-only."""
 
 import hashlib
@@ -25,9 +26,11 @@ def main(path):
     if "embeddings_queue_config" in names:
         state["config"] = q("SELECT * FROM embeddings_queue_config")
     files = {}
+    # Live segments' folders only: orphan folders are what `--orphan-dirs` reclaims.
+    live = {r[0] for r in conn.execute("SELECT id FROM segments")}
     for entry in sorted(os.listdir(path)):
         p = os.path.join(path, entry)
-        if os.path.isdir(p):
+        if os.path.isdir(p) and entry in live:
             for f in sorted(os.listdir(p)):
                 with open(os.path.join(p, f), "rb") as fh:
                     files[f"{entry}/{f}"] = hashlib.sha256(fh.read()).hexdigest()

@@ -1,0 +1,197 @@
+//! The backups a prune leaves: one folder per prune, `<backup dir>/<persist dir name>-<UTC
+//! time>/`, holding `chroma.sqlite3` as it was, the segment folders the prune moved away
+//! (`dirs/<name>/`), and `manifest.json`, which says what was done. `restore` reads the
+//! manifest and never guesses.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const MANIFEST: &str = "manifest.json";
+/// The copy of chroma.sqlite3 inside a prune's backup folder.
+pub const SQLITE_COPY: &str = "chroma.sqlite3";
+/// Where moved segment folders go inside a prune's backup folder.
+pub const DIRS: &str = "dirs";
+
+/// What a prune did, as its backup folder records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The format of this file.
+    pub version: u32,
+    pub tool: String,
+    /// The persist dir, canonical, as text (non-UTF-8 bytes replaced) …
+    pub persist_dir: String,
+    /// … and exactly, as the hex of its bytes (paths may be any bytes on Linux).
+    pub persist_dir_hex: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// `copy`, `in_place`, `delete_only`, or `none` (only folders were reclaimed).
+    pub method: String,
+    /// `chroma.sqlite3` as it was, inside this folder; `None` when the file was not pruned.
+    pub sqlite: Option<String>,
+    /// Its length.
+    pub sqlite_bytes: u64,
+    /// Segment folders moved into `dirs/` (or deleted, with `--no-backup`: then not listed).
+    pub dirs: Vec<MovedDir>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedDir {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The canonical form of a persist dir, and the hex of its bytes.
+fn identity(persist_dir: &Path) -> (PathBuf, String) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::fs::canonicalize(persist_dir).unwrap_or_else(|_| persist_dir.to_path_buf());
+    let hex = p
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (p, hex)
+}
+
+impl Manifest {
+    pub fn new(persist_dir: &Path, method: &str) -> Manifest {
+        let (p, hex) = identity(persist_dir);
+        Manifest {
+            version: 1,
+            tool: format!("chroma-wal {}", env!("CARGO_PKG_VERSION")),
+            persist_dir: p.display().to_string(),
+            persist_dir_hex: hex,
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            method: method.to_string(),
+            sqlite: None,
+            sqlite_bytes: 0,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// Write it into `folder`, durably (a temporary name, fsync, rename, fsync the folder).
+    pub fn write(&self, folder: &Path) -> Result<()> {
+        let tmp = folder.join(format!("{MANIFEST}.tmp"));
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::failed(format!("cannot write the manifest: {e}")))?;
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, folder.join(MANIFEST))?;
+        super::swap::sync_dir(folder)?;
+        Ok(())
+    }
+
+    pub fn read(folder: &Path) -> Result<Manifest> {
+        let p = folder.join(MANIFEST);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Error::failed(format!(
+                "{} has no readable manifest ({e})",
+                folder.display()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::failed(format!("{} is not a chroma-wal manifest: {e}", p.display()))
+        })
+    }
+}
+
+/// A prune's backup folder, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    pub folder: PathBuf,
+    pub manifest: Manifest,
+    /// Sum of the file lengths in the folder.
+    pub bytes: u64,
+    /// Bytes the folder keeps allocated on disk (blocks), which a hard link still shared
+    /// with a live file does not add.
+    pub allocated: u64,
+}
+
+/// Length and allocated bytes of everything under `p`.
+pub fn usage(p: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return (0, 0);
+    };
+    if m.is_file() {
+        return (m.len(), m.blocks() * 512);
+    }
+    if !m.is_dir() {
+        return (0, 0);
+    }
+    let mut total = (0, 0);
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let (a, b) = usage(&e.path());
+            total.0 += a;
+            total.1 += b;
+        }
+    }
+    total
+}
+
+/// Every backup of `persist_dir` in `folder`, newest first. Folders without a readable
+/// manifest (a prune that was interrupted before writing it) are left out.
+pub fn list(folder: &Path, persist_dir: &Path) -> Vec<BackupInfo> {
+    let want = identity(persist_dir).1;
+    let Ok(rd) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut out: Vec<BackupInfo> = rd
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| {
+            let m = Manifest::read(&e.path()).ok()?;
+            (m.persist_dir_hex == want).then(|| {
+                let (bytes, allocated) = usage(&e.path());
+                BackupInfo {
+                    folder: e.path(),
+                    manifest: m,
+                    bytes,
+                    allocated,
+                }
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.manifest
+            .created
+            .cmp(&a.manifest.created)
+            .then(b.folder.cmp(&a.folder))
+    });
+    out
+}
+
+/// What `--from` names: one prune's backup folder (it has a manifest), or a folder of them
+/// (the newest backup of `persist_dir` in it).
+pub fn resolve(from: &Path, persist_dir: &Path) -> Result<BackupInfo> {
+    if from.join(MANIFEST).is_file() {
+        let manifest = Manifest::read(from)?;
+        let (want, hex) = identity(persist_dir);
+        if manifest.persist_dir_hex != hex {
+            return Err(Error::Usage(format!(
+                "{} is a backup of {}, not of {}",
+                from.display(),
+                manifest.persist_dir,
+                want.display()
+            )));
+        }
+        let (bytes, allocated) = usage(from);
+        return Ok(BackupInfo {
+            folder: from.to_path_buf(),
+            manifest,
+            bytes,
+            allocated,
+        });
+    }
+    list(from, persist_dir).into_iter().next().ok_or_else(|| {
+        Error::Usage(format!(
+            "no backup of {} in {}",
+            persist_dir.display(),
+            from.display()
+        ))
+    })
+}

@@ -1,0 +1,220 @@
+//! Reclaiming orphan segment folders: index folders no segment uses any more (Chroma 0.6.3
+//! and 1.x leave a deleted collection's folder behind).
+//!
+//! A folder is an orphan only while all of these hold, checked again under a write lock on
+//! chroma.sqlite3 (no one can create a segment meanwhile) just before each move:
+//! - its name is a UUID;
+//! - it matches no segment id anywhere: `segments.id` and `max_seq_id.segment_id`, in every
+//!   tenant and database (folders are named by segment id, never by collection id);
+//! - it holds only the files an index folder holds;
+//! - no process has any of its files open.
+//!
+//! It is moved, by rename, into the prune's backup folder (`dirs/<name>/`): no time and no
+//! space on the same filesystem. On another filesystem it is copied, verified and removed;
+//! with `--no-backup` it is deleted.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::job::{Ctx, Event, JobError, Step, Unit};
+use super::plan::PlanDir;
+use crate::chroma::{db, procs, snapshot, Snapshot};
+use crate::error::{Error, Result};
+
+/// A folder the prune reclaimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedDir {
+    pub name: String,
+    pub bytes: u64,
+    /// Where it went; `None`: deleted (`--no-backup`).
+    pub moved_to: Option<PathBuf>,
+}
+
+/// A prune that only reclaims folders: the preflight, and a backup folder with its manifest.
+pub(super) fn prepare(
+    ctx: &mut Ctx<'_>,
+    persist_dir: &Path,
+    backup_folder: Option<&Path>,
+) -> std::result::Result<(Snapshot, Option<PathBuf>), JobError> {
+    let snap = ctx.timed(Step::Preflight, Some(1), Unit::Checks, |c| {
+        let snap = Snapshot::open(persist_dir)?;
+        if let Some(b) = snap.prune_blockers().into_iter().next() {
+            return Err(Error::refused(b));
+        }
+        if let Some(b) = backup_folder {
+            super::job::check_backup_folder(persist_dir, b)?;
+        }
+        (c.events)(Event::Progress {
+            step: Step::Preflight,
+            done: 1,
+            total: Some(1),
+        });
+        Ok((snap, None))
+    })?;
+    let prune_folder = match backup_folder {
+        Some(b) => {
+            let made = super::job::backup_path(persist_dir, b).and_then(|file| {
+                let folder = file.parent().unwrap_or(b).to_path_buf();
+                super::backups::Manifest::new(persist_dir, "none").write(&folder)?;
+                Ok(folder)
+            });
+            Some(made.map_err(|e| ctx.fail(Step::Backup, e))?)
+        }
+        None => None,
+    };
+    for step in [
+        Step::Backup,
+        Step::Delete,
+        Step::Compact,
+        Step::Verify,
+        Step::Swap,
+    ] {
+        ctx.skip(step, "no WAL rows selected");
+    }
+    Ok((snap, prune_folder))
+}
+
+/// Every segment id the database knows, read on `conn`.
+fn segment_ids(conn: &rusqlite::Connection) -> Result<HashSet<String>> {
+    let mut ids = HashSet::new();
+    let mut st = conn.prepare("SELECT id FROM segments")?;
+    for r in st.query_map([], |r| r.get::<_, String>(0))? {
+        ids.insert(r?);
+    }
+    let has_table: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'max_seq_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_table > 0 {
+        let mut st = conn.prepare("SELECT segment_id FROM max_seq_id")?;
+        for r in st.query_map([], |r| r.get::<_, String>(0))? {
+            ids.insert(r?);
+        }
+    }
+    Ok(ids)
+}
+
+/// Why `dir` may not be reclaimed now, if it may not.
+fn still_orphan(persist_dir: &Path, name: &str, live: &HashSet<String>) -> Option<String> {
+    if !snapshot::looks_like_uuid(name) {
+        return Some("its name is not a segment id".into());
+    }
+    if live.iter().any(|id| id.eq_ignore_ascii_case(name)) {
+        return Some("a segment uses it now".into());
+    }
+    let path = persist_dir.join(name);
+    if !path.is_dir() {
+        return Some("it is gone".into());
+    }
+    if let Some(k) = snapshot::orphan_keep_reason(&path) {
+        return Some(k);
+    }
+    let holders = procs::find(&path);
+    if !holders.list.is_empty() {
+        return Some(format!("it is open in {}", holders.describe()));
+    }
+    None
+}
+
+/// Move (or delete) the planned folders, each checked again under the lock first.
+pub(super) fn reclaim(
+    ctx: &mut Ctx<'_>,
+    persist_dir: &Path,
+    dirs: &[PlanDir],
+    prune_folder: Option<&Path>,
+) -> std::result::Result<(Vec<RemovedDir>, Vec<String>), JobError> {
+    let sqlite = persist_dir.join(crate::chroma::SQLITE_FILE);
+    ctx.timed(Step::Folders, Some(dirs.len() as u64), Unit::Checks, |c| {
+        let conn = db::open_read_write(&sqlite)?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|_| {
+            Error::refused("another process is writing to chroma.sqlite3; stop Chroma first")
+        })?;
+        let result = (|| -> Result<(Vec<RemovedDir>, Vec<String>)> {
+            let live = segment_ids(&conn)?;
+            let (mut removed, mut notes) = (Vec::new(), Vec::new());
+            for (i, d) in dirs.iter().enumerate() {
+                c.check_cancel(Step::Folders)?;
+                if let Some(why) = still_orphan(persist_dir, &d.name, &live) {
+                    notes.push(format!("folder {} left alone: {why}", d.name));
+                    continue;
+                }
+                let src = persist_dir.join(&d.name);
+                let moved_to = match prune_folder {
+                    Some(f) => {
+                        let to = f.join(super::backups::DIRS).join(&d.name);
+                        move_dir(&src, &to)?;
+                        Some(to)
+                    }
+                    None => {
+                        std::fs::remove_dir_all(&src)?;
+                        None
+                    }
+                };
+                super::swap::sync_dir(persist_dir)?;
+                removed.push(RemovedDir {
+                    name: d.name.clone(),
+                    bytes: d.bytes,
+                    moved_to,
+                });
+                (c.events)(Event::Progress {
+                    step: Step::Folders,
+                    done: i as u64 + 1,
+                    total: Some(dirs.len() as u64),
+                });
+            }
+            Ok((removed, notes))
+        })();
+        let _ = conn.execute_batch("ROLLBACK");
+        let r = result?;
+        let d = format!("{} folder(s)", r.0.len());
+        Ok((r, Some(d)))
+    })
+}
+
+/// Rename `from` to `to`; across filesystems, copy, verify, fsync, then remove `from`.
+pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::rename(from, to) {
+        Ok(()) => {
+            if let Some(parent) = to.parent() {
+                super::swap::sync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            copy_verified(from, to)?;
+            std::fs::remove_dir_all(from)?;
+            Ok(())
+        }
+        Err(e) => Err(Error::failed(format!(
+            "cannot move {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))),
+    }
+}
+
+fn copy_verified(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type()?.is_dir() {
+            copy_verified(&src, &dst)?;
+            continue;
+        }
+        std::fs::copy(&src, &dst)?;
+        std::fs::File::open(&dst)?.sync_all()?;
+        if std::fs::read(&src)? != std::fs::read(&dst)? {
+            return Err(Error::failed(format!(
+                "the copy of {} differs from the original",
+                src.display()
+            )));
+        }
+    }
+    super::swap::sync_dir(to)?;
+    Ok(())
+}

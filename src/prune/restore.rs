@@ -1,0 +1,208 @@
+//! `restore`: put a persist dir back as it was before a prune, from that prune's backup
+//! folder and its manifest (never guessing).
+//!
+//! Crash safety, step by step:
+//! - chroma.sqlite3 changes once, by an atomic rename of a complete, fsynced, verified copy
+//!   of the backup (`chroma.sqlite3.chroma-wal-restore` beside it until then). A kill before
+//!   the rename leaves the pruned dir (and at most that temporary file, which the next
+//!   restore or prune removes); after it, the restored file.
+//! - The folders put back were orphans before the prune too: no segment names them, in the
+//!   pruned file or in the restored one. So whichever of them are back when a kill lands,
+//!   Chroma reads exactly the same data; a second restore moves the rest.
+//! - Before the rename, the current file's side files are dealt with: a hot journal is
+//!   refused (SQLite would roll it back into the restored file), a `-wal` is folded into the
+//!   current file and removed, so no frame of it can be replayed onto the restored one.
+
+use std::path::{Path, PathBuf};
+
+use super::backups::{self, BackupInfo};
+use crate::chroma::{db, procs, Sizes, SQLITE_FILE};
+use crate::error::{Error, Result};
+
+/// The temporary name of the restored file until its rename.
+pub const RESTORE_FILE: &str = "chroma.sqlite3.chroma-wal-restore";
+
+/// What a restore would put back.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub persist_dir: PathBuf,
+    pub backup: BackupInfo,
+    /// The backup's chroma.sqlite3, when the prune changed the file.
+    pub sqlite: Option<PathBuf>,
+    pub sqlite_bytes: u64,
+    /// Folders to move back: (name, where it is in the backup, bytes).
+    pub dirs: Vec<(String, PathBuf, u64)>,
+    /// Folders the manifest names that are not in the backup (already back, say).
+    pub missing: Vec<String>,
+}
+
+/// Find the backup (`from`, or the newest in `default_folder`) and what it would restore.
+pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> Result<RestorePlan> {
+    crate::chroma::snapshot::check_persist_dir(persist_dir)?;
+    let backup = match from {
+        Some(f) => backups::resolve(f, persist_dir)?,
+        None => backups::list(default_folder, persist_dir)
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no backup of {} in {} (give one with --from)",
+                    persist_dir.display(),
+                    default_folder.display()
+                ))
+            })?,
+    };
+    let sqlite = match &backup.manifest.sqlite {
+        Some(name) => {
+            let p = backup.folder.join(name);
+            if !p.is_file() {
+                let partial = db::side_file(&p, ".partial");
+                return Err(Error::refused(if partial.exists() {
+                    format!(
+                        "{} was never swapped in (the prune stopped before it): the dir was left \
+                         as it was, there is nothing to restore",
+                        partial.display()
+                    )
+                } else {
+                    format!("{} is missing from the backup", p.display())
+                }));
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    let sqlite_bytes = sqlite
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let (mut dirs, mut missing) = (Vec::new(), Vec::new());
+    for d in &backup.manifest.dirs {
+        let at = backup.folder.join(backups::DIRS).join(&d.name);
+        if at.is_dir() && !persist_dir.join(&d.name).exists() {
+            dirs.push((d.name.clone(), at.clone(), d.bytes));
+        } else {
+            missing.push(d.name.clone());
+        }
+    }
+    Ok(RestorePlan {
+        persist_dir: persist_dir.to_path_buf(),
+        backup,
+        sqlite,
+        sqlite_bytes,
+        dirs,
+        missing,
+    })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub sqlite_restored: bool,
+    pub dirs_restored: Vec<String>,
+    pub sizes_before: Sizes,
+    pub sizes_after: Sizes,
+}
+
+fn refuse_if_held(persist_dir: &Path) -> Result<()> {
+    let holders = procs::find(persist_dir);
+    if !holders.list.is_empty() {
+        return Err(Error::refused(format!(
+            "the persist dir is open in {}: stop Chroma first",
+            holders.describe()
+        )));
+    }
+    if procs::open_for_writing(&persist_dir.join(SQLITE_FILE)) == Some(true) {
+        return Err(Error::refused(
+            "chroma.sqlite3 is open for writing in a process this one cannot see: stop Chroma first",
+        ));
+    }
+    Ok(())
+}
+
+/// Put the dir back. `progress(what)` says each step in words.
+pub fn run(plan: &RestorePlan, progress: &mut dyn FnMut(&str)) -> Result<Restored> {
+    let dir = &plan.persist_dir;
+    refuse_if_held(dir)?;
+    let live = dir.join(SQLITE_FILE);
+    let sizes_before = Sizes::read(dir);
+    let mut sqlite_restored = false;
+    if let Some(src) = &plan.sqlite {
+        if sizes_before.journal_hot {
+            return Err(Error::refused(
+                "chroma.sqlite3-journal is hot (an interrupted write): start and stop Chroma once \
+                 so SQLite rolls it back, then restore",
+            ));
+        }
+        // A -wal belongs to the file being replaced: fold it in, so that nothing of it can
+        // be replayed onto the restored file.
+        super::walmode::checkpoint(&live)?;
+        if db::side_file(&live, "-wal").exists() {
+            return Err(Error::refused(
+                "chroma.sqlite3-wal could not be folded in and removed; stop every process using the dir",
+            ));
+        }
+        progress("copying the backup of chroma.sqlite3");
+        let tmp = dir.join(RESTORE_FILE);
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::copy(src, &tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        progress("verifying the copy");
+        if !same_bytes(src, &tmp)? {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::failed(
+                "the copy of the backup differs from it; nothing was changed",
+            ));
+        }
+        if let Ok(meta) = std::fs::metadata(&live) {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+            let _ = std::fs::set_permissions(
+                &tmp,
+                std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+            );
+        }
+        // The last check before the rename: nobody opened the dir meanwhile.
+        if let Err(e) = refuse_if_held(dir) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        progress("swapping it in");
+        std::fs::rename(&tmp, &live)?;
+        super::swap::sync_dir(dir)?;
+        let _ = std::fs::remove_file(db::side_file(&live, "-shm"));
+        sqlite_restored = true;
+    }
+    let mut dirs_restored = Vec::new();
+    for (name, from, _) in &plan.dirs {
+        progress(&format!("moving folder {name} back"));
+        super::folders::move_dir(from, &dir.join(name))?;
+        super::swap::sync_dir(dir)?;
+        dirs_restored.push(name.clone());
+    }
+    Ok(Restored {
+        sqlite_restored,
+        dirs_restored,
+        sizes_before,
+        sizes_after: Sizes::read(dir),
+    })
+}
+
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
