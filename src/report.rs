@@ -184,7 +184,8 @@ pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
         })).collect::<Vec<_>>(),
         "orphan_topics": orphans,
         "orphan_segment_dirs": snap.orphan_segment_dirs.iter().map(|o| json!({
-            "name": o.name, "path": o.path.display().to_string(), "bytes": o.bytes
+            "name": o.name, "path": o.path.display().to_string(), "bytes": o.bytes,
+            "reclaimable": o.reclaimable(), "keep_reason": o.keep, "stale_max_seq_id_row": o.stale_row,
         })).collect::<Vec<_>>(),
         "warnings": snap.warnings,
     })

@@ -89,7 +89,7 @@ pub fn report_disk_text(r: &Report) -> String {
     }
     if let (Some(dir), Some(kept)) = (&r.backup_dir, r.backup_bytes) {
         out += &format!(
-            "Backup holds    {} on disk; deleting it gives them back: rm -r '{}' (undo instead: chroma-wal restore {})\n",
+            "Backup holds    {} on disk; deleting it gives them back: rm -r '{}' (explorer: m, then D); to undo the prune instead: chroma-wal restore {}\n",
             bytes(kept),
             dir.display(),
             r.persist_dir.display()
@@ -130,4 +130,91 @@ pub fn backups_text(list: &[BackupInfo]) -> String {
         );
     }
     out
+}
+
+/// `space` of `info --deep`.
+pub fn space_json(m: &crate::chroma::space::SpaceMap) -> Value {
+    json!({
+        "tables": m.tables.iter().map(|t| json!({"name": t.name, "bytes": t.bytes})).collect::<Vec<_>>(),
+        "free_bytes": m.free_bytes,
+        "side_files_bytes": m.side_bytes,
+        "index_dirs_bytes": m.index_dirs_bytes,
+        "orphan_dirs_bytes": m.orphan_dirs_bytes,
+        "other_bytes": m.other_bytes,
+        "dir_bytes": m.dir_bytes,
+    })
+}
+
+/// A bar of `width` cells for `part` of `whole`.
+pub fn bar(part: u64, whole: u64, width: usize) -> String {
+    let n = if whole == 0 {
+        0
+    } else {
+        ((part as f64 / whole as f64) * width as f64).round() as usize
+    };
+    let n = n.min(width).max(usize::from(part > 0));
+    format!("{}{}", "█".repeat(n), "·".repeat(width - n))
+}
+
+/// The space map as text lines: the eight largest b-trees, the rest summed, then the rest of
+/// the dir.
+pub fn space_text(m: &crate::chroma::space::SpaceMap, wal_prunable: u64) -> String {
+    let whole = m.dir_bytes.max(1);
+    let mut out = String::from("\nWhere the space goes (whole dir; --json lists every b-tree)\n");
+    let mut line = |label: &str, b: u64, note: &str| {
+        out += &format!(
+            "  {:<36} {:>11}  {}  {note}\n",
+            cut(label, 36),
+            bytes(b),
+            bar(b, whole, 30)
+        );
+    };
+    for t in m.tables.iter().take(8) {
+        let note = if t.name == "embeddings_queue" && wal_prunable > 0 {
+            format!("the WAL; ~{} prunable", bytes(wal_prunable))
+        } else {
+            String::new()
+        };
+        line(&t.name, t.bytes, &note);
+    }
+    let rest: u64 = m.tables.iter().skip(8).map(|t| t.bytes).sum();
+    if rest > 0 {
+        line(
+            &format!("{} more tables and indexes", m.tables.len() - 8),
+            rest,
+            "",
+        );
+    }
+    line(
+        "free pages in chroma.sqlite3",
+        m.free_bytes,
+        if m.free_bytes > 0 {
+            "reclaimable (compaction)"
+        } else {
+            ""
+        },
+    );
+    line("journals and leftovers", m.side_bytes, "");
+    line("index folders", m.index_dirs_bytes, "");
+    line(
+        "orphan folders",
+        m.orphan_dirs_bytes,
+        if m.orphan_dirs_bytes > 0 {
+            "reclaimable (prune --orphan-dirs)"
+        } else {
+            ""
+        },
+    );
+    line("everything else", m.other_bytes, "");
+    out
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }

@@ -436,46 +436,6 @@ fn ctrl_c_during_each_step_exits_130_untouched_or_exactly_pruned() {
     let _ = Duration::ZERO;
 }
 
-/// A tmpfs of `bytes` at a new dir, or None when mounting is impossible here (must be
-/// possible in CI, which runs as root).
-struct Tmpfs {
-    path: PathBuf,
-    _holder: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn new(bytes: u64) -> Option<Tmpfs> {
-        let holder = tempfile::tempdir().unwrap();
-        let path = holder.path().join("fs");
-        std::fs::create_dir(&path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI runs as root and must be able to mount a tmpfs"
-            );
-            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
-            return None;
-        }
-        Some(Tmpfs {
-            path,
-            _holder: holder,
-        })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
-
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|r| {

@@ -223,12 +223,18 @@ fn the_backup_is_the_untouched_original_and_is_not_the_live_file() {
         std::fs::metadata(dir.join("chroma.sqlite3")).unwrap(),
     );
     assert_ne!(lb.ino(), ll.ino());
-    // Only the backup itself is in the folder (no `.partial`).
-    let names: Vec<_> = std::fs::read_dir(&backups)
+    // One folder for this prune, holding the backup itself (no `.partial`) and its manifest.
+    let folders: Vec<_> = std::fs::read_dir(&backups)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(names, vec![b]);
+    assert_eq!(folders, vec![b.parent().unwrap().to_path_buf()]);
+    let mut names: Vec<_> = std::fs::read_dir(b.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["chroma.sqlite3", "manifest.json"]);
 }
 
 #[test]

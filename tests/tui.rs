@@ -665,3 +665,52 @@ fn rows_search_by_id_lands_on_each_match() {
         308
     );
 }
+
+#[test]
+fn orphan_folders_are_rows_that_can_be_marked_and_the_space_view_maps_the_dir() {
+    let mut app = app_on("v1_5_9");
+    let now = Instant::now();
+    let i = app
+        .rows()
+        .iter()
+        .position(|r| matches!(r, tui::app::RowRef::Folder(_)))
+        .expect("the 1.5.9 fixture's orphan folder is a row");
+    app.update(Action::Select(i));
+    app.update(Action::Mark);
+    let plan = app.plan().expect("a plan with the folder");
+    assert_eq!(plan.dirs.len(), 1);
+    assert_eq!(plan.rows(), 0);
+    let screen = render(&app, 140, 30, now);
+    assert!(
+        screen.contains("(orphan folder)") && screen.contains("[x]"),
+        "{screen}"
+    );
+    // The confirm dialog lists it and says what the disk gains.
+    app.update(Action::Prune);
+    assert_eq!(app.view, View::Confirm, "{:?}", app.message);
+    let screen = render(&app, 140, 34, now);
+    assert!(
+        screen.contains("orphan folder") && screen.contains("disk"),
+        "{screen}"
+    );
+    app.update(Action::Back);
+    // m: the space map, filled in by the worker.
+    let e = app.update(Action::OpenSpace);
+    assert_eq!(e, vec![Effect::MapSpace]);
+    assert!(render(&app, 120, 36, now).contains("mapping chroma.sqlite3"));
+    let snap = chroma_wal::chroma::Snapshot::open(&PathBuf::from("tests/fixtures/v1_5_9")).unwrap();
+    let map = chroma_wal::chroma::space::map(&snap, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Space(Ok(map)));
+    let screen = render(&app, 120, 36, now);
+    assert!(
+        screen.contains("embeddings_queue") && screen.contains("orphan folders"),
+        "{screen}"
+    );
+    snap_space(render(&app, 120, 36, now));
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Main);
+}
+
+fn snap_space(screen: String) {
+    snap("space_120x36", screen);
+}

@@ -2,7 +2,7 @@
 # Every picture of the explorer, from the current release binary in a real terminal.
 # tmux runs the binary (130x34), send-keys types, capture-pane -e reads the screen with its
 # colours; ansi2svg.py draws that as SVG (xterm's palette) and the plain text goes beside it.
-# - main, detail (the segments pane), confirm, result, rows, row: on a copy of the demo dir;
+# - main, detail (the segments pane), confirm, result, rows, row, space: on a copy of the demo dir;
 # - running: on a bigger dir made by tests/bench/gen.py (the demo prunes in milliseconds),
 #   captured while the prune runs.
 # Needs tmux and python3. Usage: bash assets/screenshots/make.sh
@@ -46,6 +46,8 @@ keys w; sleep 1
 keys PageDown PageDown PageDown; sleep 0.3
 keys Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down; shot rows 1
 keys Enter; shot row
+keys Escape Escape; sleep 0.3
+keys m; shot space 1.5
 
 # A prune long enough to be seen running.
 python3 tests/bench/gen.py "$tmp/big" 150000 >/dev/null

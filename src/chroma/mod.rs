@@ -17,6 +17,7 @@ pub mod rows;
 pub mod schema;
 pub mod seqid;
 pub mod snapshot;
+pub mod space;
 pub mod wal;
 
 pub use health::Health;

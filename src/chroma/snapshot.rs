@@ -158,6 +158,8 @@ pub struct OrphanDir {
     pub bytes: u64,
     /// Why it may not be reclaimed (it holds files an index folder never holds), or `None`.
     pub keep: Option<String>,
+    /// A `max_seq_id` row still names it (left by the release that deleted its segment).
+    pub stale_row: bool,
 }
 
 impl OrphanDir {
@@ -519,15 +521,27 @@ impl Snapshot {
                 warnings.push(damaged_warning(&c.name, segment, reason, recovery));
             }
         }
-        // Folders are named by segment id: any id in segments or max_seq_id, in every tenant
-        // and database, is live. Never collection ids.
-        segment_ids.extend(seq_rows.keys().cloned());
-        let orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
+        // Folders are named by segment id: any id in `segments`, in every tenant and
+        // database, is live (never compare with collection ids). A max_seq_id row alone does
+        // not make a folder live: Chroma 0.5.6–0.6.x leave the vector segment's row behind
+        // when they delete a collection, and no collection can load a folder whose segment
+        // is gone. Such a row is said, and never touched.
+        let mut orphan_segment_dirs = find_orphan_dirs(dir, &segment_ids);
+        for o in &mut orphan_segment_dirs {
+            if seq_rows.contains_key(&o.name) {
+                o.stale_row = true;
+            }
+        }
         for o in &orphan_segment_dirs {
             warnings.push(format!(
-                "folder {} looks like a segment folder but no segment uses it ({}){}",
+                "folder {} looks like a segment folder but no segment uses it ({}{}){}",
                 o.name,
                 crate::units::bytes(o.bytes),
+                if o.stale_row {
+                    "; only a stale max_seq_id row, left by the release that deleted it, names it"
+                } else {
+                    ""
+                },
                 o.keep
                     .as_ref()
                     .map(|k| format!(": {k}"))
@@ -935,6 +949,7 @@ pub fn find_orphan_dirs(dir: &Path, segment_ids: &HashSet<String>) -> Vec<Orphan
             (looks_like_uuid(&name) && !segment_ids.contains(&name)).then(|| OrphanDir {
                 bytes: fsinfo::tree_bytes(&e.path()),
                 keep: orphan_keep_reason(&e.path()),
+                stale_row: false,
                 path: e.path(),
                 name,
             })

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use chroma_wal::prune::{Canceller, Unit};
-use chroma_wal::report;
+use chroma_wal::prune::{backups, BackupTarget, Canceller, Unit};
+use chroma_wal::{report, report_disk};
 
 use super::{bar, open_and_count, print_json, Outcome};
 
@@ -20,7 +20,8 @@ pub struct InfoArgs {
     pub json: bool,
 
     /// Also read what takes longer: the elements marked deleted in every vector index (one
-    /// byte per element of data_level0.bin).
+    /// byte per element of data_level0.bin), and where the space goes (SQLite's dbstat reads
+    /// every page of chroma.sqlite3).
     #[arg(long)]
     pub deep: bool,
 }
@@ -38,10 +39,37 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         pb.finish_and_clear();
         r.map_err(|e| (e, None))?;
     }
+    let space = if args.deep {
+        let pb = bar("mapping", None, Unit::Tables);
+        let mut cb = |done: u64, total: u64| {
+            pb.set_length(total);
+            pb.set_position(done);
+            !cancel.is_cancelled()
+        };
+        let m = chroma_wal::chroma::space::map(&snap, &mut cb);
+        pb.finish_and_clear();
+        Some(m.map_err(|e| (e, None))?)
+    } else {
+        None
+    };
+    let backups = BackupTarget::Default
+        .folder(&snap.persist_dir)
+        .map(|f| backups::list(&f, &snap.persist_dir))
+        .unwrap_or_default();
     if args.json {
-        print_json(&report::info_json(&snap, &wal));
+        let mut v = report::info_json(&snap, &wal);
+        v["backups"] = report_disk::backups_json(&backups);
+        v["space"] = space
+            .as_ref()
+            .map(report_disk::space_json)
+            .unwrap_or(serde_json::Value::Null);
+        print_json(&v);
     } else {
         print!("{}", report::info_text(&snap, &wal));
+        if let Some(m) = &space {
+            print!("{}", report_disk::space_text(m, wal.prunable_bytes()));
+        }
+        print!("{}", report_disk::backups_text(&backups));
     }
     Ok(())
 }

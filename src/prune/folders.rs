@@ -4,8 +4,10 @@
 //! A folder is an orphan only while all of these hold, checked again under a write lock on
 //! chroma.sqlite3 (no one can create a segment meanwhile) just before each move:
 //! - its name is a UUID;
-//! - it matches no segment id anywhere: `segments.id` and `max_seq_id.segment_id`, in every
-//!   tenant and database (folders are named by segment id, never by collection id);
+//! - it matches no segment id anywhere: `segments.id`, in every tenant and database (folders
+//!   are named by segment id, never by collection id). A stale `max_seq_id` row may still
+//!   name it: Chroma 0.5.6–0.6.x delete a collection's segments but leave the vector
+//!   segment's row, and no collection can load a folder whose segment is gone;
 //! - it holds only the files an index folder holds;
 //! - no process has any of its files open.
 //!
@@ -74,23 +76,12 @@ pub(super) fn prepare(
     Ok((snap, prune_folder))
 }
 
-/// Every segment id the database knows, read on `conn`.
+/// Every segment id the database knows (`segments`, every tenant and database), on `conn`.
 fn segment_ids(conn: &rusqlite::Connection) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
     let mut st = conn.prepare("SELECT id FROM segments")?;
     for r in st.query_map([], |r| r.get::<_, String>(0))? {
         ids.insert(r?);
-    }
-    let has_table: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'max_seq_id'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_table > 0 {
-        let mut st = conn.prepare("SELECT segment_id FROM max_seq_id")?;
-        for r in st.query_map([], |r| r.get::<_, String>(0))? {
-            ids.insert(r?);
-        }
     }
     Ok(ids)
 }

@@ -21,6 +21,8 @@ pub enum View {
     Result,
     /// One collection's (or orphan topic's) WAL rows.
     Rows,
+    /// Where the space of the dir goes, and its backups.
+    Space,
 }
 
 /// What a key (or the mouse) asks for.
@@ -49,6 +51,10 @@ pub enum Action {
     OpenRows,
     NextMatch,
     PrevMatch,
+    /// Open the space map.
+    OpenSpace,
+    /// Delete the selected backup (asks first).
+    DeleteBackup,
 }
 
 /// Messages from the worker threads.
@@ -63,6 +69,11 @@ pub enum Msg {
     /// The deleted marks of each vector index (segment id, count), after the counts.
     Deleted(Vec<(String, u64)>),
     Rows(RowsReply),
+    SpaceProgress {
+        done: u64,
+        total: u64,
+    },
+    Space(Result<crate::chroma::space::SpaceMap, String>),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
 }
@@ -74,6 +85,7 @@ pub enum Effect {
     RunJob(Box<Plan>),
     CancelJob,
     Rows(Box<RowsRequest>),
+    MapSpace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +111,8 @@ pub enum RowRef {
     Collection(usize),
     /// Index into `WalStats::topics`.
     Orphan(usize),
+    /// Index into `Snapshot::orphan_segment_dirs`: a folder no segment uses.
+    Folder(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +197,8 @@ pub struct App {
     /// The rows view, while it is open.
     pub wal_rows: Option<RowsView>,
     pub rows_generation: u64,
+    /// The space view, while it is open.
+    pub space: Option<super::space::SpaceView>,
 }
 
 impl App {
@@ -209,6 +225,7 @@ impl App {
             quit: false,
             wal_rows: None,
             rows_generation: 0,
+            space: None,
         }
     }
 
@@ -235,6 +252,17 @@ impl App {
                 let t = &w.topics[*t];
                 (t.rows, t.prunable, t.held(), t.prunable_bytes)
             }
+            // No WAL rows; the bytes are the folder's.
+            RowRef::Folder(i) => (
+                0,
+                0,
+                0,
+                self.snap
+                    .as_ref()
+                    .and_then(|s| s.orphan_segment_dirs.get(*i))
+                    .map(|o| o.bytes)
+                    .unwrap_or(0),
+            ),
         })
     }
 
@@ -243,6 +271,7 @@ impl App {
         match (r, &self.snap, self.wal()) {
             (RowRef::Collection(i), Some(s), _) => s.collections[*i].id.clone(),
             (RowRef::Orphan(t), _, Some(w)) => w.topics[*t].topic.clone(),
+            (RowRef::Folder(i), Some(s), _) => format!("dir:{}", s.orphan_segment_dirs[*i].name),
             _ => String::new(),
         }
     }
@@ -251,6 +280,7 @@ impl App {
         match (r, &self.snap, self.wal()) {
             (RowRef::Collection(i), Some(s), _) => s.collections[*i].name.clone(),
             (RowRef::Orphan(t), _, Some(w)) => w.topics[*t].topic.clone(),
+            (RowRef::Folder(i), Some(s), _) => s.orphan_segment_dirs[*i].name.clone(),
             _ => String::new(),
         }
     }
@@ -270,6 +300,7 @@ impl App {
                     .map(|(i, _)| RowRef::Orphan(i)),
             );
         }
+        rows.extend((0..s.orphan_segment_dirs.len()).map(RowRef::Folder));
         if !self.filter.is_empty() {
             let f = self.filter.to_lowercase();
             rows.retain(|r| self.name_of(r).to_lowercase().contains(&f));
@@ -305,7 +336,14 @@ impl App {
     }
 
     fn prunable(&self, r: &RowRef) -> bool {
-        self.numbers(r).is_some_and(|n| n.1 > 0)
+        match r {
+            RowRef::Folder(i) => self
+                .snap
+                .as_ref()
+                .and_then(|s| s.orphan_segment_dirs.get(*i))
+                .is_some_and(|o| o.reclaimable()),
+            _ => self.numbers(r).is_some_and(|n| n.1 > 0),
+        }
     }
 
     /// Marked rows and their estimated bytes.
@@ -323,6 +361,7 @@ impl App {
                     .map(|(i, _)| RowRef::Orphan(i))
                     .collect::<Vec<_>>()
             }))
+            .chain((0..s.orphan_segment_dirs.len()).map(RowRef::Folder))
             .collect();
         for r in all {
             if self.marked.contains(&self.key_of(&r)) {
@@ -348,10 +387,21 @@ impl App {
                 topics.push(t.topic.clone());
             }
         }
-        if topics.is_empty() {
+        let dirs: Vec<String> = s
+            .orphan_segment_dirs
+            .iter()
+            .filter(|o| self.marked.contains(&format!("dir:{}", o.name)))
+            .map(|o| o.name.clone())
+            .collect();
+        if topics.is_empty() && dirs.is_empty() {
             return None;
         }
-        Plan::build(s, w, &Selection::Topics(topics)).ok()
+        let plan = Plan::build(s, w, &Selection::Topics(topics)).ok()?;
+        Some(if dirs.is_empty() {
+            plan
+        } else {
+            plan.with_dirs(s, Some(&dirs))
+        })
     }
 
     fn clamp(&mut self) {
@@ -416,6 +466,7 @@ impl App {
                 self.clamp();
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
+            m @ (Msg::SpaceProgress { .. } | Msg::Space(_)) => self.on_space(m),
             Msg::Rows(reply) => {
                 let ask = self.wal_rows.as_mut().and_then(|v| v.on_reply(reply));
                 return ask
@@ -464,6 +515,7 @@ impl App {
         match self.view {
             View::Main => self.update_main(action),
             View::Rows => self.update_rows(action),
+            View::Space => self.update_space(action),
             View::Confirm => match action {
                 Action::Yes => match self.plan() {
                     Some(plan) => {
@@ -627,13 +679,18 @@ impl App {
                 return vec![Effect::Scan];
             }
             Action::OpenRows => return self.open_rows(),
+            Action::OpenSpace => return self.open_space(),
             Action::Help => self.help = true,
             Action::Quit => self.quit = true,
             Action::Back => {
                 self.filter.clear();
                 self.detail = false;
             }
-            Action::Yes | Action::No | Action::NextMatch | Action::PrevMatch => {}
+            Action::Yes
+            | Action::No
+            | Action::NextMatch
+            | Action::PrevMatch
+            | Action::DeleteBackup => {}
         }
         self.clamp();
         Vec::new()

@@ -20,6 +20,7 @@ const MAIN: &[View] = &[View::Main];
 /// Moving works the same in the table and in the rows view.
 const NAV: &[View] = &[View::Main, View::Rows];
 const ROWS: &[View] = &[View::Rows];
+const SPACE: &[View] = &[View::Space];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
@@ -84,6 +85,62 @@ pub const BINDINGS: &[Binding] = &[
         help: "read the selected collection's WAL rows",
         action: Action::OpenRows,
         views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('m')],
+        label: "m",
+        help: "map where the space of the dir goes, and its backups",
+        action: Action::OpenSpace,
+        views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Up, KeyCode::Char('k')],
+        label: "↑/k",
+        help: "previous backup",
+        action: Action::Up,
+        views: SPACE,
+        footer: false,
+    },
+    Binding {
+        keys: &[KeyCode::Down, KeyCode::Char('j')],
+        label: "↓/j",
+        help: "next backup",
+        action: Action::Down,
+        views: SPACE,
+        footer: false,
+    },
+    Binding {
+        keys: &[KeyCode::Char('D')],
+        label: "D",
+        help: "delete the selected backup (asks first; restore is the other way out)",
+        action: Action::DeleteBackup,
+        views: SPACE,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('y')],
+        label: "y",
+        help: "yes, delete it",
+        action: Action::Yes,
+        views: SPACE,
+        footer: false,
+    },
+    Binding {
+        keys: &[KeyCode::Char('n')],
+        label: "n",
+        help: "no, keep it",
+        action: Action::No,
+        views: SPACE,
+        footer: false,
+    },
+    Binding {
+        keys: &[KeyCode::Esc, KeyCode::Left],
+        label: "Esc",
+        help: "back to the table",
+        action: Action::Back,
+        views: SPACE,
         footer: true,
     },
     Binding {
@@ -235,7 +292,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         help: "this help",
         action: Action::Help,
-        views: &[View::Main, View::Result, View::Rows],
+        views: &[View::Main, View::Result, View::Rows, View::Space],
         footer: true,
     },
     Binding {
@@ -243,7 +300,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "q",
         help: "quit",
         action: Action::Quit,
-        views: &[View::Main, View::Result, View::Rows],
+        views: &[View::Main, View::Result, View::Rows, View::Space],
         footer: true,
     },
 ];
@@ -291,6 +348,9 @@ fn short(help: &'static str) -> &'static str {
         "next (older) match" => "next",
         "previous (newer) match" => "prev",
         "back to the table (closes the row first)" => "back",
+        "map where the space of the dir goes, and its backups" => "space",
+        "delete the selected backup (asks first; restore is the other way out)" => "delete backup",
+        "back to the table" => "back",
         other => other,
     }
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod keymap;
 pub mod rows;
+pub mod space;
 pub mod ui;
 pub mod views;
 
@@ -67,6 +68,22 @@ impl Workers {
         match effect {
             Effect::Scan => self.scan(),
             Effect::RunJob(plan) => self.job(*plan),
+            Effect::MapSpace => {
+                let (tx, path) = (self.tx.clone(), self.path.clone());
+                std::thread::spawn(move || {
+                    let r = Snapshot::open(&path).and_then(|snap| {
+                        let mut last = Instant::now();
+                        crate::chroma::space::map(&snap, &mut |done, total| {
+                            if last.elapsed() >= Duration::from_millis(100) {
+                                last = Instant::now();
+                                let _ = tx.send(Msg::SpaceProgress { done, total });
+                            }
+                            true
+                        })
+                    });
+                    let _ = tx.send(Msg::Space(r.map_err(|e| e.to_string())));
+                });
+            }
             Effect::Rows(req) => {
                 let (tx, path) = (self.tx.clone(), self.path.clone());
                 std::thread::spawn(move || {

@@ -371,6 +371,10 @@ impl App {
                 vec![w.topics[t].topic.clone()],
             ),
             (RowRef::Orphan(_), None) => return Vec::new(),
+            (RowRef::Folder(_), _) => {
+                self.message = Some("a folder has no WAL rows".into());
+                return Vec::new();
+            }
         };
         self.rows_generation += 1;
         let v = RowsView::new(self.rows_generation, title, topics.clone());

@@ -64,6 +64,7 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         View::Running => draw_running(f, app, body, now),
         View::Result => draw_result(f, app, body),
         View::Rows => super::views::rows::draw(f, app, body),
+        View::Space => super::views::space::draw(f, app, body),
     }
     draw_footer(f, app, footer);
     if app.help {
@@ -214,6 +215,27 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                         right(count(t.held())),
                         right(t.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
                         Cell::from("collection deleted: all rows may go").fg(Color::Magenta),
+                    ]
+                }
+                (RowRef::Folder(i), Some(s), _) => {
+                    let o = &s.orphan_segment_dirs[*i];
+                    vec![
+                        Cell::from(mark),
+                        Cell::from("(orphan folder)").fg(Color::Magenta),
+                        Cell::from(o.name.clone()),
+                        right("-".into()),
+                        right("-".into()),
+                        right("-".into()),
+                        right("-".into()),
+                        right("-".into()),
+                        match &o.keep {
+                            None => Cell::from(format!(
+                                "{}, no segment uses it: reclaimable",
+                                bytes(o.bytes)
+                            ))
+                            .fg(Color::Magenta),
+                            Some(why) => Cell::from(why.clone()).fg(Color::Yellow),
+                        },
                     ]
                 }
                 _ => vec![Cell::from("")],

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::process::{Command, Stdio};
+
 use rusqlite::{Connection, OpenFlags};
 
 /// Every persist dir in tests/fixtures, written by real chromadb releases.
@@ -202,4 +204,44 @@ pub fn bin() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("chroma-wal").unwrap();
     c.env_remove("RUST_BACKTRACE");
     c
+}
+
+/// A tmpfs of `bytes` at a new dir, or None when mounting is impossible here (must be
+/// possible in CI, which runs as root).
+pub struct Tmpfs {
+    pub path: PathBuf,
+    _holder: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn new(bytes: u64) -> Option<Tmpfs> {
+        let holder = tempfile::tempdir().unwrap();
+        let path = holder.path().join("fs");
+        std::fs::create_dir(&path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI runs as root and must be able to mount a tmpfs"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+            return None;
+        }
+        Some(Tmpfs {
+            path,
+            _holder: holder,
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
 }

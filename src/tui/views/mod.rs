@@ -2,3 +2,4 @@
 
 pub mod rows;
 pub mod segments;
+pub mod space;

@@ -59,6 +59,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(" segments ");
     let (Some(RowRef::Collection(i)), Some(s)) = (app.selected(), &app.snap) else {
         let text = match (app.selected(), app.wal()) {
+            (Some(RowRef::Folder(i)), _) => match app.snap.as_ref().and_then(|s| s.orphan_segment_dirs.get(i)) {
+                Some(o) => format!(
+                    "Orphan folder {} ({}).\nIts name is a segment id that no segment (in any tenant or database) and no max_seq_id row uses any more: Chroma 0.6.3 and 1.x leave a deleted collection's index folder behind. {}",
+                    o.name,
+                    bytes(o.bytes),
+                    match &o.keep {
+                        None => "Marked and pruned, it is moved into the prune's backup folder (restore puts it back).".to_string(),
+                        Some(why) => format!("It {why}."),
+                    }
+                ),
+                None => "nothing selected".into(),
+            },
             (Some(RowRef::Orphan(t)), Some(w)) => {
                 let t = &w.topics[t];
                 format!("Orphan topic {}\nseq_id {}..{}, {} rows. No collection reads it any more: every row may go.", t.topic, t.min_seq_id, t.max_seq_id, count(t.rows))

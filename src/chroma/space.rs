@@ -1,0 +1,122 @@
+//! Where the bytes of a persist dir go: chroma.sqlite3 by b-tree (as SQLite's `dbstat`
+//! counts them), its free pages, journals and leftovers, each collection's index folder,
+//! orphan folders, and everything else. `dbstat` reads every page, so this is `--deep` work,
+//! run after the WAL counts (and off the UI thread in the explorer).
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+
+use super::snapshot::Snapshot;
+use super::{db, fsinfo};
+use crate::error::{Error, Result};
+
+/// One b-tree of chroma.sqlite3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Exactly as `dbstat` names it.
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The space map.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpaceMap {
+    /// Largest first.
+    pub tables: Vec<Table>,
+    pub free_bytes: u64,
+    /// `-journal`, `-wal`, `-shm`, and files an interrupted chroma-wal left.
+    pub side_bytes: u64,
+    /// Index folders of live segments.
+    pub index_dirs_bytes: u64,
+    pub orphan_dirs_bytes: u64,
+    /// Everything else under the persist dir.
+    pub other_bytes: u64,
+    /// The whole dir.
+    pub dir_bytes: u64,
+}
+
+impl SpaceMap {
+    /// The part of chroma.sqlite3 a prune of every prunable row gives back: the free pages
+    /// (a compaction) — the WAL's own share is in the WAL counts.
+    pub fn reclaimable_inside(&self) -> u64 {
+        self.free_bytes
+    }
+}
+
+/// Progress: `(b-trees done, b-trees)`. Return `false` to cancel.
+pub type SpaceProgress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
+
+/// Sum `dbstat` per b-tree, one b-tree per statement (a short read transaction each).
+pub fn tables(conn: &Connection, progress: SpaceProgress<'_>) -> Result<Vec<Table>> {
+    let names: Vec<String> = {
+        let mut st = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE rootpage > 0 UNION SELECT 'sqlite_schema'",
+        )?;
+        let v = st
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v
+    };
+    let mut out = Vec::with_capacity(names.len());
+    let total = names.len() as u64;
+    let mut st = conn.prepare("SELECT coalesce(SUM(pgsize), 0) FROM dbstat WHERE name = ?1")?;
+    for (i, name) in names.into_iter().enumerate() {
+        let bytes: i64 = st.query_row([&name], |r| r.get(0))?;
+        if bytes > 0 {
+            out.push(Table {
+                name,
+                bytes: bytes as u64,
+            });
+        }
+        if !progress(i as u64 + 1, total) {
+            return Err(Error::Interrupted(
+                "cancelled while mapping chroma.sqlite3; nothing was changed".into(),
+            ));
+        }
+    }
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// The whole map of `snap`'s persist dir.
+pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
+    let conn = db::open_read_only(&snap.sqlite_path)?;
+    let tables = tables(&conn, progress)?;
+    drop(conn);
+    let dir = &snap.persist_dir;
+    let sizes = super::Sizes::read(dir);
+    let side = [sizes.journal, sizes.wal, sizes.shm]
+        .iter()
+        .flatten()
+        .sum::<u64>()
+        + [super::NEW_FILE, crate::prune::restore::RESTORE_FILE]
+            .iter()
+            .filter_map(|f| fsinfo::file_bytes(&dir.join(f)))
+            .sum::<u64>();
+    let live: HashSet<&str> = snap
+        .collections
+        .iter()
+        .flat_map(|c| c.segments.iter().map(|s| s.id.as_str()))
+        .collect();
+    let index_dirs_bytes = live
+        .iter()
+        .map(|id| fsinfo::tree_bytes(&dir.join(id)))
+        .sum::<u64>();
+    let orphan_dirs_bytes = snap
+        .orphan_segment_dirs
+        .iter()
+        .map(|o| o.bytes)
+        .sum::<u64>();
+    let free_bytes = snap.free_bytes();
+    let known = sizes.sqlite + side + index_dirs_bytes + orphan_dirs_bytes;
+    Ok(SpaceMap {
+        tables,
+        free_bytes,
+        side_bytes: side,
+        index_dirs_bytes,
+        orphan_dirs_bytes,
+        other_bytes: sizes.dir.saturating_sub(known),
+        dir_bytes: sizes.dir,
+    })
+}

@@ -1,0 +1,183 @@
+//! The space view: where the bytes of the persist dir go, as proportional bars, with what
+//! can be reclaimed marked; then the dir's backups and what each keeps allocated.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::tui::app::App;
+use crate::units::bytes;
+
+fn bar_line(
+    label: &str,
+    part: u64,
+    whole: u64,
+    width: usize,
+    note: Option<&str>,
+    color: Color,
+) -> Line<'static> {
+    let n = if whole == 0 {
+        0
+    } else {
+        ((part as f64 / whole as f64) * width as f64).round() as usize
+    };
+    let n = n.min(width).max(usize::from(part > 0));
+    let mut spans = vec![
+        Span::raw(format!("{:<34} {:>11} ", cut(label, 34), bytes(part))),
+        Span::styled("█".repeat(n), Style::new().fg(color)),
+        Span::styled("·".repeat(width - n), Style::new().fg(Color::DarkGray)),
+    ];
+    if let Some(n) = note {
+        spans.push(Span::styled(
+            format!("  {n}"),
+            Style::new().fg(Color::Green),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let Some(v) = &app.space else { return };
+    let [top, bottom] = Layout::vertical([Constraint::Min(8), Constraint::Length(8)]).areas(area);
+    let width = (top.width as usize).saturating_sub(80).clamp(10, 40);
+    let mut lines: Vec<Line> = Vec::new();
+    match &v.map {
+        None => {
+            let (d, t) = v.progress;
+            let pct = (d * 100).checked_div(t).unwrap_or(0);
+            lines.push(Line::from(
+                format!("mapping chroma.sqlite3 page by page (dbstat)… {pct}%").fg(Color::Yellow),
+            ));
+        }
+        Some(Err(e)) => lines.push(Line::from(
+            format!("cannot map the dir: {e}").fg(Color::Red),
+        )),
+        Some(Ok(m)) => {
+            let whole = m.dir_bytes.max(1);
+            let prunable = app.wal().map(|w| w.prunable_bytes()).unwrap_or(0);
+            lines.push(Line::from(
+                format!(
+                    "whole dir {}   (green: what a prune can give back)",
+                    bytes(m.dir_bytes)
+                )
+                .bold(),
+            ));
+            for t in m.tables.iter().take(10) {
+                let note = (t.name == "embeddings_queue" && prunable > 0)
+                    .then(|| format!("the WAL: ~{} prunable", bytes(prunable)));
+                lines.push(bar_line(
+                    &t.name,
+                    t.bytes,
+                    whole,
+                    width,
+                    note.as_deref(),
+                    Color::Cyan,
+                ));
+            }
+            let rest: u64 = m.tables.iter().skip(10).map(|t| t.bytes).sum();
+            if rest > 0 {
+                let label = format!("{} more tables and indexes", m.tables.len() - 10);
+                lines.push(bar_line(&label, rest, whole, width, None, Color::Cyan));
+            }
+            let free_note = (m.free_bytes > 0).then_some("reclaimable: a compaction");
+            lines.push(bar_line(
+                "free pages",
+                m.free_bytes,
+                whole,
+                width,
+                free_note,
+                Color::Green,
+            ));
+            lines.push(bar_line(
+                "journals and leftovers",
+                m.side_bytes,
+                whole,
+                width,
+                None,
+                Color::Yellow,
+            ));
+            lines.push(bar_line(
+                "index folders",
+                m.index_dirs_bytes,
+                whole,
+                width,
+                None,
+                Color::Blue,
+            ));
+            let orphan_note =
+                (m.orphan_dirs_bytes > 0).then_some("reclaimable: mark the orphan folders");
+            lines.push(bar_line(
+                "orphan folders",
+                m.orphan_dirs_bytes,
+                whole,
+                width,
+                orphan_note,
+                Color::Magenta,
+            ));
+            lines.push(bar_line(
+                "everything else",
+                m.other_bytes,
+                whole,
+                width,
+                None,
+                Color::DarkGray,
+            ));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" where the space goes ")),
+        top,
+    );
+    let mut b: Vec<Line> = Vec::new();
+    if v.backups.is_empty() {
+        b.push(Line::from("no backup of this dir in the backup folder"));
+    }
+    for (i, x) in v.backups.iter().enumerate() {
+        let text = format!(
+            "{}  {:<9} {:>11} on disk  {}",
+            x.manifest.created,
+            x.manifest.method,
+            bytes(x.allocated),
+            x.folder.display()
+        );
+        let style = if i == v.cursor {
+            Style::new().bg(Color::DarkGray)
+        } else {
+            Style::new()
+        };
+        b.push(Line::from(Span::styled(text, style)));
+    }
+    if v.confirm_delete {
+        if let Some(x) = v.backups.get(v.cursor) {
+            b.push(Line::from(
+                format!(
+                    "Delete {} and give back {}? It is the undo of that prune (restore). y: delete  n: keep",
+                    x.folder.display(),
+                    bytes(x.allocated)
+                )
+                .fg(Color::Yellow)
+                .bold(),
+            ));
+        }
+    } else if let Some(m) = &v.message {
+        b.push(Line::from(m.clone().fg(Color::Yellow)));
+    }
+    f.render_widget(
+        Paragraph::new(b)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" backups of this dir (newest first) ")),
+        bottom,
+    );
+}
