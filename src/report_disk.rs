@@ -142,6 +142,7 @@ pub fn space_json(m: &crate::chroma::space::SpaceMap) -> Value {
         "orphan_dirs_bytes": m.orphan_dirs_bytes,
         "other_bytes": m.other_bytes,
         "dir_bytes": m.dir_bytes,
+        "estimated": m.estimated,
     })
 }
 

@@ -196,6 +196,19 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// seq_ids one statement walks at most: a topic that is sparse in a big WAL is read in
+/// several short statements (each releases its read lock), never one long one.
+const SPAN: i64 = 50_000;
+
+fn bounds(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(lo.zip(hi))
+}
+
 /// Up to `limit` rows with `seq_id < before`, newest first.
 pub fn page_before(
     conn: &Connection,
@@ -203,11 +216,21 @@ pub fn page_before(
     before: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
+    let Some((lo, hi)) = bounds(conn)? else {
+        return Ok(Vec::new());
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id < ?1 AND topic IN ({}) ORDER BY seq_id DESC LIMIT ?2",
-        placeholders(3, view.topics.len())
+        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id < ?1 AND seq_id >= ?3 AND topic IN ({}) ORDER BY seq_id DESC LIMIT ?2",
+        placeholders(4, view.topics.len())
     );
-    query(conn, view, &sql, before, limit)
+    let mut out = Vec::new();
+    let mut cursor = before.min(hi.saturating_add(1));
+    while out.len() < limit && cursor > lo {
+        let floor = cursor.saturating_sub(SPAN).max(lo);
+        out.extend(query(conn, view, &sql, cursor, limit - out.len(), floor)?);
+        cursor = floor;
+    }
+    Ok(out)
 }
 
 /// Up to `limit` rows with `seq_id > after`, oldest first.
@@ -217,11 +240,21 @@ pub fn page_after(
     after: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
+    let Some((lo, hi)) = bounds(conn)? else {
+        return Ok(Vec::new());
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id > ?1 AND topic IN ({}) ORDER BY seq_id ASC LIMIT ?2",
-        placeholders(3, view.topics.len())
+        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id > ?1 AND seq_id <= ?3 AND topic IN ({}) ORDER BY seq_id ASC LIMIT ?2",
+        placeholders(4, view.topics.len())
     );
-    query(conn, view, &sql, after, limit)
+    let mut out = Vec::new();
+    let mut cursor = after.max(lo.saturating_sub(1));
+    while out.len() < limit && cursor < hi {
+        let ceil = cursor.saturating_add(SPAN).min(hi);
+        out.extend(query(conn, view, &sql, cursor, limit - out.len(), ceil)?);
+        cursor = ceil;
+    }
+    Ok(out)
 }
 
 /// The seq_ids of the rows whose id is `id`, oldest first (at most `cap`).
@@ -246,10 +279,11 @@ fn query(
     sql: &str,
     from: i64,
     limit: usize,
+    other_end: i64,
 ) -> Result<Vec<WalRow>> {
     let mut st = conn.prepare_cached(sql)?;
     let limit_p = limit as i64;
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &limit_p];
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &limit_p, &other_end];
     params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
     let mut rows = st.query(params.as_slice())?;
     let mut out = Vec::with_capacity(limit.min(PAGE));

@@ -34,6 +34,10 @@ pub struct SpaceMap {
     pub other_bytes: u64,
     /// The whole dir.
     pub dir_bytes: u64,
+    /// B-trees whose bytes were not read page by page but derived (a live dir: the WAL's
+    /// b-tree is the file less every other b-tree and the free pages), so no read of ours
+    /// holds Chroma's writes back for the time a walk of the whole WAL takes.
+    pub estimated: Vec<String>,
 }
 
 impl SpaceMap {
@@ -47,8 +51,9 @@ impl SpaceMap {
 /// Progress: `(b-trees done, b-trees)`. Return `false` to cancel.
 pub type SpaceProgress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
 
-/// Sum `dbstat` per b-tree, one b-tree per statement (a short read transaction each).
-pub fn tables(conn: &Connection, progress: SpaceProgress<'_>) -> Result<Vec<Table>> {
+/// Sum `dbstat` per b-tree, one b-tree per statement (a short read transaction each), all
+/// but the names in `skip`.
+pub fn tables(conn: &Connection, skip: &[&str], progress: SpaceProgress<'_>) -> Result<Vec<Table>> {
     let names: Vec<String> = {
         let mut st = conn.prepare(
             "SELECT name FROM sqlite_master WHERE rootpage > 0 UNION SELECT 'sqlite_schema'",
@@ -62,6 +67,9 @@ pub fn tables(conn: &Connection, progress: SpaceProgress<'_>) -> Result<Vec<Tabl
     let total = names.len() as u64;
     let mut st = conn.prepare("SELECT coalesce(SUM(pgsize), 0) FROM dbstat WHERE name = ?1")?;
     for (i, name) in names.into_iter().enumerate() {
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
         let bytes: i64 = st.query_row([&name], |r| r.get(0))?;
         if bytes > 0 {
             out.push(Table {
@@ -82,7 +90,21 @@ pub fn tables(conn: &Connection, progress: SpaceProgress<'_>) -> Result<Vec<Tabl
 /// The whole map of `snap`'s persist dir.
 pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
     let conn = db::open_read_only(&snap.sqlite_path)?;
-    let tables = tables(&conn, progress)?;
+    let live = !snap.holders.list.is_empty() || snap.holders.unseen_writer;
+    let skip: &[&str] = if live { &["embeddings_queue"] } else { &[] };
+    let mut tables = tables(&conn, skip, progress)?;
+    let mut estimated = Vec::new();
+    if live {
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let file = pages.max(0) as u64 * snap.schema.page_size.max(0) as u64;
+        let known: u64 = tables.iter().map(|t| t.bytes).sum::<u64>() + snap.free_bytes();
+        tables.push(Table {
+            name: "embeddings_queue".into(),
+            bytes: file.saturating_sub(known),
+        });
+        tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+        estimated.push("embeddings_queue".into());
+    }
     drop(conn);
     let dir = &snap.persist_dir;
     let sizes = super::Sizes::read(dir);
@@ -118,5 +140,6 @@ pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
         orphan_dirs_bytes,
         other_bytes: sizes.dir.saturating_sub(known),
         dir_bytes: sizes.dir,
+        estimated,
     })
 }

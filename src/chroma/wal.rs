@@ -39,6 +39,9 @@ impl TopicStats {
 pub struct WalStats {
     /// Sorted by topic.
     pub topics: Vec<TopicStats>,
+    /// Another connection committed while the WAL was counted: the counts are as of a range
+    /// of moments, not one (rows added after the count began are not in them).
+    pub changed_during_scan: bool,
 }
 
 impl WalStats {
@@ -152,64 +155,90 @@ pub fn scan_with(
         return Ok(WalStats::default());
     };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
+    let version = |c: &Connection| -> Option<i64> {
+        c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+    };
+    let version_before = version(conn);
+    // The table is read in seq_id ranges, one short statement each: outside a transaction,
+    // each releases its read lock when it ends, so a live Chroma's writes never wait long
+    // (they would wait for the whole scan otherwise). Ranges adapt to take about 20 ms.
     // octet_length() of a column is read from the record header: the payloads are not loaded.
     let mut st = conn.prepare(
         "SELECT topic, seq_id, coalesce(octet_length(vector), 0) + coalesce(octet_length(metadata), 0) \
-         + coalesce(octet_length(id), 0) + coalesce(octet_length(topic), 0) FROM embeddings_queue",
+         + coalesce(octet_length(id), 0) + coalesce(octet_length(topic), 0) FROM embeddings_queue \
+         WHERE seq_id >= ?1 AND seq_id < ?2",
     )?;
-    let mut rows = st.query([])?;
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut stats: Vec<TopicStats> = Vec::new();
     let mut seen: u64 = 0;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = match r.get_ref(1)? {
-            ValueRef::Integer(n) => n,
-            _ => continue,
-        };
-        let bytes = match r.get_ref(2)? {
-            ValueRef::Integer(n) => n.max(0) as u64,
-            _ => 0,
-        } + ROW_OVERHEAD;
-        let key: &[u8] = match r.get_ref(0)? {
-            ValueRef::Text(t) | ValueRef::Blob(t) => t,
-            _ => b"",
-        };
-        let i = match index.get(key) {
-            Some(&i) => i,
-            None => {
-                let topic = String::from_utf8_lossy(key).into_owned();
-                let owner = snap.owner_of(&topic);
-                stats.push(TopicStats {
-                    bound: bound_of(snap, owner),
-                    topic,
-                    owner,
-                    rows: 0,
-                    min_seq_id: seq,
-                    max_seq_id: seq,
-                    prunable: 0,
-                    bytes: 0,
-                    prunable_bytes: 0,
-                });
-                index.insert(key.to_vec(), stats.len() - 1);
-                stats.len() - 1
+    let mut next_report: u64 = 65_536;
+    let mut from = lo;
+    let mut span: i64 = 20_000;
+    let target = std::time::Duration::from_millis(20);
+    while from <= hi {
+        let to = from.saturating_add(span).min(hi.saturating_add(1));
+        let t0 = std::time::Instant::now();
+        let mut rows = st.query([from, to])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = match r.get_ref(1)? {
+                ValueRef::Integer(n) => n,
+                _ => continue,
+            };
+            let bytes = match r.get_ref(2)? {
+                ValueRef::Integer(n) => n.max(0) as u64,
+                _ => 0,
+            } + ROW_OVERHEAD;
+            let key: &[u8] = match r.get_ref(0)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => t,
+                _ => b"",
+            };
+            let i = match index.get(key) {
+                Some(&i) => i,
+                None => {
+                    let topic = String::from_utf8_lossy(key).into_owned();
+                    let owner = snap.owner_of(&topic);
+                    stats.push(TopicStats {
+                        bound: bound_of(snap, owner),
+                        topic,
+                        owner,
+                        rows: 0,
+                        min_seq_id: seq,
+                        max_seq_id: seq,
+                        prunable: 0,
+                        bytes: 0,
+                        prunable_bytes: 0,
+                    });
+                    index.insert(key.to_vec(), stats.len() - 1);
+                    stats.len() - 1
+                }
+            };
+            let t = &mut stats[i];
+            t.rows += 1;
+            t.bytes += bytes;
+            t.min_seq_id = t.min_seq_id.min(seq);
+            t.max_seq_id = t.max_seq_id.max(seq);
+            if t.bound.is_some_and(|b| seq < b) {
+                t.prunable += 1;
+                t.prunable_bytes += bytes;
             }
-        };
-        let t = &mut stats[i];
-        t.rows += 1;
-        t.bytes += bytes;
-        t.min_seq_id = t.min_seq_id.min(seq);
-        t.max_seq_id = t.max_seq_id.max(seq);
-        if t.bound.is_some_and(|b| seq < b) {
-            t.prunable += 1;
-            t.prunable_bytes += bytes;
+            seen += 1;
         }
-        seen += 1;
-        if seen % 65_536 == 0 && !progress(seen, estimate.max(seen)) {
-            return Err(Error::Interrupted(
-                "cancelled while counting the WAL; nothing was changed (the persist dir is untouched)".into(),
-            ));
+        drop(rows);
+        if seen >= next_report {
+            next_report = seen + 65_536;
+            if !progress(seen, estimate.max(seen)) {
+                return Err(Error::Interrupted(
+                    "cancelled while counting the WAL; nothing was changed (the persist dir is untouched)".into(),
+                ));
+            }
         }
+        // Size the next range to take about the target time.
+        let took = t0.elapsed().max(std::time::Duration::from_micros(50));
+        let scale = target.as_secs_f64() / took.as_secs_f64();
+        span = ((span as f64 * scale.clamp(0.5, 2.0)) as i64).clamp(1_000, 2_000_000);
+        from = to;
     }
+    let changed = version_before.is_some() && version(conn) != version_before;
     progress(seen, seen);
     for t in &mut stats {
         if t.owner == TopicOwner::Orphan {
@@ -217,5 +246,8 @@ pub fn scan_with(
         }
     }
     stats.sort_by(|a, b| a.topic.cmp(&b.topic));
-    Ok(WalStats { topics: stats })
+    Ok(WalStats {
+        topics: stats,
+        changed_during_scan: changed,
+    })
 }

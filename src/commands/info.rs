@@ -56,8 +56,13 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         .folder(&snap.persist_dir)
         .map(|f| backups::list(&f, &snap.persist_dir))
         .unwrap_or_default();
+    let live = live_note(&snap, &wal);
     if args.json {
         let mut v = report::info_json(&snap, &wal);
+        v["counts_may_lag"] = serde_json::Value::Bool(live.is_some());
+        v["live_note"] = live
+            .clone()
+            .map_or(serde_json::Value::Null, serde_json::Value::String);
         v["backups"] = report_disk::backups_json(&backups);
         v["space"] = space
             .as_ref()
@@ -66,10 +71,31 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         print_json(&v);
     } else {
         print!("{}", report::info_text(&snap, &wal));
+        if let Some(n) = &live {
+            println!("\nLive dir        {n}");
+        }
         if let Some(m) = &space {
             print!("{}", report_disk::space_text(m, wal.prunable_bytes()));
         }
         print!("{}", report_disk::backups_text(&backups));
     }
     Ok(())
+}
+
+/// What a reader must know about counts taken from a dir that may be live.
+pub fn live_note(
+    snap: &chroma_wal::chroma::Snapshot,
+    wal: &chroma_wal::chroma::WalStats,
+) -> Option<String> {
+    if !snap.holders.list.is_empty() || snap.holders.unseen_writer {
+        Some(
+            "live dir: counts may lag. They were taken in short reads between Chroma's writes, \
+             so they are as of a range of moments; run again for fresher ones"
+                .into(),
+        )
+    } else if wal.changed_during_scan {
+        Some("the WAL changed while it was counted: counts are as of a range of moments".into())
+    } else {
+        None
+    }
 }

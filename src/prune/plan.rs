@@ -330,6 +330,7 @@ mod tests {
             ),
         ]);
         let w = WalStats {
+            changed_during_scan: false,
             topics: vec![
                 topic(
                     "persistent://default/default/a",

@@ -180,6 +180,9 @@ impl Workers {
     }
 }
 
+/// How often the counts of a live dir are taken again.
+pub const LIVE_REFRESH: Duration = Duration::from_secs(10);
+
 /// Turn one terminal event into app changes; returns effects to start.
 pub fn handle(app: &mut App, ev: TermEvent) -> Vec<Effect> {
     match ev {
@@ -256,7 +259,21 @@ where
     let mut workers = Workers::new(tx, &app.opts);
     workers.run(Effect::Scan);
     let mut frames = FrameLog::from_env();
+    // While a process holds the dir, the counts are recounted now and then: each count is
+    // short reads between Chroma's writes, so it lags behind a live WAL.
+    let mut last_count = Instant::now();
     loop {
+        if app.view == View::Main
+            && app.wal().is_some()
+            && app
+                .snap
+                .as_ref()
+                .is_some_and(|s| !s.holders.list.is_empty())
+            && last_count.elapsed() >= LIVE_REFRESH
+        {
+            last_count = Instant::now();
+            workers.run(Effect::Scan);
+        }
         let size = terminal
             .size()
             .map_err(|e| Error::failed(format!("terminal: {e}")))?;

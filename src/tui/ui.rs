@@ -116,15 +116,24 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                     format!("WAL count failed: {e}"),
                     Style::new().fg(Color::Red),
                 )),
-                Counts::Ready(w) => Line::from(vec![
-                    Span::styled("WAL ", dim),
-                    Span::raw(format!("{} rows  ", count(w.rows()))),
-                    Span::styled("prunable ", dim),
-                    Span::styled(
-                        format!("{} (~{})", count(w.prunable()), bytes(w.prunable_bytes())),
-                        Style::new().fg(Color::Green),
-                    ),
-                ]),
+                Counts::Ready(w) => {
+                    let mut spans = vec![
+                        Span::styled("WAL ", dim),
+                        Span::raw(format!("{} rows  ", count(w.rows()))),
+                        Span::styled("prunable ", dim),
+                        Span::styled(
+                            format!("{} (~{})", count(w.prunable()), bytes(w.prunable_bytes())),
+                            Style::new().fg(Color::Green),
+                        ),
+                    ];
+                    if !s.holders.list.is_empty() || w.changed_during_scan {
+                        spans.push(Span::styled(
+                            "  live dir: counts may lag (recounted every 10 s; r now)",
+                            Style::new().fg(Color::Yellow),
+                        ));
+                    }
+                    Line::from(spans)
+                }
             };
             lines.push(wal);
             lines.push(Line::from(Span::styled(s.schema.releases_sentence(), dim)));
