@@ -238,6 +238,16 @@ pub struct Snapshot {
     /// Pickles read only up to their `max_seq_id` ([`Snapshot::open_deferred`]): their whole
     /// validation is still to come ([`PendingPickle::resolve`], then [`Snapshot::apply`]).
     pub pending: Vec<PendingPickle>,
+    /// Collections by stored topic and by lowercase id, built on first use: a dir of 20,000
+    /// collections has as many topics, and a linear search per topic would be quadratic.
+    pub index: std::sync::OnceLock<CollectionIndex>,
+}
+
+/// See [`Snapshot::index`].
+#[derive(Debug, Clone, Default)]
+pub struct CollectionIndex {
+    by_topic: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
 }
 
 /// A segment whose pickle was read provisionally: enough to resolve it again, whole.
@@ -575,38 +585,41 @@ impl Snapshot {
             wal_max_seq_id,
             warnings,
             pending,
+            index: Default::default(),
         })
     }
 
     /// Which collection reads `topic`: the stored topic (0.4.x), else the collection whose
     /// id is the topic's trailing uuid (0.5+, where tenant/namespace are settings).
     pub fn owner_of(&self, topic: &str) -> TopicOwner {
-        if let Some(i) = self
-            .collections
-            .iter()
-            .position(|c| c.stored_topic.as_deref() == Some(topic))
-        {
+        let ix = self.index();
+        if let Some(&i) = ix.by_topic.get(topic) {
             return TopicOwner::Collection(i);
         }
-        let uuid = topic_uuid(topic);
-        match self
-            .collections
-            .iter()
-            .position(|c| c.id.eq_ignore_ascii_case(uuid))
-        {
-            Some(i) => TopicOwner::Collection(i),
+        match ix.by_id.get(&topic_uuid(topic).to_ascii_lowercase()) {
+            Some(&i) => TopicOwner::Collection(i),
             None => TopicOwner::Orphan,
         }
+    }
+
+    fn index(&self) -> &CollectionIndex {
+        self.index.get_or_init(|| {
+            let mut ix = CollectionIndex::default();
+            // The first collection wins, as a linear search would find it.
+            for (i, c) in self.collections.iter().enumerate().rev() {
+                if let Some(t) = &c.stored_topic {
+                    ix.by_topic.insert(t.clone(), i);
+                }
+                ix.by_id.insert(c.id.to_ascii_lowercase(), i);
+            }
+            ix
+        })
     }
 
     /// Find collections by name or id. A name shared by collections in several databases is
     /// ambiguous and must be given as an id.
     pub fn find_collection(&self, name_or_id: &str) -> Result<usize> {
-        if let Some(i) = self
-            .collections
-            .iter()
-            .position(|c| c.id.eq_ignore_ascii_case(name_or_id))
-        {
+        if let Some(&i) = self.index().by_id.get(&name_or_id.to_ascii_lowercase()) {
             return Ok(i);
         }
         let hits: Vec<usize> = self

@@ -295,6 +295,7 @@ mod tests {
             wal_max_seq_id: Some(100),
             warnings: Vec::new(),
             pending: Vec::new(),
+            index: Default::default(),
         }
     }
 
@@ -331,6 +332,7 @@ mod tests {
         ]);
         let w = WalStats {
             changed_during_scan: false,
+            by_collection: Default::default(),
             topics: vec![
                 topic(
                     "persistent://default/default/a",

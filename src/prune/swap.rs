@@ -484,24 +484,51 @@ pub fn verify(
     counts: &CopyCounts,
     bounds: &HashMap<String, i64>,
 ) -> Result<()> {
-    let conn = Connection::open_with_flags(
-        new.sqlite_path(),
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let qc: String = conn.query_row("PRAGMA main.quick_check", [], |r| r.get(0))?;
-    if qc != "ok" {
-        return Err(Error::failed(format!("quick_check of the new file: {qc}")));
-    }
-    let got = Header::read(&conn, "main")?;
+    let open = || {
+        Connection::open_with_flags(
+            new.sqlite_path(),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    };
+    // The checks overlap: quick_check (every page) on one connection and thread, while this
+    // one compares header and schema and counts the WAL back. Each check stays; together
+    // they take as long as the longer one.
+    let qc_conn = open()?;
+    let conn = open()?;
+    std::thread::scope(|scope| {
+        let qc = scope.spawn(move || -> Result<()> {
+            let qc: String = qc_conn.query_row("PRAGMA main.quick_check", [], |r| r.get(0))?;
+            if qc != "ok" {
+                return Err(Error::failed(format!("quick_check of the new file: {qc}")));
+            }
+            Ok(())
+        });
+        let rest = verify_rest(&conn, original, header, counts, bounds);
+        let qc = qc
+            .join()
+            .unwrap_or_else(|_| Err(Error::failed("quick_check of the new file failed")));
+        qc.and(rest)
+    })
+}
+
+/// Header, schema and the per-topic count-back of the new file.
+fn verify_rest(
+    conn: &Connection,
+    original: &Path,
+    header: &Header,
+    counts: &CopyCounts,
+    bounds: &HashMap<String, i64>,
+) -> Result<()> {
+    let got = Header::read(conn, "main")?;
     if &got != header {
         return Err(Error::failed(format!(
             "the new file's header differs: {got:?}, expected {header:?}"
         )));
     }
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    attach_original(&conn, original)?;
+    attach_original(conn, original)?;
     let diff: i64 = conn.query_row(
         "SELECT (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
            EXCEPT SELECT type, name, tbl_name, sql FROM src.sqlite_schema)) + \
@@ -518,16 +545,30 @@ pub fn verify(
     }
     // Every other table was copied whole by SQLite's transfer optimization (VACUUM's own
     // method) and is covered by quick_check; the WAL, the one table copied row by row, is
-    // counted back per topic.
-    let mut st = conn
-        .prepare("SELECT topic, count(*), min(seq_id) FROM main.embeddings_queue GROUP BY topic")?;
+    // counted back per topic, in one streaming pass (no sort).
+    let mut st = conn.prepare("SELECT topic, seq_id FROM main.embeddings_queue")?;
     let mut rows = st.query([])?;
-    let mut seen = 0u64;
+    let mut per: HashMap<Vec<u8>, (u64, i64)> = HashMap::new();
     while let Some(r) = rows.next()? {
-        let topic: String = r.get(0)?;
-        let n: i64 = r.get(1)?;
-        let min: i64 = r.get(2)?;
-        if n as u64 != counts.kept(&topic) {
+        let topic: &[u8] = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t,
+            _ => b"",
+        };
+        let seq: i64 = r.get(1)?;
+        match per.get_mut(topic) {
+            Some(e) => {
+                e.0 += 1;
+                e.1 = e.1.min(seq);
+            }
+            None => {
+                per.insert(topic.to_vec(), (1, seq));
+            }
+        }
+    }
+    let mut seen = 0u64;
+    for (topic, (n, min)) in per {
+        let topic = String::from_utf8_lossy(&topic).into_owned();
+        if n != counts.kept(&topic) {
             return Err(Error::failed(format!(
                 "topic {topic}: {n} rows in the new file, {} expected",
                 counts.kept(&topic)
@@ -538,7 +579,7 @@ pub fn verify(
                 "topic {topic} still has rows below its bound in the new file"
             )));
         }
-        seen += n as u64;
+        seen += n;
     }
     if seen != counts.kept_total() {
         return Err(Error::failed(format!(

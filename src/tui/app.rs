@@ -199,6 +199,9 @@ pub struct App {
     pub rows_generation: u64,
     /// The space view, while it is open.
     pub space: Option<super::space::SpaceView>,
+    /// The table's rows after filter and sort, kept until the catalog, the counts, the
+    /// filter or the sort change: a frame then costs the same at 20 collections or 20,000.
+    rows_cache: std::cell::RefCell<Option<Vec<RowRef>>>,
 }
 
 impl App {
@@ -226,6 +229,7 @@ impl App {
             wal_rows: None,
             rows_generation: 0,
             space: None,
+            rows_cache: std::cell::RefCell::new(None),
         }
     }
 
@@ -287,6 +291,20 @@ impl App {
 
     /// The table rows after filter and sort.
     pub fn rows(&self) -> Vec<RowRef> {
+        if let Some(r) = self.rows_cache.borrow().as_ref() {
+            return r.clone();
+        }
+        let r = self.compute_rows();
+        *self.rows_cache.borrow_mut() = Some(r.clone());
+        r
+    }
+
+    /// Forget the cached rows (the catalog, counts, filter or sort changed).
+    fn rows_changed(&self) {
+        self.rows_cache.borrow_mut().take();
+    }
+
+    fn compute_rows(&self) -> Vec<RowRef> {
         let Some(s) = &self.snap else {
             return Vec::new();
         };
@@ -415,6 +433,7 @@ impl App {
 
     /// Typing into the filter prompt.
     pub fn filter_input(&mut self, c: Option<char>, accept: bool, cancel: bool) {
+        self.rows_changed();
         if cancel {
             self.filter.clear();
             self.filter_editing = false;
@@ -432,6 +451,12 @@ impl App {
 
     /// Feed a worker message in.
     pub fn on_msg(&mut self, msg: Msg) -> Vec<Effect> {
+        if matches!(
+            msg,
+            Msg::Scanned(_) | Msg::Counted(_) | Msg::Counting { .. }
+        ) {
+            self.rows_changed();
+        }
         match msg {
             Msg::Scanned(Ok(s)) => {
                 self.snap = Some(*s);
@@ -576,6 +601,7 @@ impl App {
             }
             View::Result => match action {
                 Action::Back => {
+                    self.rows_changed();
                     self.view = View::Main;
                     self.job = None;
                     self.marked.clear();
@@ -663,10 +689,12 @@ impl App {
                 }
             }
             Action::FilterStart => {
+                self.rows_changed();
                 self.filter_editing = true;
                 self.filter.clear();
             }
             Action::Sort => {
+                self.rows_changed();
                 self.sort = match self.sort {
                     Sort::WalRows => Sort::Prunable,
                     Sort::Prunable => Sort::Name,
@@ -674,6 +702,7 @@ impl App {
                 };
             }
             Action::Rescan => {
+                self.rows_changed();
                 self.snap = None;
                 self.counts = Counts::Counting { done: 0, total: 0 };
                 return vec![Effect::Scan];
@@ -683,6 +712,7 @@ impl App {
             Action::Help => self.help = true,
             Action::Quit => self.quit = true,
             Action::Back => {
+                self.rows_changed();
                 self.filter.clear();
                 self.detail = false;
             }

@@ -172,7 +172,12 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     ])
     .style(Style::new().bold().fg(Color::Cyan));
     let snap = app.snap.as_ref();
-    let body: Vec<Row> = rows
+    // Only the rows on screen are built: a dir of 20,000 collections costs no more per frame
+    // than one of twenty.
+    let visible = table_area.height.saturating_sub(3) as usize + 1;
+    let start = app.offset.min(rows.len());
+    let end = start.saturating_add(visible).min(rows.len());
+    let body: Vec<Row> = rows[start..end]
         .iter()
         .map(|r| {
             let marked = app.marked.contains(&app.key_of(r));
@@ -289,9 +294,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let mut state = TableState::new().with_selected(if rows.is_empty() {
         None
     } else {
-        Some(app.cursor)
+        app.cursor.checked_sub(start)
     });
-    *state.offset_mut() = app.offset;
+    *state.offset_mut() = 0;
     f.render_stateful_widget(table, table_area, &mut state);
     if rows.is_empty() {
         let msg = if app.snap.is_none() {
