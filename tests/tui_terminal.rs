@@ -14,6 +14,17 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Kills a tmux server when dropped, so that a failed assertion leaves no explorer running.
+struct Server(String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
 fn have_tmux() -> bool {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
@@ -30,6 +41,7 @@ fn have_tmux() -> bool {
 /// (or after 30 s).
 fn bare_run_screen(cwd: &std::path::Path, tag: &str, what: &str) -> String {
     let socket = format!("cw-bare-{tag}-{}", std::process::id());
+    let _server = Server(socket.clone());
     let cmd = format!(
         "cd '{}' && {}; sleep 30",
         cwd.display(),
@@ -93,6 +105,7 @@ fn prune_one_collection_in_a_real_terminal() {
     let before = topic_counts(&dir);
     let session = format!("cw{}", std::process::id());
     let socket = format!("cw-test-{}", std::process::id());
+    let _server = Server(socket.clone());
     let cmd = format!(
         "{} {} --no-backup; sleep 30",
         env!("CARGO_BIN_EXE_chroma-wal"),
@@ -169,6 +182,7 @@ fn read_the_wal_rows_in_a_real_terminal() {
     }
     let (_t, dir) = fixture_copy("v0_4_22");
     let socket = format!("cw-rows-{}", std::process::id());
+    let _server = Server(socket.clone());
     let cmd = format!(
         "{} {} --no-backup; sleep 30",
         env!("CARGO_BIN_EXE_chroma-wal"),

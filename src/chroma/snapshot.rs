@@ -809,7 +809,7 @@ fn resolve_segment(
 ) -> Segment {
     let seg_dir = dir.join(&id);
     let is_dir = seg_dir.is_dir();
-    let dir_bytes = is_dir.then(|| fsinfo::tree_bytes(&seg_dir));
+    let mut dir_bytes: Option<u64> = None;
     let vector = scope == "VECTOR";
     let persisted_kind = kind == HNSW_PERSISTED || kind.is_empty();
     let folder = (vector && is_dir).then(|| IndexFolder::read(&seg_dir).map_err(|e| e.to_string()));
@@ -880,6 +880,14 @@ fn resolve_segment(
         problem = Some(why.clone());
     }
     let index = folder.and_then(|f| f.ok());
+    // The folder was listed once already: a flat index folder's bytes are its files'. Only
+    // a folder with subfolders (never Chroma's) is walked again.
+    if is_dir {
+        dir_bytes = Some(match &index {
+            Some(f) if f.strangers.iter().all(|n| f.files.contains_key(n)) => f.bytes(),
+            _ => fsinfo::tree_bytes(&seg_dir),
+        });
+    }
     if let Some(h) = index.as_ref().and_then(|f| f.parsed().map(|h| (f, h))) {
         if let Some(w) = h.0.bloated_links(h.1) {
             warnings.push(format!("segment {id}: {w}"));

@@ -51,6 +51,7 @@ for r in $(seq 1 "$rounds"); do
   if [ -x "$chops" ]; then
     run chops-wal-clean "$chops" wal clean "$work" --yes
   fi
+  run sqlite3-vacuum-into sqlite3 "$work/chroma.sqlite3" "VACUUM INTO '$work/into.sqlite3'"
   run dd-fsync dd if="$work/chroma.sqlite3" of="$work/copy" bs=4M conv=fsync
   run info "$bin" info --json "$work"
   run sqlite3-groupby sqlite3 "$work/chroma.sqlite3" "SELECT topic, COUNT(*) FROM embeddings_queue GROUP BY topic"

@@ -13,9 +13,11 @@ match (header.bin says PICKLE_IDS elements; data_level0.bin is extended sparsely
 segment is as whole as chroma-wal's health checks require: a pickle naming more vectors than
 its index holds would make the collection damaged.
 
-Usage: python3 tests/bench/gen.py OUT_DIR ROWS [PICKLE_IDS] [TOPICS]
-TOPICS (default: all of the base's topics) puts every new row in that many topics: 1 gives
-one topic of ROWS rows (the rows view's benchmark).
+Usage: python3 tests/bench/gen.py OUT_DIR ROWS [PICKLE_IDS] [TOPICS] [SHAPE]
+TOPICS (default 0: all of the base's topics) puts every new row in that many topics: 1 gives
+one topic of ROWS rows (the rows view's benchmark). SHAPE is `docs` (default: a vector and a
+~1 KB document per row) or `vectors` (a vector and a small metadata, no document: the shape
+of a WAL fed embeddings only).
 """
 
 import os
@@ -43,7 +45,7 @@ for _i in range(1, len(_parts) + 1):
 sys.modules[PersistentData.__module__].PersistentData = PersistentData
 
 
-def main(out, rows, pickle_ids=0, ntopics=0):
+def main(out, rows, pickle_ids=0, ntopics=0, shape="docs"):
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(base, out)
@@ -57,7 +59,10 @@ def main(out, rows, pickle_ids=0, ntopics=0):
     db.execute("BEGIN")
     batch = []
     for i in range(rows):
-        meta = '{"chroma:document": "%s %d", "source": "bench", "n": %d}' % (doc, i, i)
+        if shape == "vectors":
+            meta = '{"source": "bench", "n": %d}' % i
+        else:
+            meta = '{"chroma:document": "%s %d", "source": "bench", "n": %d}' % (doc, i, i)
         batch.append((top + 1 + i, rng.randrange(3), topics[i % len(topics)], f"b{i}",
                       os.urandom(1536), "FLOAT32", meta))
         if len(batch) == 20000:
@@ -105,4 +110,4 @@ def main(out, rows, pickle_ids=0, ntopics=0):
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0,
-         int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+         int(sys.argv[4]) if len(sys.argv) > 4 else 0, sys.argv[5] if len(sys.argv) > 5 else "docs")
