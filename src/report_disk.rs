@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::prune::backups::BackupInfo;
 use crate::prune::job::Report;
 use crate::prune::Plan;
-use crate::units::{bytes, delta};
+use crate::units::{bar_cells, bytes, delta, one_line};
 
 /// `orphan_dirs[]` of a plan.
 pub fn plan_dirs_json(plan: &Plan) -> Value {
@@ -148,12 +148,7 @@ pub fn space_json(m: &crate::chroma::space::SpaceMap) -> Value {
 
 /// A bar of `width` cells for `part` of `whole`.
 pub fn bar(part: u64, whole: u64, width: usize) -> String {
-    let n = if whole == 0 {
-        0
-    } else {
-        ((part as f64 / whole as f64) * width as f64).round() as usize
-    };
-    let n = n.min(width).max(usize::from(part > 0));
+    let n = bar_cells(part, whole, width);
     format!("{}{}", "█".repeat(n), "·".repeat(width - n))
 }
 
@@ -165,7 +160,7 @@ pub fn space_text(m: &crate::chroma::space::SpaceMap, wal_prunable: u64) -> Stri
     let mut line = |label: &str, b: u64, note: &str| {
         out += &format!(
             "  {:<36} {:>11}  {}  {note}\n",
-            cut(label, 36),
+            one_line(label, 36),
             bytes(b),
             bar(b, whole, 30)
         );
@@ -208,14 +203,4 @@ pub fn space_text(m: &crate::chroma::space::SpaceMap, wal_prunable: u64) -> Stri
     );
     line("everything else", m.other_bytes, "");
     out
-}
-
-fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }

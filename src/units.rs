@@ -47,6 +47,31 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `s` on one line (control characters as spaces), cut to `n` characters with an ellipsis.
+pub fn one_line(s: &str, n: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= n {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// How many of `width` cells a bar for `part` of `whole` fills (at least one for any part).
+pub fn bar_cells(part: u64, whole: u64, width: usize) -> usize {
+    let n = if whole == 0 {
+        0
+    } else {
+        ((part as f64 / whole as f64) * width as f64).round() as usize
+    };
+    n.min(width).max(usize::from(part > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

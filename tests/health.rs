@@ -10,39 +10,23 @@ use common::*;
 use serde_json::Value;
 
 fn info(dir: &Path, deep: bool) -> Value {
-    let mut cmd = bin();
-    cmd.args(["info", "--json"]);
     if deep {
-        cmd.arg("--deep");
+        json_of(&["info", "--json", "--deep"], dir)
+    } else {
+        json_of(&["info", "--json"], dir)
     }
-    let out = cmd.arg(dir).assert().success().get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
-fn coll<'a>(v: &'a Value, name: &str, tenant: &str) -> &'a Value {
-    v["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name && c["tenant"] == tenant)
-        .unwrap_or_else(|| panic!("no collection {name} in {tenant}"))
 }
 
 /// The persisted vector segment of `big` in the default tenant.
 fn big_vector(v: &Value) -> String {
-    coll(v, "big", "default_tenant")["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["scope"] == "VECTOR")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    vector_dir(v, "big")
 }
 
 fn topic_of(v: &Value, name: &str, tenant: &str) -> String {
-    coll(v, name, tenant)["topic"].as_str().unwrap().to_string()
+    collection(v, name, tenant)["topic"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Damage `big` with `damage(dir, segment)`, then: big is damaged with a reason containing
@@ -55,7 +39,7 @@ fn check(fixture: &str, what: &str, says: &str, damage: &dyn Fn(&Path, &str)) {
     let papers_topic = topic_of(&v, "papers", "acme");
     damage(&dir, &seg);
     let v = info(&dir, false);
-    let big = coll(&v, "big", "default_tenant");
+    let big = collection(&v, "big", "default_tenant");
     assert_eq!(big["health"], "damaged", "{fixture} {what}: {big}");
     assert_eq!(big["prunable_rows"], 0, "{fixture} {what}");
     assert_eq!(big["prune_bound"], Value::Null, "{fixture} {what}");
@@ -213,7 +197,7 @@ fn both_rows_raised_above_the_wal_top() {
 /// orphan topic, papers' topic and bound, and the highest position recorded.
 fn lost_rows_and_an_orphan_on_top(dir: &Path) -> (String, String, i64, i64) {
     let v = info(dir, false);
-    let papers = coll(&v, "papers", "acme");
+    let papers = collection(&v, "papers", "acme");
     let papers_topic = papers["topic"].as_str().unwrap().to_string();
     let m = papers["prune_bound"].as_i64().unwrap();
     let highest = papers["segments"]

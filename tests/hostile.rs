@@ -22,15 +22,6 @@ fn info_json(dir: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn collection<'a>(v: &'a Value, name: &str, tenant: &str) -> &'a Value {
-    v["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name && c["tenant"] == tenant)
-        .unwrap_or_else(|| panic!("{name} missing"))
-}
-
 fn rw(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap()
 }
@@ -48,18 +39,6 @@ fn prune_keeps(dir: &Path, name: &str) {
         .success();
     let after = topic_counts(dir);
     assert_eq!(after.get(&topic), before.get(&topic), "{name} lost rows");
-}
-
-fn vector_dir(v: &Value, name: &str) -> String {
-    collection(v, name, "default_tenant")["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["scope"] == "VECTOR")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]

@@ -30,21 +30,13 @@ fn files(dir: &Path) -> BTreeMap<String, u64> {
 }
 
 fn prune(dir: &Path, extra: &[&str]) -> Value {
-    let out = bin()
-        .args(["prune", "--yes", "--json"])
-        .args(extra)
-        .arg(dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    let mut args = vec!["prune", "--yes", "--json"];
+    args.extend_from_slice(extra);
+    json_of(&args, dir)
 }
 
 fn info(dir: &Path) -> Value {
-    let out = bin().args(["info", "--json"]).arg(dir).assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+    json_of(&["info", "--json"], dir)
 }
 
 fn orphan_names(v: &Value) -> Vec<String> {

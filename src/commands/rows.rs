@@ -75,20 +75,6 @@ fn search_topics(
         .collect())
 }
 
-fn cut(s: &str, n: usize) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() <= n {
-        one_line
-    } else {
-        let mut t: String = one_line.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 /// One line of the table.
 fn line(r: &WalRow) -> String {
     let keys = r
@@ -100,20 +86,20 @@ fn line(r: &WalRow) -> String {
         .vector_dim()
         .map(|d| d.to_string())
         .unwrap_or_else(|| "-".into());
-    let mut doc = cut(r.document.as_deref().unwrap_or(""), 40);
+    let mut doc = units::one_line(r.document.as_deref().unwrap_or(""), 40);
     if !r.malformed.is_empty() {
         doc = format!("MALFORMED: {}", r.malformed.join("; "));
     }
     format!(
         "{:>10}  {:<19}  {:<7}  {:<20}  {:<8}  {:>5}  {:<40}  {}",
         r.seq_id,
-        cut(r.created_at.as_deref().unwrap_or("-"), 19),
+        units::one_line(r.created_at.as_deref().unwrap_or("-"), 19),
         r.operation.name(),
-        cut(&r.id, 20),
+        units::one_line(&r.id, 20),
         r.state.key(),
         dim,
         doc,
-        cut(&keys, 40)
+        units::one_line(&keys, 40)
     )
 }
 

@@ -184,12 +184,33 @@ pub fn fnv(b: &[u8]) -> u64 {
     h
 }
 
-/// `chroma-wal prune --all --yes --no-backup --json EXTRA... DIR`, which must succeed: its
-/// report.
-pub fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+/// The collection `name` of `tenant` in `info --json` output.
+pub fn collection<'a>(v: &'a serde_json::Value, name: &str, tenant: &str) -> &'a serde_json::Value {
+    v["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name && c["tenant"] == tenant)
+        .unwrap_or_else(|| panic!("no collection {name} in {tenant}"))
+}
+
+/// The id of the VECTOR segment of collection `name` in the default tenant.
+pub fn vector_dir(v: &serde_json::Value, name: &str) -> String {
+    collection(v, name, "default_tenant")["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scope"] == "VECTOR")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `chroma-wal ARGS... DIR`, which must succeed: its stdout as one JSON value.
+pub fn json_of(args: &[&str], dir: &Path) -> serde_json::Value {
     let out = bin()
-        .args(["prune", "--all", "--yes", "--no-backup", "--json"])
-        .args(extra)
+        .args(args)
         .arg(dir)
         .assert()
         .success()
@@ -198,6 +219,14 @@ pub fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
         .clone();
     serde_json::from_slice(&out)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+}
+
+/// `chroma-wal prune --all --yes --no-backup --json EXTRA... DIR`, which must succeed: its
+/// report.
+pub fn prune_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["prune", "--all", "--yes", "--no-backup", "--json"];
+    args.extend_from_slice(extra);
+    json_of(&args, dir)
 }
 
 pub fn bin() -> assert_cmd::Command {

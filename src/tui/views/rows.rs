@@ -11,27 +11,13 @@ use ratatui::Frame;
 use crate::chroma::rows::{RowState, WalRow};
 use crate::tui::app::App;
 use crate::tui::rows::RowsView;
-use crate::units::count;
+use crate::units::{count, one_line};
 
 fn state_color(s: RowState) -> Color {
     match s {
         RowState::Prunable => Color::Green,
         RowState::Held => Color::Yellow,
         RowState::Orphan => Color::Magenta,
-    }
-}
-
-fn one_line(s: &str, n: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if flat.chars().count() <= n {
-        flat
-    } else {
-        let mut t: String = flat.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
     }
 }
 

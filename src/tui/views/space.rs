@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::app::App;
-use crate::units::bytes;
+use crate::units::{bar_cells, bytes, one_line};
 
 fn bar_line(
     label: &str,
@@ -18,14 +18,9 @@ fn bar_line(
     note: Option<&str>,
     color: Color,
 ) -> Line<'static> {
-    let n = if whole == 0 {
-        0
-    } else {
-        ((part as f64 / whole as f64) * width as f64).round() as usize
-    };
-    let n = n.min(width).max(usize::from(part > 0));
+    let n = bar_cells(part, whole, width);
     let mut spans = vec![
-        Span::raw(format!("{:<34} {:>11} ", cut(label, 34), bytes(part))),
+        Span::raw(format!("{:<34} {:>11} ", one_line(label, 34), bytes(part))),
         Span::styled("█".repeat(n), Style::new().fg(color)),
         Span::styled("·".repeat(width - n), Style::new().fg(Color::DarkGray)),
     ];
@@ -36,16 +31,6 @@ fn bar_line(
         ));
     }
     Line::from(spans)
-}
-
-fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
