@@ -290,9 +290,11 @@ fn kills_during_a_restore_leave_the_pruned_or_the_restored_dir() {
     let pruned_db = t.path().join("pruned.sqlite3");
     std::fs::copy(dir.join("chroma.sqlite3"), &pruned_db).unwrap();
     let mut seen = std::collections::BTreeSet::new();
+    // The test puts the pruned file back by copying it, which a restore cannot tell from a
+    // write by Chroma: hence --force (the replaced copies are kept in the backup folder).
     for delay_ms in [0u64, 5, 20, 60, 150, 400] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chroma-wal"))
-            .args(["restore", "--yes", "--from"])
+            .args(["restore", "--yes", "--force", "--from"])
             .arg(&backups)
             .arg(&dir)
             .stdout(Stdio::null())
@@ -332,7 +334,7 @@ fn kills_during_a_restore_leave_the_pruned_or_the_restored_dir() {
     }
     // Whatever the kills left, a full restore ends byte-identical.
     bin()
-        .args(["restore", "--yes", "--from"])
+        .args(["restore", "--yes", "--force", "--from"])
         .arg(&backups)
         .arg(&dir)
         .assert()
@@ -461,4 +463,112 @@ fn info_lists_the_backups_of_the_dir() {
     let out = bin().arg("info").arg(&dir).assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("Backups (newest first"), "{text}");
+}
+
+#[test]
+fn restore_keeps_writes_made_since_the_prune_unless_forced() {
+    let (t, dir) = fixture_copy("v1_5_9");
+    let original = files(&dir);
+    let backups = t.path().join("backups");
+    prune(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
+    // Chroma writes after the prune.
+    let conn = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    conn.execute_batch("CREATE TABLE written_after(x)").unwrap();
+    drop(conn);
+    let written = files(&dir);
+    bin()
+        .args(["restore", "--yes", "--from"])
+        .arg(&backups)
+        .arg(&dir)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("written since the prune"));
+    assert_eq!(files(&dir), written, "a refused restore changed something");
+    bin()
+        .args(["restore", "--yes", "--force", "--from"])
+        .arg(&backups)
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(
+        files(&dir),
+        original,
+        "the forced restore is not the original"
+    );
+    // The file it replaced is kept, writes and all.
+    let folder = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let kept = folder.join("replaced-chroma.sqlite3");
+    let conn = rusqlite::Connection::open(&kept).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'written_after'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the replaced file was not kept");
+}
+
+#[test]
+fn restore_uses_an_original_left_under_its_partial_name_after_the_swap() {
+    let (t, dir) = fixture_copy("v0_5_5");
+    let original = files(&dir);
+    let backups = t.path().join("backups");
+    prune(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
+    let folder = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // As a kill between the swap and the backup's rename leaves it.
+    std::fs::rename(
+        folder.join("chroma.sqlite3"),
+        folder.join("chroma.sqlite3.partial"),
+    )
+    .unwrap();
+    bin()
+        .args(["restore", "--yes", "--from"])
+        .arg(&folder)
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(files(&dir), original);
+}
+
+#[test]
+fn restore_refuses_a_manifest_that_names_other_paths() {
+    let (t, dir) = fixture_copy("v0_5_5");
+    let backups = t.path().join("backups");
+    prune(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
+    let folder = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let m = folder.join("manifest.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    for (key, val) in [
+        ("sqlite", serde_json::json!("../../etc/passwd")),
+        ("dirs", serde_json::json!([{"name": "..", "bytes": 1}])),
+    ] {
+        let mut bad = v.clone();
+        bad[key] = val;
+        std::fs::write(&m, bad.to_string()).unwrap();
+        let pruned = files(&dir);
+        bin()
+            .args(["restore", "--yes", "--from"])
+            .arg(&folder)
+            .arg(&dir)
+            .assert()
+            .code(3)
+            .stderr(predicates::str::contains("no prune writes"));
+        assert_eq!(files(&dir), pruned);
+    }
 }

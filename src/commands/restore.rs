@@ -24,6 +24,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "BACKUP")]
     pub from: Option<PathBuf>,
 
+    /// Restore even though Chroma wrote to chroma.sqlite3 since the prune (those writes are
+    /// lost from the dir; the current file is kept in the backup folder).
+    #[arg(long)]
+    pub force: bool,
+
     /// Do not ask for confirmation (needed when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -61,6 +66,16 @@ pub fn run(args: &RestoreArgs) -> Outcome {
             "  folder {name}  already in the persist dir or not in the backup; left as it is\n"
         );
     }
+    if let Some(why) = &plan.changed {
+        what += &format!(
+            "  warning: {why}; {}\n",
+            if args.force {
+                "the current file is kept in the backup folder"
+            } else {
+                "restore refuses without --force"
+            }
+        );
+    }
     if plan.sqlite.is_none() && plan.dirs.is_empty() {
         return Err(fail(Error::refused(format!("{}nothing to put back", what))));
     }
@@ -80,7 +95,8 @@ pub fn run(args: &RestoreArgs) -> Outcome {
             return Err(fail(Error::refused("not confirmed; nothing was changed")));
         }
     }
-    let done = restore::run(&plan, &mut |step| eprintln!("restore: {step}")).map_err(fail)?;
+    let done =
+        restore::run(&plan, args.force, &mut |step| eprintln!("restore: {step}")).map_err(fail)?;
     if args.json {
         print_json(&json!({
             "persist_dir": args.path.display().to_string(),

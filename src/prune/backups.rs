@@ -35,6 +35,31 @@ pub struct Manifest {
     pub sqlite_bytes: u64,
     /// Segment folders moved into `dirs/` (or deleted, with `--no-backup`: then not listed).
     pub dirs: Vec<MovedDir>,
+    /// The pruned chroma.sqlite3 as the prune left it: a restore that finds it otherwise
+    /// (Chroma wrote since) would throw those writes away, and refuses unless forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<FileStamp>,
+}
+
+/// Enough of a file's identity to tell that it was written or replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub inode: u64,
+    pub bytes: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(p: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).ok()?;
+        Some(FileStamp {
+            inode: m.ino(),
+            bytes: m.len(),
+            mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +94,7 @@ impl Manifest {
             sqlite: None,
             sqlite_bytes: 0,
             dirs: Vec::new(),
+            pruned: None,
         }
     }
 
@@ -82,6 +108,18 @@ impl Manifest {
         std::fs::rename(&tmp, folder.join(MANIFEST))?;
         super::swap::sync_dir(folder)?;
         Ok(())
+    }
+
+    /// Add one folder to the manifest in `folder`, durably.
+    pub fn note_dir(folder: &Path, name: &str, bytes: u64) -> Result<()> {
+        let mut m = Manifest::read(folder)?;
+        if !m.dirs.iter().any(|d| d.name == name) {
+            m.dirs.push(MovedDir {
+                name: name.to_string(),
+                bytes,
+            });
+        }
+        m.write(folder)
     }
 
     pub fn read(folder: &Path) -> Result<Manifest> {

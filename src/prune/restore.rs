@@ -21,6 +21,19 @@ use crate::error::{Error, Result};
 
 /// The temporary name of the restored file until its rename.
 pub const RESTORE_FILE: &str = "chroma.sqlite3.chroma-wal-restore";
+/// A forced restore keeps the file it replaced in the backup folder under this name.
+pub const REPLACED_FILE: &str = "replaced-chroma.sqlite3";
+
+/// `name` in `folder`, or `name.1`, `name.2`, … if it is taken.
+fn free_name(folder: &Path, name: &str) -> PathBuf {
+    let mut p = folder.join(name);
+    let mut i = 1;
+    while std::fs::symlink_metadata(&p).is_ok() {
+        p = folder.join(format!("{name}.{i}"));
+        i += 1;
+    }
+    p
+}
 
 /// What a restore would put back.
 #[derive(Debug, Clone)]
@@ -34,6 +47,40 @@ pub struct RestorePlan {
     pub dirs: Vec<(String, PathBuf, u64)>,
     /// Folders the manifest names that are not in the backup (already back, say).
     pub missing: Vec<String>,
+    /// Why the live file is not the one the prune left (Chroma wrote since): restoring
+    /// would throw those writes away, so `run` refuses unless forced.
+    pub changed: Option<String>,
+}
+
+/// A manifest names only what a prune writes: `chroma.sqlite3`, and segment folders by
+/// their UUIDs. Anything else (a path, `..`) is not ours to move or copy.
+fn check_manifest(b: &BackupInfo) -> Result<()> {
+    let m = &b.manifest;
+    let bad = |what: &str| {
+        Err(Error::refused(format!(
+            "{} names {what}, which no prune writes; refusing to use it",
+            b.folder.join(backups::MANIFEST).display()
+        )))
+    };
+    if let Some(s) = &m.sqlite {
+        if s != backups::SQLITE_COPY {
+            return bad(&format!("the file {s:?}"));
+        }
+    }
+    for d in &m.dirs {
+        if !crate::chroma::snapshot::looks_like_uuid(&d.name) {
+            return bad(&format!("the folder {:?}", d.name));
+        }
+    }
+    Ok(())
+}
+
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// Find the backup (`from`, or the newest in `default_folder`) and what it would restore.
@@ -52,11 +99,19 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
                 ))
             })?,
     };
+    check_manifest(&backup)?;
+    let live = persist_dir.join(SQLITE_FILE);
     let sqlite = match &backup.manifest.sqlite {
         Some(name) => {
             let p = backup.folder.join(name);
-            if !p.is_file() {
-                let partial = db::side_file(&p, ".partial");
+            let partial = db::side_file(&p, ".partial");
+            if p.is_file() {
+                Some(p)
+            } else if partial.is_file() && !same_inode(&partial, &live) {
+                // The hard-linked original keeps `.partial` until after the swap: a prune
+                // killed between the swap and that rename left the complete original here.
+                Some(partial)
+            } else {
                 return Err(Error::refused(if partial.exists() {
                     format!(
                         "{} was never swapped in (the prune stopped before it): the dir was left \
@@ -67,9 +122,21 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
                     format!("{} is missing from the backup", p.display())
                 }));
             }
-            Some(p)
         }
         None => None,
+    };
+    let changed = match (&sqlite, backup.manifest.pruned) {
+        (Some(src), Some(stamp)) => match backups::FileStamp::of(&live) {
+            Some(now) if now == stamp => None,
+            // Already restored (a restore killed after its rename): nothing would be lost.
+            Some(_) if same_bytes(src, &live).unwrap_or(false) => None,
+            Some(now) if now.inode != stamp.inode => {
+                Some("chroma.sqlite3 was replaced since the prune".to_string())
+            }
+            Some(_) => Some("chroma.sqlite3 was written since the prune".to_string()),
+            None => None,
+        },
+        _ => None,
     };
     let sqlite_bytes = sqlite
         .as_ref()
@@ -92,6 +159,7 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
         sqlite_bytes,
         dirs,
         missing,
+        changed,
     })
 }
 
@@ -120,8 +188,25 @@ fn refuse_if_held(persist_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Put the dir back. `progress(what)` says each step in words.
-pub fn run(plan: &RestorePlan, progress: &mut dyn FnMut(&str)) -> Result<Restored> {
+/// Refuse while the live file has a hot journal or a `-wal` (a write in flight).
+fn refuse_side_files(live: &Path) -> Result<()> {
+    if Sizes::read(live.parent().unwrap_or(Path::new("."))).journal_hot {
+        return Err(Error::refused(
+            "chroma.sqlite3-journal is hot (an interrupted write): start and stop Chroma once \
+             so SQLite rolls it back, then restore",
+        ));
+    }
+    if db::side_file(live, "-wal").exists() {
+        return Err(Error::refused(
+            "chroma.sqlite3-wal could not be folded in and removed; stop every process using the dir",
+        ));
+    }
+    Ok(())
+}
+
+/// Put the dir back. `progress(what)` says each step in words. With `force`, a live file
+/// Chroma wrote since the prune is replaced too, and kept in the backup folder.
+pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> Result<Restored> {
     let dir = &plan.persist_dir;
     refuse_if_held(dir)?;
     let live = dir.join(SQLITE_FILE);
@@ -129,19 +214,34 @@ pub fn run(plan: &RestorePlan, progress: &mut dyn FnMut(&str)) -> Result<Restore
     let mut sqlite_restored = false;
     if let Some(src) = &plan.sqlite {
         if sizes_before.journal_hot {
-            return Err(Error::refused(
-                "chroma.sqlite3-journal is hot (an interrupted write): start and stop Chroma once \
-                 so SQLite rolls it back, then restore",
-            ));
+            refuse_side_files(&live)?;
         }
         // A -wal belongs to the file being replaced: fold it in, so that nothing of it can
         // be replayed onto the restored file.
         super::walmode::checkpoint(&live)?;
-        if db::side_file(&live, "-wal").exists() {
-            return Err(Error::refused(
-                "chroma.sqlite3-wal could not be folded in and removed; stop every process using the dir",
-            ));
-        }
+        refuse_side_files(&live)?;
+        // Writes since the prune (folded in just now, if they were in a -wal) would be lost.
+        let changed = match plan.backup.manifest.pruned {
+            Some(stamp) => {
+                backups::FileStamp::of(&live).is_some_and(|now| now != stamp)
+                    && !same_bytes(src, &live).unwrap_or(false)
+            }
+            None => false,
+        };
+        let keep_replaced = if changed {
+            if !force {
+                return Err(Error::refused(format!(
+                    "{}: restoring would throw those writes away (pass --force to restore \
+                     anyway; the current file is then kept in the backup folder)",
+                    plan.changed
+                        .as_deref()
+                        .unwrap_or("chroma.sqlite3 was written since the prune was planned")
+                )));
+            }
+            Some(free_name(&plan.backup.folder, REPLACED_FILE))
+        } else {
+            None
+        };
         progress("copying the backup of chroma.sqlite3");
         let tmp = dir.join(RESTORE_FILE);
         let _ = std::fs::remove_file(&tmp);
@@ -167,8 +267,29 @@ pub fn run(plan: &RestorePlan, progress: &mut dyn FnMut(&str)) -> Result<Restore
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
+        if let Err(e) = refuse_side_files(&live) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if let Some(keep) = &keep_replaced {
+            progress(&format!("keeping the current file as {}", keep.display()));
+            let kept = std::fs::hard_link(&live, keep)
+                .or_else(|_| std::fs::copy(&live, keep).map(|_| ()))
+                .and_then(|_| std::fs::File::open(keep)?.sync_all())
+                .and_then(|_| super::swap::sync_dir(&plan.backup.folder));
+            if let Err(e) = kept {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::failed(format!(
+                    "cannot keep the current file as {} ({e}); nothing was changed",
+                    keep.display()
+                )));
+            }
+        }
         progress("swapping it in");
-        std::fs::rename(&tmp, &live)?;
+        if let Err(e) = std::fs::rename(&tmp, &live) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
         super::swap::sync_dir(dir)?;
         let _ = std::fs::remove_file(db::side_file(&live, "-shm"));
         sqlite_restored = true;
@@ -188,7 +309,7 @@ pub fn run(plan: &RestorePlan, progress: &mut dyn FnMut(&str)) -> Result<Restore
     })
 }
 
-fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+pub(super) fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
     use std::io::Read;
     let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
     if fa.metadata()?.len() != fb.metadata()?.len() {

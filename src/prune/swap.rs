@@ -144,6 +144,11 @@ pub fn remove_leftovers(persist_dir: &Path) {
             let _ = std::fs::remove_file(&p);
         }
     }
+    // A restore killed before its rename.
+    let p = persist_dir.join(super::restore::RESTORE_FILE);
+    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+        let _ = std::fs::remove_file(&p);
+    }
 }
 
 /// fsync a folder, so the names created or renamed in it are durable.
@@ -414,6 +419,9 @@ impl Copier {
                 "INSERT INTO main.embeddings_queue SELECT * FROM src.embeddings_queue \
                  WHERE seq_id >= ?1 AND seq_id <= ?2 AND cw_keep(topic, seq_id)",
             )?;
+            let mut next = self
+                .conn
+                .prepare("SELECT min(seq_id) FROM src.embeddings_queue WHERE seq_id > ?1")?;
             let mut start = lo;
             loop {
                 let end = start.saturating_add(chunk - 1).min(hi);
@@ -423,7 +431,11 @@ impl Copier {
                 if end >= hi {
                     break;
                 }
-                start = end + 1;
+                // The next row after `end`: sparse seq_ids are skipped, not walked.
+                match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
+                    Some(n) => start = n,
+                    None => break,
+                }
             }
         }
         Ok(())
