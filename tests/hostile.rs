@@ -385,3 +385,46 @@ fn a_writer_in_another_pid_namespace_is_refused() {
     assert!(err.contains("cannot see"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[test]
+fn sparse_seq_ids_up_to_i64_max_are_counted_listed_and_pruned_without_walking_the_gap() {
+    let (_t, dir) = fixture_copy("v0_5_5");
+    let before = info_json(&dir);
+    let rows_before = before["wal_rows"].as_u64().unwrap();
+    let topic = "persistent://default/default/ffffffff-0000-4000-8000-00000000000f";
+    rw(&dir)
+        .execute_batch(&format!(
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id) VALUES \
+             (4611686018427387904, 0, '{topic}', 'far'), \
+             (9223372036854775807, 0, '{topic}', 'last')"
+        ))
+        .unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let v = info_json(&dir);
+    assert_eq!(v["wal_rows"].as_u64().unwrap(), rows_before + 2);
+    assert_eq!(v["wal_max_seq_id"].as_i64(), Some(i64::MAX));
+    // Both rows listed, oldest first, and the row at i64::MAX is not lost at the end.
+    let out = bin()
+        .args(["rows", "--jsonl", "--topic", topic])
+        .arg(&dir)
+        .timeout(limit)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let ids: Vec<String> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids, ["\"far\"", "\"last\""]);
+    // The prune finishes, and the orphan topic's rows under the guard are handled.
+    bin()
+        .args(["prune", "--all", "--yes", "--no-backup"])
+        .arg(&dir)
+        .timeout(limit)
+        .assert()
+        .success();
+    let after = info_json(&dir);
+    assert_eq!(after["prunable_rows"].as_u64(), Some(0), "{after}");
+}

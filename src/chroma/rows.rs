@@ -228,7 +228,14 @@ pub fn page_before(
     while out.len() < limit && cursor > lo {
         let floor = cursor.saturating_sub(SPAN).max(lo);
         out.extend(query(conn, view, &sql, cursor, limit - out.len(), floor)?);
-        cursor = floor;
+        // Below the range: the next row down (any topic), so sparse seq_ids are skipped.
+        cursor = match conn
+            .prepare_cached("SELECT MAX(seq_id) FROM embeddings_queue WHERE seq_id < ?1")?
+            .query_row([floor], |r| r.get::<_, Option<i64>>(0))?
+        {
+            Some(n) => n.saturating_add(1),
+            None => break,
+        };
     }
     Ok(out)
 }
@@ -252,7 +259,14 @@ pub fn page_after(
     while out.len() < limit && cursor < hi {
         let ceil = cursor.saturating_add(SPAN).min(hi);
         out.extend(query(conn, view, &sql, cursor, limit - out.len(), ceil)?);
-        cursor = ceil;
+        // Above the range: the next row up (any topic), so sparse seq_ids are skipped.
+        cursor = match conn
+            .prepare_cached("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?
+            .query_row([ceil], |r| r.get::<_, Option<i64>>(0))?
+        {
+            Some(n) => n.saturating_sub(1),
+            None => break,
+        };
     }
     Ok(out)
 }

@@ -185,8 +185,12 @@ pub fn scan_with(
     let mut st = conn.prepare(
         "SELECT topic, seq_id, coalesce(octet_length(vector), 0) + coalesce(octet_length(metadata), 0) \
          + coalesce(octet_length(id), 0) + coalesce(octet_length(topic), 0) FROM embeddings_queue \
-         WHERE seq_id >= ?1 AND seq_id < ?2",
+         WHERE seq_id BETWEEN ?1 AND ?2",
     )?;
+    // Sparse seq_ids (rows deleted by something else, or a stray huge one): after an empty
+    // range, go straight to the next row instead of walking the gap.
+    let mut next_row =
+        conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut stats: Vec<TopicStats> = Vec::new();
     let mut seen: u64 = 0;
@@ -194,9 +198,11 @@ pub fn scan_with(
     let mut from = lo;
     let mut span: i64 = 20_000;
     let target = std::time::Duration::from_millis(20);
-    while from <= hi {
-        let to = from.saturating_add(span).min(hi.saturating_add(1));
+    loop {
+        // Inclusive ranges: the last one ends at `hi` itself, even at i64::MAX.
+        let to = from.saturating_add(span - 1).min(hi);
         let t0 = std::time::Instant::now();
+        let seen_before = seen;
         let mut rows = st.query([from, to])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = match r.get_ref(1)? {
@@ -255,7 +261,17 @@ pub fn scan_with(
         let took = t0.elapsed().max(std::time::Duration::from_micros(50));
         let scale = target.as_secs_f64() / took.as_secs_f64();
         span = ((span as f64 * scale.clamp(0.5, 2.0)) as i64).clamp(1_000, 2_000_000);
-        from = to;
+        if to >= hi {
+            break;
+        }
+        from = if seen == seen_before {
+            match next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))? {
+                Some(n) => n,
+                None => break,
+            }
+        } else {
+            to + 1
+        };
     }
     let changed = version_before.is_some() && version(conn) != version_before;
     progress(seen, seen);

@@ -489,6 +489,11 @@ pub fn run(
                         bytes: d.bytes,
                     })
                     .collect();
+                if m.sqlite.is_some() {
+                    m.pruned = super::backups::FileStamp::of(
+                        &persist_dir.join(crate::chroma::SQLITE_FILE),
+                    );
+                }
                 if let Err(e) = m.write(folder) {
                     r.notes
                         .push(format!("the backup's manifest could not be updated: {e}"));
@@ -565,6 +570,15 @@ fn run_db(
     let conn =
         open_locked(&snap.sqlite_path, exclusive).map_err(|e| ctx.fail(Step::Preflight, e))?;
     if ctx.wal_mode {
+        // After the swap this connection's file is no longer the one the path names: closing
+        // it must not checkpoint into, or remove, the -wal that is now the new file's.
+        if let Err(e) = conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        ) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(ctx.fail(Step::Preflight, e.into()));
+        }
         if let Err(e) = walmode::still_folded(&snap.sqlite_path) {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(ctx.fail(Step::Preflight, e));
@@ -1271,7 +1285,8 @@ fn backup(
         // else can change them), so that a restore puts back exactly this file. The
         // descriptor stays open until our connection has closed: POSIX drops every lock a
         // process holds on a file when any descriptor of it is closed.
-        let mut src = File::open(src_path)?;
+        let src_at = c.keep_open.len();
+        c.keep_open.push(File::open(src_path)?);
         let mut dst = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -1281,7 +1296,7 @@ fn backup(
         let (mut done, mut throttle) = (0u64, Throttle::new());
         loop {
             c.check_cancel(Step::Backup)?;
-            let n = std::io::Read::read(&mut src, &mut buf)?;
+            let n = std::io::Read::read(&mut &c.keep_open[src_at], &mut buf)?;
             if n == 0 {
                 break;
             }
@@ -1295,7 +1310,6 @@ fn backup(
                 });
             }
         }
-        c.keep_open.push(src);
         dst.sync_all()?;
         drop(dst);
         if done != total {
@@ -1375,6 +1389,7 @@ fn delete(
          AND seq_id < (SELECT b.bound FROM temp.cw_bounds b WHERE b.topic = embeddings_queue.topic) \
          RETURNING topic",
     )?;
+    let mut next = conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id >= ?1")?;
     let mut done = 0u64;
     let mut throttle = Throttle::new();
     let mut start = lo;
@@ -1397,8 +1412,13 @@ fn delete(
                 total: Some(total),
             });
         }
-        start = end;
+        // The next row at or after `end`: sparse seq_ids are skipped, not walked.
+        match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
+            Some(n) => start = n,
+            None => break,
+        }
     }
+    drop(next);
     (c.events)(Event::Progress {
         step: Step::Delete,
         done,
