@@ -28,8 +28,12 @@ pub fn count_deleted(snap: &mut Snapshot, progress: DeepProgress<'_>) -> Result<
                 continue;
             }
             let bytes = level0_bytes(&h);
-            // A cut data_level0.bin counts only the elements it holds.
-            folder.deleted = hnsw::count_deleted(&seg_dir, &h).ok();
+            // A cut data_level0.bin is already a verdict; a count of part of it would read
+            // as the whole index's.
+            folder.deleted = match folder.short_file(&h) {
+                Some(_) => None,
+                None => hnsw::count_deleted(&seg_dir, &h).ok(),
+            };
             done += bytes;
             if !progress(done, total) {
                 return Err(Error::Interrupted(

@@ -273,6 +273,12 @@ impl IndexFolder {
 /// Count the elements marked deleted: one byte per element, read in large sequential blocks.
 pub fn count_deleted(dir: &Path, h: &Header) -> std::io::Result<u64> {
     let size = h.size_data_per_element.max(1);
+    if size > 64 << 20 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("element size {size} is not plausible"),
+        ));
+    }
     let n = h.cur_element_count;
     let mut f = File::open(dir.join(DATA_LEVEL0))?;
     let block = (4 << 20) / size * size;
@@ -280,9 +286,9 @@ pub fn count_deleted(dir: &Path, h: &Header) -> std::io::Result<u64> {
     let mut buf = vec![0u8; block];
     let mut deleted = 0u64;
     let mut element = 0u64;
-    let flag_at = (h.offset_level0 + 2) as usize;
+    let flag_at = h.offset_level0.saturating_add(2) as usize;
     while element < n {
-        let want = ((n - element) * size).min(block as u64) as usize;
+        let want = (n - element).saturating_mul(size).min(block as u64) as usize;
         let got = read_full(&mut f, &mut buf[..want])?;
         let whole = got / size as usize;
         for i in 0..whole {

@@ -346,6 +346,12 @@ impl<R: Read> Walker<R> {
 
     /// Read `n` payload bytes: kept when short (to recognise names), skipped otherwise.
     fn payload(&mut self, n: u64) -> Result<Tag, Bad> {
+        self.payload_as(n, false)
+    }
+
+    /// With `text`, Python decodes the payload as UTF-8 (surrogates allowed) and fails on
+    /// anything else: checked when it is short enough to be read anyway.
+    fn payload_as(&mut self, n: u64, text: bool) -> Result<Tag, Bad> {
         if n > self.len.saturating_sub(self.pos) {
             return Err(Bad::Cut(self.op_pos));
         }
@@ -354,6 +360,12 @@ impl<R: Read> Walker<R> {
             let b = &mut b[..n as usize];
             if !self.r.fill(b)? {
                 return Err(Bad::Cut(self.op_pos));
+            }
+            if text && !utf8_surrogatepass(b) {
+                return invalid(format!(
+                    "the string at byte {} is not UTF-8, which Python cannot decode",
+                    self.op_pos
+                ));
             }
             self.pos += n;
             // Only the few names the walker looks for are compared.
@@ -416,6 +428,18 @@ impl<R: Read> Walker<R> {
 
     fn push(&mut self, v: V) {
         self.stack.push(v);
+    }
+
+    /// Chroma's pickles are a few levels deep; a stack this tall is not one of them (and
+    /// would cost memory without end).
+    fn check_depth(&self) -> Result<(), Bad> {
+        if self.stack.len() + self.marks.len() > MAX_DEPTH {
+            return invalid(format!(
+                "more than {MAX_DEPTH} values pile up on the stack at byte {}",
+                self.op_pos
+            ));
+        }
+        Ok(())
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<(), Bad> {
@@ -569,6 +593,7 @@ impl<R: Read> Walker<R> {
                 }
             }
             self.op_pos = self.pos;
+            self.check_depth()?;
             let op = self.u8()?;
             match op {
                 0x80 => {
@@ -579,6 +604,12 @@ impl<R: Read> Walker<R> {
                     self.protocol = v;
                 }
                 0x95 => {
+                    if self.frame_end.is_some() {
+                        return invalid(format!(
+                            "a new frame begins at byte {} before the current one ends",
+                            self.op_pos
+                        ));
+                    }
                     let n = u64::from_le_bytes(self.array::<8>()?);
                     if n > self.len.saturating_sub(self.pos) {
                         return invalid(format!(
@@ -656,17 +687,17 @@ impl<R: Read> Walker<R> {
                     if op == b'T' && n > i32::MAX as u64 {
                         return invalid("BINSTRING with a negative length");
                     }
-                    let t = self.payload(n)?;
+                    let t = self.payload_as(n, op == b'X')?;
                     self.push(if op == b'X' { V::Str(t) } else { V::Other });
                 }
                 b'U' | 0x8c | b'C' => {
                     let n = self.u8()? as u64;
-                    let t = self.payload(n)?;
+                    let t = self.payload_as(n, op == 0x8c)?;
                     self.push(if op == 0x8c { V::Str(t) } else { V::Other });
                 }
                 0x8d | 0x8e | 0x96 => {
                     let n = u64::from_le_bytes(self.array::<8>()?);
-                    let t = self.payload(n)?;
+                    let t = self.payload_as(n, op == 0x8d)?;
                     self.push(if op == 0x8d { V::Str(t) } else { V::Other });
                 }
                 // Containers.
@@ -831,6 +862,26 @@ impl<R: Read> Walker<R> {
         }
         self.pos += n;
         Ok(Scalar::Int(le_twos(&b[..n as usize])))
+    }
+}
+
+/// The stack depth the walker accepts (values and MARKs). A 1M-entry dict arrives in
+/// batches of 1,000 pairs, so a real pickle stays far below it.
+const MAX_DEPTH: usize = 100_000;
+
+/// UTF-8 as Python's `surrogatepass` decodes it: encoded surrogates (ED A0..BF xx) allowed.
+fn utf8_surrogatepass(mut b: &[u8]) -> bool {
+    loop {
+        match std::str::from_utf8(b) {
+            Ok(_) => return true,
+            Err(e) => {
+                let rest = &b[e.valid_up_to()..];
+                match rest {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, ..] => b = &rest[3..],
+                    _ => return false,
+                }
+            }
+        }
     }
 }
 
@@ -1111,5 +1162,29 @@ mod tests {
         assert_eq!(f.dimensionality, Some(None));
         assert_eq!(f.labels, Some(1));
         assert_eq!(decode_whole(p), PickleSeqId::Value(42));
+    }
+
+    #[test]
+    fn what_python_refuses_to_decode_is_refused() {
+        // An id that is not UTF-8 ("a" replaced by 0xff): Python's unpickler fails on it.
+        let good = b"\x80\x03}(X\x0e\x00\x00\x00dimensionalityNX\n\x00\x00\x00max_seq_idK*X\x0b\x00\x00\x00id_to_label}(X\x01\x00\x00\x00aK\x01uu.";
+        assert!(validate_bytes(good).is_ok());
+        let mut bad = good.to_vec();
+        let at = bad.len() - 6;
+        assert_eq!(bad[at], b'a');
+        bad[at] = 0xff;
+        assert!(validate_bytes(&bad).unwrap_err().contains("not UTF-8"));
+        // An encoded lone surrogate is what Python's surrogatepass accepts.
+        assert!(utf8_surrogatepass(b"x\xed\xa0\x80y"));
+        assert!(!utf8_surrogatepass(b"x\xc3"));
+        // A frame that begins inside another one.
+        let framed =
+            b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x95\x01\x00\x00\x00\x00\x00\x00\x00N.";
+        assert!(validate_bytes(framed).unwrap_err().contains("new frame"));
+        // A stack that only grows.
+        let mut deep = b"\x80\x03".to_vec();
+        deep.extend(std::iter::repeat_n(b'N', MAX_DEPTH + 10));
+        deep.push(b'.');
+        assert!(validate_bytes(&deep).unwrap_err().contains("pile up"));
     }
 }
