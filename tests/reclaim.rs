@@ -29,6 +29,16 @@ fn files(dir: &Path) -> BTreeMap<String, u64> {
     out
 }
 
+/// The one prune's backup folder in `backups`.
+fn the_backup(backups: &Path) -> PathBuf {
+    std::fs::read_dir(backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn prune(dir: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["prune", "--yes", "--json"];
     args.extend_from_slice(extra);
@@ -239,12 +249,7 @@ fn restore_refuses_a_holder_and_another_dirs_backup() {
     child.wait().ok();
     assert_eq!(files(&dir), pruned, "a refused restore changed something");
     let (_t2, other) = fixture_copy("v0_5_5");
-    let folder = std::fs::read_dir(&backups)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = the_backup(&backups);
     bin()
         .args(["restore", "--yes", "--from"])
         .arg(&folder)
@@ -496,12 +501,7 @@ fn restore_keeps_writes_made_since_the_prune_unless_forced() {
         "the forced restore is not the original"
     );
     // The file it replaced is kept, writes and all.
-    let folder = std::fs::read_dir(&backups)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = the_backup(&backups);
     let kept = folder.join("replaced-chroma.sqlite3");
     let conn = rusqlite::Connection::open(&kept).unwrap();
     let n: i64 = conn
@@ -520,12 +520,7 @@ fn restore_uses_an_original_left_under_its_partial_name_after_the_swap() {
     let original = files(&dir);
     let backups = t.path().join("backups");
     prune(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
-    let folder = std::fs::read_dir(&backups)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = the_backup(&backups);
     // As a kill between the swap and the backup's rename leaves it.
     std::fs::rename(
         folder.join("chroma.sqlite3"),
@@ -546,12 +541,7 @@ fn restore_refuses_a_manifest_that_names_other_paths() {
     let (t, dir) = fixture_copy("v0_5_5");
     let backups = t.path().join("backups");
     prune(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
-    let folder = std::fs::read_dir(&backups)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = the_backup(&backups);
     let m = folder.join("manifest.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     for (key, val) in [
