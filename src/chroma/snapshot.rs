@@ -202,7 +202,7 @@ impl Sizes {
 
 /// SQLite treats a rollback journal as possibly hot when it is non-empty and its first byte
 /// is not zero (it zeroes the header to retire a journal without deleting it).
-fn journal_is_hot(path: &Path) -> bool {
+pub fn journal_is_hot(path: &Path) -> bool {
     use std::io::Read;
     let mut b = [0u8; 1];
     std::fs::File::open(path)

@@ -188,14 +188,20 @@ fn refuse_if_held(persist_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuse while the live file has a hot journal or a `-wal` (a write in flight).
-fn refuse_side_files(live: &Path) -> Result<()> {
-    if Sizes::read(live.parent().unwrap_or(Path::new("."))).journal_hot {
+/// Refuse while the live file has a hot journal: SQLite would roll it into the restored file.
+fn refuse_hot_journal(live: &Path) -> Result<()> {
+    if crate::chroma::snapshot::journal_is_hot(&db::side_file(live, "-journal")) {
         return Err(Error::refused(
             "chroma.sqlite3-journal is hot (an interrupted write): start and stop Chroma once \
              so SQLite rolls it back, then restore",
         ));
     }
+    Ok(())
+}
+
+/// Refuse while the live file has a hot journal or a `-wal` (a write in flight).
+fn refuse_side_files(live: &Path) -> Result<()> {
+    refuse_hot_journal(live)?;
     if db::side_file(live, "-wal").exists() {
         return Err(Error::refused(
             "chroma.sqlite3-wal could not be folded in and removed; stop every process using the dir",
@@ -213,9 +219,7 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
     let sizes_before = Sizes::read(dir);
     let mut sqlite_restored = false;
     if let Some(src) = &plan.sqlite {
-        if sizes_before.journal_hot {
-            refuse_side_files(&live)?;
-        }
+        refuse_hot_journal(&live)?;
         // A -wal belongs to the file being replaced: fold it in, so that nothing of it can
         // be replayed onto the restored file.
         super::walmode::checkpoint(&live)?;
