@@ -646,12 +646,14 @@ impl Snapshot {
         }
     }
 
-    /// The highest position any segment recorded, damaged collections included (their
-    /// segments still hold it, and Chroma still hands out seq_ids past the WAL's top): the
-    /// WAL's highest seq_id must stay at or above it (see `prune::guard`).
+    /// The highest position any segment of a healthy collection recorded: the WAL's highest
+    /// seq_id must stay at or above it (see `prune::guard`). Damaged collections are left
+    /// out: an impossible position (above the WAL's top) among them would otherwise switch
+    /// the guard off for every plausible one below it.
     pub fn highest_position(&self) -> Option<i64> {
         self.collections
             .iter()
+            .filter(|c| !c.is_damaged())
             .flat_map(|c| c.segments.iter().filter_map(|s| s.max_seq_id))
             .max()
     }
