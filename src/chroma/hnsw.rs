@@ -173,19 +173,34 @@ pub struct IndexFolder {
 }
 
 impl IndexFolder {
-    /// Read the folder listing and `header.bin`. Cheap: one small file read.
+    /// Read the folder listing and `header.bin`. Cheap: one small file read. Every call is
+    /// made relative to the open folder (no path is looked up twice): a dir of 20,000
+    /// collections spends most of its catalog time in these calls.
     pub fn read(dir: &Path) -> std::io::Result<IndexFolder> {
+        use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags, CWD};
+        let fd = openat(
+            CWD,
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut listing = Dir::new(fd)?;
         let mut files = BTreeMap::new();
         let mut strangers = Vec::new();
-        for e in std::fs::read_dir(dir)? {
+        while let Some(e) = listing.read() {
             let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(e.path())?;
-            if meta.is_file() {
+            let raw = e.file_name().to_bytes();
+            if raw == b"." || raw == b".." {
+                continue;
+            }
+            let name = String::from_utf8_lossy(raw).into_owned();
+            // Not following symlinks, as `symlink_metadata` would.
+            let st = statat(listing.fd()?, e.file_name(), AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
                 if !INDEX_FILES.contains(&name.as_str()) {
                     strangers.push(name.clone());
                 }
-                files.insert(name, meta.len());
+                files.insert(name, st.st_size as u64);
             } else {
                 strangers.push(name);
             }
@@ -193,7 +208,11 @@ impl IndexFolder {
         strangers.sort();
         let header = files.contains_key(HEADER).then(|| {
             let mut b = Vec::with_capacity(HEADER_BYTES);
-            File::open(dir.join(HEADER))
+            listing
+                .fd()
+                .and_then(|d| openat(d, HEADER, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()))
+                .map(File::from)
+                .map_err(std::io::Error::from)
                 .and_then(|f| f.take(HEADER_BYTES as u64).read_to_end(&mut b))
                 .map_err(|e| format!("header.bin cannot be read: {e}"))
                 .and_then(|_| Header::parse(&b))

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod deep;
+pub mod folders;
 pub mod fsinfo;
 pub mod health;
 pub mod hnsw;
