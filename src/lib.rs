@@ -9,6 +9,7 @@ pub mod error;
 pub mod prune;
 pub mod report;
 pub mod report_disk;
+pub mod report_info;
 pub mod tui;
 pub mod units;
 

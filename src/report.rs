@@ -6,7 +6,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde_json::{json, Value};
 
-use crate::chroma::{Bound, Collection, Segment, Snapshot, TopicOwner, WalStats};
+use crate::chroma::{Collection, Segment, Snapshot, TopicOwner, WalStats};
 use crate::prune::job::{JobError, Report};
 use crate::prune::preflight::SpaceCheck;
 use crate::prune::Plan;
@@ -44,151 +44,11 @@ pub fn collection_wal<'a>(wal: &'a WalStats, idx: usize) -> CollectionWal<'a> {
 
 /// The topic shown for a collection: the busiest WAL topic it owns, else the stored or
 /// default one.
-fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
+pub fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
     cw.topics
         .first()
         .map(|s| s.to_string())
         .unwrap_or_else(|| c.default_topic())
-}
-
-fn segment_json(s: &Segment) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "scope": s.scope,
-        "type": s.kind,
-        "max_seq_id": s.max_seq_id,
-        "max_seq_id_source": s.source.key(),
-        "health": s.health.key(),
-        "problem": s.problem,
-        "dir_bytes": s.dir_bytes,
-    });
-    if let Some(f) = &s.index {
-        let h = f.parsed();
-        v["index"] = json!({
-            "elements": h.map(|h| h.cur_element_count),
-            "max_elements": h.map(|h| h.max_elements),
-            "deleted": f.deleted,
-            "dimensionality": h.map(|h| h.dimensionality()),
-            "files": f.files,
-        });
-    }
-    if let Some(p) = &s.pickle {
-        v["pickle"] = match p {
-            Ok(p) => json!({
-                "readable": true,
-                "shape": p.shape.key(),
-                "labels": p.labels,
-                "bytes": p.bytes,
-            }),
-            Err(why) => json!({"readable": false, "problem": why}),
-        };
-    }
-    v
-}
-
-fn releases_json(snap: &Snapshot) -> Value {
-    match snap.schema.releases() {
-        Some(r) => json!({"first": r.first, "last": r.last}),
-        None => Value::Null,
-    }
-}
-
-/// `info --json`.
-pub fn info_json(snap: &Snapshot, wal: &WalStats) -> Value {
-    let collections: Vec<Value> = snap
-        .collections
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let cw = collection_wal(wal, i);
-            json!({
-                "id": c.id,
-                "name": c.name,
-                "tenant": c.tenant,
-                "database": c.database,
-                "topic": main_topic(c, &cw),
-                "topics": cw.topics,
-                "dimension": c.dimension,
-                "wal_rows": cw.rows,
-                "prunable_rows": cw.prunable,
-                "held_rows": cw.rows - cw.prunable,
-                "prunable_bytes_estimate": cw.prunable_bytes,
-                "prune_bound": c.bound.value(),
-                "status": c.status(),
-                "health": c.health(),
-                "recovery": match &c.bound {
-                    Bound::Damaged { recovery, .. } => Some(recovery.clone()),
-                    _ => None,
-                },
-                "segments": c.segments.iter().map(segment_json).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let orphans: Vec<Value> = wal
-        .orphans()
-        .map(|t| {
-            json!({
-                "topic": t.topic,
-                "wal_rows": t.rows,
-                "prunable_rows": t.prunable,
-                "min_seq_id": t.min_seq_id,
-                "max_seq_id": t.max_seq_id,
-                "prune_bound": t.bound,
-            })
-        })
-        .collect();
-    json!({
-        "chroma_wal_version": env!("CARGO_PKG_VERSION"),
-        "persist_dir": snap.persist_dir.display().to_string(),
-        "schema": {
-            "era": snap.schema.era.key(),
-            "era_label": snap.schema.era.label(),
-            "migrations": snap.schema.migrations,
-            "journal_mode": snap.schema.journal_mode,
-            "page_size": snap.schema.page_size,
-            "prune_allowed": snap.schema.prune_blocker.is_none(),
-            "prune_blocker": snap.schema.prune_blocker,
-            "releases": releases_json(snap),
-            "releases_note": snap.schema.releases_sentence(),
-        },
-        "wal_max_seq_id": snap.wal_max_seq_id,
-        "sqlite_bytes": snap.sizes.sqlite,
-        "journal_bytes": snap.sizes.journal,
-        "journal_hot": snap.sizes.journal_hot,
-        "wal_file_bytes": snap.sizes.wal,
-        "shm_bytes": snap.sizes.shm,
-        "dir_bytes": snap.sizes.dir,
-        "free_bytes": snap.free_bytes(),
-        "automatically_purge": snap.automatically_purge,
-        "holders_checked": snap.holders.checked,
-        "holders": snap.holders.list.iter().map(|h| json!({"pid": h.pid, "command": h.command})).collect::<Vec<_>>(),
-        "prune_blockers": snap.prune_blockers(),
-        "wal_rows": wal.rows(),
-        "prunable_rows": wal.prunable(),
-        "prunable_bytes_estimate": wal.prunable_bytes(),
-        "collections": collections,
-        "wal_topics": wal.topics.iter().map(|t| json!({
-            "topic": t.topic,
-            "collection_id": match t.owner {
-                TopicOwner::Collection(i) => Some(snap.collections[i].id.clone()),
-                TopicOwner::Orphan => None,
-            },
-            "orphan": t.owner == TopicOwner::Orphan,
-            "wal_rows": t.rows,
-            "min_seq_id": t.min_seq_id,
-            "max_seq_id": t.max_seq_id,
-            "prunable_rows": t.prunable,
-            "held_rows": t.held(),
-            "prune_bound": t.bound,
-            "bytes_estimate": t.bytes,
-        })).collect::<Vec<_>>(),
-        "orphan_topics": orphans,
-        "orphan_segment_dirs": snap.orphan_segment_dirs.iter().map(|o| json!({
-            "name": o.name, "path": o.path.display().to_string(), "bytes": o.bytes,
-            "reclaimable": o.reclaimable(), "keep_reason": o.keep, "stale_max_seq_id_row": o.stale_row,
-        })).collect::<Vec<_>>(),
-        "warnings": snap.warnings,
-    })
 }
 
 fn table() -> Table {
