@@ -46,7 +46,7 @@ fn app_at(path: &std::path::Path, name: &str) -> App {
     let snap = Snapshot::open(&path).unwrap();
     drop(guard);
     let w = wal::scan(&snap, &mut |_, _| true).unwrap();
-    app.on_msg(Msg::Scanned(Ok(Box::new(snap))));
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(snap))));
     app.on_msg(Msg::Counted(Ok(w)));
     app
 }
@@ -129,7 +129,9 @@ fn marking_waits_for_the_counts() {
         vacuum: true,
         in_place: false,
     });
-    app.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(
+        Snapshot::open(&path).unwrap(),
+    ))));
     assert!(matches!(app.counts, Counts::Counting { .. }));
     app.update(Action::Mark);
     assert!(app.marked.is_empty());
@@ -178,7 +180,7 @@ fn a_holder_disables_pruning_with_the_reason() {
     });
     let snap = Snapshot::open(&dir).unwrap();
     let w = wal::scan(&snap, &mut |_, _| true).unwrap();
-    app.on_msg(Msg::Scanned(Ok(Box::new(snap))));
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(snap))));
     app.on_msg(Msg::Counted(Ok(w)));
     child.kill().ok();
     child.wait().ok();
@@ -221,7 +223,9 @@ fn render_main_detail_filter_help_and_tiny() {
         in_place: false,
     });
     counting.shown_path = "tests/fixtures/v0_4_22".into();
-    counting.on_msg(Msg::Scanned(Ok(Box::new(Snapshot::open(&path).unwrap()))));
+    counting.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(
+        Snapshot::open(&path).unwrap(),
+    ))));
     counting.on_msg(Msg::Counting {
         done: 250,
         total: 1000,

@@ -111,13 +111,14 @@ impl Workers {
             // The catalog comes at once, with each pickle read up to its max_seq_id; the
             // pickles are validated whole while the WAL is counted.
             let mut snap = match Snapshot::open_deferred(&path) {
-                Ok(s) => s,
+                Ok(s) => Arc::new(s),
                 Err(e) => {
                     let _ = tx.send(Msg::Scanned(Err(e.to_string())));
                     return;
                 }
             };
-            if !live() || tx.send(Msg::Scanned(Ok(Box::new(snap.clone())))).is_err() {
+            // Shared, not copied: the worker keeps reading it while the UI shows it.
+            if !live() || tx.send(Msg::Scanned(Ok(snap.clone()))).is_err() {
                 return;
             }
             let work = snap.pending.clone();
@@ -137,7 +138,12 @@ impl Workers {
                 let _ = tx.send(Msg::Scanned(Err("validating a pickle failed".into())));
                 return;
             };
-            let changed = snap.apply(resolved);
+            // Only pending pickles change it: copied then, on this thread.
+            let changed = if provisional {
+                Arc::make_mut(&mut snap).apply(resolved)
+            } else {
+                Vec::new()
+            };
             if provisional {
                 if let Ok(w) = &mut counted {
                     if !w.rebound(&snap, &changed) {
@@ -145,7 +151,7 @@ impl Workers {
                     }
                 }
                 // The settled catalog replaces the provisional one before its counts.
-                if !live() || tx.send(Msg::Scanned(Ok(Box::new(snap.clone())))).is_err() {
+                if !live() || tx.send(Msg::Scanned(Ok(snap.clone()))).is_err() {
                     return;
                 }
             }
@@ -153,6 +159,8 @@ impl Workers {
                 return;
             }
             // Then the deleted marks of each index: one byte per element, off the UI thread.
+            // Its own copy (the UI holds the shared one), made here and not on the UI thread.
+            let mut snap = Arc::unwrap_or_clone(snap);
             if deep::count_deleted(&mut snap, &mut |_, _| live()).is_ok() && live() {
                 let found = snap
                     .collections

@@ -20,7 +20,7 @@ pub enum RowsAsk {
     /// Judge the topics (bound, seq_id guard) and read the newest page.
     Open {
         topics: Vec<String>,
-        snap: Box<Snapshot>,
+        snap: std::sync::Arc<Snapshot>,
     },
     /// The page of rows older than `before`.
     Older { view: TopicView, before: i64 },
@@ -384,7 +384,7 @@ impl App {
             generation: self.rows_generation,
             ask: RowsAsk::Open {
                 topics,
-                snap: Box::new(snap.clone()),
+                snap: snap.clone(),
             },
         }))]
     }
