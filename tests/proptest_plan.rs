@@ -139,6 +139,33 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
             _ => None,
         });
     }
+    // The fixture's other collections keep their recorded positions: they count too, unless
+    // one is impossible (that collection is damaged).
+    let mut others: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut st = c
+        .prepare(
+            "SELECT s.collection, m.seq_id FROM max_seq_id m JOIN segments s ON s.id = m.segment_id \
+             WHERE s.collection NOT IN (?1, ?2)",
+        )
+        .unwrap();
+    let found = st
+        .query_map(rusqlite::params![ids[0], ids[1]], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .unwrap();
+    for r in found {
+        let (coll, v) = r.unwrap();
+        others.entry(coll).or_default().push(v);
+    }
+    drop(st);
+    for vals in others.values() {
+        let impossible = vals
+            .iter()
+            .any(|&v| wal_max.map_or(v > 0, |top| v > top));
+        if !impossible {
+            highest = highest.max(vals.iter().copied().max());
+        }
+    }
     c.execute_batch("COMMIT").unwrap();
     // The seq_id guard: if the rule would leave no row at or above the highest position,
     // the topics holding such rows are kept whole.
