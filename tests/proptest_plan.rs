@@ -159,9 +159,7 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
     }
     drop(st);
     for vals in others.values() {
-        let impossible = vals
-            .iter()
-            .any(|&v| wal_max.map_or(v > 0, |top| v > top));
+        let impossible = vals.iter().any(|&v| wal_max.map_or(v > 0, |top| v > top));
         if !impossible {
             highest = highest.max(vals.iter().copied().max());
         }
