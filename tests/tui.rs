@@ -27,6 +27,20 @@ fn fork_guard() -> std::sync::MutexGuard<'static, ()> {
     FORK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A committed fixture's snapshot without the other test processes reading the same fixture
+/// at that moment (nextest runs each test in a process of its own): they are holders of the
+/// dir, and a render would show their pids.
+fn open_quiet(path: &std::path::Path) -> Snapshot {
+    let mut snap = Snapshot::open(path).unwrap();
+    quiet(&mut snap);
+    snap
+}
+
+fn quiet(snap: &mut Snapshot) {
+    let ours = |c: &str| c.contains("/target/") && c.contains("/deps/");
+    snap.holders.list.retain(|h| !ours(&h.command));
+}
+
 /// An app on a committed fixture, with its counts, shown under a fixed path.
 fn app_on(name: &str) -> App {
     app_at(&PathBuf::from("tests/fixtures").join(name), name)
@@ -43,7 +57,7 @@ fn app_at(path: &std::path::Path, name: &str) -> App {
     });
     app.shown_path = format!("tests/fixtures/{name}");
     let guard = fork_guard();
-    let snap = Snapshot::open(&path).unwrap();
+    let snap = open_quiet(&path);
     drop(guard);
     let w = wal::scan(&snap, &mut |_, _| true).unwrap();
     app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(snap))));
@@ -129,9 +143,7 @@ fn marking_waits_for_the_counts() {
         vacuum: true,
         in_place: false,
     });
-    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(
-        Snapshot::open(&path).unwrap(),
-    ))));
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(open_quiet(&path)))));
     assert!(matches!(app.counts, Counts::Counting { .. }));
     app.update(Action::Mark);
     assert!(app.marked.is_empty());
@@ -223,9 +235,7 @@ fn render_main_detail_filter_help_and_tiny() {
         in_place: false,
     });
     counting.shown_path = "tests/fixtures/v0_4_22".into();
-    counting.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(
-        Snapshot::open(&path).unwrap(),
-    ))));
+    counting.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(open_quiet(&path)))));
     counting.on_msg(Msg::Counting {
         done: 250,
         total: 1000,
@@ -261,7 +271,7 @@ fn render_health_damage_and_deleted_marks() {
     let mut app = app_on("deletions_v1_5_9");
     app.update(Action::ToggleDetail);
     assert!(!render(&app, 120, 32, now).contains("deleted"));
-    let mut snap1 = Snapshot::open(&PathBuf::from("tests/fixtures/deletions_v1_5_9")).unwrap();
+    let mut snap1 = open_quiet(&PathBuf::from("tests/fixtures/deletions_v1_5_9"));
     chroma_wal::chroma::deep::count_deleted(&mut snap1, &mut |_, _| true).unwrap();
     let found = snap1
         .collections
@@ -702,7 +712,7 @@ fn orphan_folders_are_rows_that_can_be_marked_and_the_space_view_maps_the_dir() 
     let e = app.update(Action::OpenSpace);
     assert_eq!(e, vec![Effect::MapSpace]);
     assert!(render(&app, 120, 36, now).contains("mapping chroma.sqlite3"));
-    let snap = chroma_wal::chroma::Snapshot::open(&PathBuf::from("tests/fixtures/v1_5_9")).unwrap();
+    let snap = open_quiet(&PathBuf::from("tests/fixtures/v1_5_9"));
     let map = chroma_wal::chroma::space::map(&snap, &mut |_, _| true).unwrap();
     app.on_msg(Msg::Space(Ok(map)));
     let screen = render(&app, 120, 36, now);
@@ -717,4 +727,34 @@ fn orphan_folders_are_rows_that_can_be_marked_and_the_space_view_maps_the_dir() 
 
 fn snap_space(screen: String) {
     snap("space_120x36", screen);
+}
+
+#[test]
+fn the_catalog_shows_before_its_folders_and_rows_wait_for_them() {
+    let path = PathBuf::from("tests/fixtures/v0_4_22");
+    let mut app = App::new(Options {
+        path: path.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+        in_place: false,
+    });
+    app.shown_path = "tests/fixtures/v0_4_22".into();
+    let guard = fork_guard();
+    let mut catalog = Snapshot::open_catalog(&path).unwrap();
+    drop(guard);
+    quiet(&mut catalog);
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(catalog))));
+    app.update(Action::ToggleDetail);
+    let now = Instant::now();
+    let s = render(&app, 120, 32, now);
+    assert!(s.contains("checking its folders"), "{s}");
+    assert!(!s.contains("DISABLED"), "{s}");
+    assert!(s.contains("reading the segment folders"), "{s}");
+    assert!(s.contains("dir …"), "{s}");
+    snap("catalog_before_folders_120x32", s);
+    // Rows asked for now are judged with the folders read: big's bound is 300, not unknown.
+    let eff = app.update(Action::OpenRows);
+    serve_rows(&mut app, &path, eff);
+    let v = app.wal_rows.as_ref().unwrap();
+    assert_eq!(v.view.as_ref().unwrap().bound, Some(300));
 }

@@ -14,8 +14,12 @@ use rayon::prelude::*;
 use super::health::{self, Health};
 use super::hnsw::IndexFolder;
 use super::pickle::{self, PickleSeqId};
+use super::procs;
 use super::seqid::Decoded;
-use super::snapshot::{looks_like_uuid, OrphanDir, Segment, SeqIdSource};
+use super::snapshot::{
+    compute_bound, damaged_warning, looks_like_uuid, Bound, CatalogSegment, OrphanDir,
+    PendingPickle, Segment, SeqIdSource, Sizes, Snapshot,
+};
 use super::{fsinfo, HNSW_PERSISTED, INDEX_METADATA};
 
 /// The entries directly under the persist dir.
@@ -289,4 +293,181 @@ pub fn find_orphan_dirs(dir: &Path, top: &TopLevel, segment_ids: &HashSet<&str>)
             }
         })
         .collect()
+}
+
+/// What [`read_into`] still has to do for a snapshot read by [`Snapshot::open_catalog`].
+#[derive(Debug, Clone)]
+pub struct FolderWork {
+    pub(crate) segments: Vec<CatalogSegment>,
+    pub(crate) seq_rows: HashMap<String, Decoded>,
+    /// Read pickles only up to their `max_seq_id`, leaving them pending.
+    pub(crate) deferred: bool,
+    /// Whether chroma.sqlite3 was open for writing when the catalog was read (a lease test).
+    pub(crate) writing: Option<bool>,
+    /// Said last, after the folders' warnings (the order `info` has always printed).
+    pub(crate) blocker_warning: Option<String>,
+}
+
+/// Read the folders of a snapshot read by [`Snapshot::open_catalog`]: judge every segment,
+/// find the orphan folders, total the dir, find who holds it. Does nothing the second time.
+pub fn read_into(snap: &mut Snapshot) {
+    let Some(work) = snap.unread.take() else {
+        return;
+    };
+    let FolderWork {
+        segments,
+        seq_rows,
+        deferred,
+        writing,
+        blocker_warning,
+    } = *work;
+    let dir = snap.persist_dir.clone();
+    let dir = dir.as_path();
+    let wal_max_seq_id = snap.wal_max_seq_id;
+    let collections = &mut snap.collections;
+    let warnings = &mut snap.warnings;
+    let by_id: HashMap<&str, usize> = collections
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    // The top level once, then every segment folder once, on every core.
+    let top = TopLevel::read(dir);
+    let rows: Vec<SegmentRow<'_>> = segments
+        .iter()
+        .map(|(id, kind, scope, _)| SegmentRow { id, kind, scope })
+        .collect();
+    // One group per collection, and a last one of segments no collection owns (read for
+    // what they say, then dropped).
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); collections.len() + 1];
+    let mut owners: Vec<Option<usize>> = Vec::with_capacity(segments.len());
+    for (k, (_, _, _, coll)) in segments.iter().enumerate() {
+        let owner = coll.as_deref().and_then(|c| by_id.get(c)).copied();
+        groups[owner.unwrap_or(collections.len())].push(k);
+        owners.push(owner);
+    }
+    drop(by_id);
+    let (mut resolved, mut said) = resolve_grouped(
+        dir,
+        &top,
+        &rows,
+        &groups,
+        &seq_rows,
+        wal_max_seq_id,
+        deferred,
+    );
+    let unowned = resolved.pop().unwrap_or_default();
+    for (k, seg) in groups.last().into_iter().flatten().zip(&unowned) {
+        let coll = segments.get(*k).and_then(|s| s.3.as_deref());
+        said.push((
+            *k,
+            format!(
+                "segment {} belongs to no existing collection ({})",
+                seg.id,
+                coll.unwrap_or("no collection id")
+            ),
+        ));
+    }
+    // In the order of the segments' ids, as they were read.
+    said.sort_by_key(|(k, _)| *k);
+    warnings.extend(said.into_iter().map(|(_, w)| w));
+    for (c, segs) in collections.iter_mut().zip(resolved) {
+        c.segments = segs;
+    }
+    // A pickle read only up to its max_seq_id is validated whole later.
+    let mut pending = Vec::new();
+    if deferred {
+        for (k, (id, kind, scope, _)) in segments.iter().enumerate() {
+            let Some(ci) = owners.get(k).copied().flatten() else {
+                continue;
+            };
+            let read_prefix = collections[ci]
+                .segments
+                .iter()
+                .any(|s| &s.id == id && s.pickle.is_some());
+            if read_prefix {
+                pending.push(PendingPickle {
+                    collection: ci,
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    scope: scope.clone(),
+                    row: seq_rows.get(id).cloned(),
+                    dir: dir.to_path_buf(),
+                    wal_max: wal_max_seq_id,
+                });
+            }
+        }
+    }
+    for c in collections.iter_mut() {
+        c.segments
+            .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
+        c.bound = compute_bound(&c.segments);
+        if let Bound::Damaged {
+            segment,
+            reason,
+            recovery,
+        } = &c.bound
+        {
+            warnings.push(damaged_warning(&c.name, segment, reason, recovery));
+        }
+    }
+    // Folders are named by segment id: any id in `segments`, in every tenant and database,
+    // is live (never compare with collection ids). A max_seq_id row alone does not make a
+    // folder live: Chroma 0.5.6–0.6.x leave the vector segment's row behind when they delete
+    // a collection, and no collection can load a folder whose segment is gone. Such a row is
+    // said, and never touched.
+    let segment_ids: HashSet<&str> = segments.iter().map(|s| s.0.as_str()).collect();
+    let mut orphan_segment_dirs = find_orphan_dirs(dir, &top, &segment_ids);
+    for o in &mut orphan_segment_dirs {
+        if seq_rows.contains_key(&o.name) {
+            o.stale_row = true;
+        }
+    }
+    let mut known_bytes: HashMap<&str, u64> = HashMap::new();
+    for s in collections.iter().flat_map(|c| c.segments.iter()) {
+        if let Some(b) = s.dir_bytes {
+            known_bytes.insert(&s.id, b);
+        }
+    }
+    for o in &orphan_segment_dirs {
+        known_bytes.insert(&o.name, o.bytes);
+    }
+    let dir_bytes = top.total_bytes(dir, &known_bytes);
+    drop(known_bytes);
+    for o in &orphan_segment_dirs {
+        warnings.push(format!(
+            "folder {} looks like a segment folder but no segment uses it ({}{}){}",
+            o.name,
+            crate::units::bytes(o.bytes),
+            if o.stale_row {
+                "; only a stale max_seq_id row, left by the release that deleted it, names it"
+            } else {
+                ""
+            },
+            o.keep
+                .as_ref()
+                .map(|k| format!(": {k}"))
+                .unwrap_or_else(|| "; prune --orphan-dirs reclaims it".into())
+        ));
+    }
+    let leftover = dir.join(super::NEW_FILE);
+    if let Ok(m) = std::fs::symlink_metadata(&leftover) {
+        warnings.push(format!(
+            "{} ({}) was left by an interrupted chroma-wal prune; the next prune removes it",
+            super::NEW_FILE,
+            crate::units::bytes(m.len())
+        ));
+    }
+    let mut holders = procs::find(dir);
+    if let Some(n) = &holders.note {
+        warnings.push(n.clone());
+    }
+    if writing == Some(true) && holders.list.is_empty() {
+        holders.unseen_writer = true;
+    }
+    warnings.extend(blocker_warning);
+    snap.sizes = Sizes::with_dir_bytes(dir, dir_bytes);
+    snap.holders = holders;
+    snap.orphan_segment_dirs = orphan_segment_dirs;
+    snap.pending = pending;
 }

@@ -1,13 +1,13 @@
 //! The catalog of a persist dir: schema, tenants, collections, segments and their max_seq_id,
 //! sizes, processes holding it open. Read in one read transaction on a read-only connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 
-use super::folders::{self, SegmentRow, TopLevel};
+use super::folders::{self, FolderWork, SegmentRow};
 use super::health::{self, Health};
 use super::hnsw::IndexFolder;
 use super::pickle::PickleFacts;
@@ -16,6 +16,9 @@ use super::schema::{self, Schema};
 use super::seqid::{self, Decoded};
 use super::{fsinfo, SQLITE_FILE};
 use crate::error::{Error, Result};
+
+/// The status of a collection whose folders are still being read.
+pub const CHECKING: &str = "checking its folders…";
 
 /// Where a segment's max_seq_id came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +250,10 @@ pub struct Snapshot {
     /// Collections by stored topic and by lowercase id, built on first use: a dir of 20,000
     /// collections has as many topics, and a linear search per topic would be quadratic.
     pub index: std::sync::OnceLock<CollectionIndex>,
+    /// The segment folders not read yet ([`Snapshot::open_catalog`]): until
+    /// [`Snapshot::read_folders`], collections have no segments and no bound, and the dir's
+    /// size, orphan folders and holders are not in.
+    pub unread: Option<Box<FolderWork>>,
 }
 
 /// See [`Snapshot::index`].
@@ -261,11 +268,11 @@ pub struct CollectionIndex {
 pub struct PendingPickle {
     pub collection: usize,
     pub id: String,
-    kind: String,
-    scope: String,
-    row: Option<Decoded>,
-    dir: PathBuf,
-    wal_max: Option<i64>,
+    pub(crate) kind: String,
+    pub(crate) scope: String,
+    pub(crate) row: Option<Decoded>,
+    pub(crate) dir: PathBuf,
+    pub(crate) wal_max: Option<i64>,
 }
 
 /// How much of each pickle the catalog reads.
@@ -360,7 +367,9 @@ pub fn topic_uuid(topic: &str) -> &str {
 impl Snapshot {
     /// Read the catalog of the persist dir at `dir`. Read-only; fast whatever the WAL size.
     pub fn open(dir: &Path) -> Result<Snapshot> {
-        Self::open_with(dir, Pickles::Whole)
+        let mut snap = Self::open_with(dir, Pickles::Whole, false)?;
+        snap.read_folders();
+        Ok(snap)
     }
 
     /// As [`Snapshot::open`], but each pickle is read only up to its `max_seq_id`, so that
@@ -368,7 +377,9 @@ impl Snapshot {
     /// pickles are resolved and applied: a pickle found damaged then takes its collection's
     /// bound away, never moves it.
     pub fn open_deferred(dir: &Path) -> Result<Snapshot> {
-        Self::open_with(dir, Pickles::Deferred)
+        let mut snap = Self::open_with(dir, Pickles::Deferred, false)?;
+        snap.read_folders();
+        Ok(snap)
     }
 
     /// Put whole-validated segments in place of provisional ones. Returns the collections
@@ -410,7 +421,9 @@ impl Snapshot {
         self.apply(resolved)
     }
 
-    fn open_with(dir: &Path, pickles: Pickles) -> Result<Snapshot> {
+    /// `preview`: the snapshot is shown before its folders are read; each collection's bound
+    /// says they are being checked.
+    fn open_with(dir: &Path, pickles: Pickles, preview: bool) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
         // Before any connection of ours exists (it opens and closes the file).
         let writing = procs::open_for_writing(&sqlite_path);
@@ -418,13 +431,31 @@ impl Snapshot {
         // it is open would drop the connection's POSIX locks.
         let wal_header = super::db::is_wal_mode(&sqlite_path);
         let conn = super::db::open_read_only(&sqlite_path)?;
-        let snap = Self::read(dir, &sqlite_path, &conn, Some(wal_header), pickles);
+        let snap = Self::read(dir, &sqlite_path, &conn, Some(wal_header), pickles, preview);
         drop(conn);
         let mut snap = snap?;
-        if writing == Some(true) && snap.holders.list.is_empty() {
-            snap.holders.unseen_writer = true;
+        if let Some(w) = snap.unread.as_mut() {
+            w.writing = writing;
         }
         Ok(snap)
+    }
+
+    /// The collections as SQLite has them, at once. Their segments (whose verdicts need their
+    /// folders: a dir of 20,000 collections has as many) come with [`Snapshot::read_folders`];
+    /// until then no bound is known. Pickles are then read as by [`Snapshot::open_deferred`].
+    pub fn open_catalog(dir: &Path) -> Result<Snapshot> {
+        Self::open_with(dir, Pickles::Deferred, true)
+    }
+
+    /// Whether the segment folders are still to be read.
+    pub fn folders_pending(&self) -> bool {
+        self.unread.is_some()
+    }
+
+    /// Read every segment folder (on every core) and judge each segment; then the orphan
+    /// folders, the dir's size and the processes holding it. Nothing happens twice.
+    pub fn read_folders(&mut self) {
+        folders::read_into(self);
     }
 
     /// Read the catalog through a connection that already holds a lock on chroma.sqlite3
@@ -432,7 +463,9 @@ impl Snapshot {
     /// POSIX drops all of a process's locks on a file when any descriptor of it is closed.
     pub fn read_locked(dir: &Path, conn: &Connection) -> Result<Snapshot> {
         let sqlite_path = check_persist_dir(dir)?;
-        Self::read(dir, &sqlite_path, conn, None, Pickles::Whole)
+        let mut snap = Self::read(dir, &sqlite_path, conn, None, Pickles::Whole, false)?;
+        snap.read_folders();
+        Ok(snap)
     }
 
     fn read(
@@ -441,6 +474,7 @@ impl Snapshot {
         conn: &Connection,
         wal_header: Option<bool>,
         pickles: Pickles,
+        preview: bool,
     ) -> Result<Snapshot> {
         // One read transaction: the catalog is read from a single consistent state (inside
         // the caller's transaction when it already has one).
@@ -482,155 +516,36 @@ impl Snapshot {
             conn.execute_batch("COMMIT")?;
         }
 
-        let by_id: HashMap<String, usize> = collections
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
-        // The top level once, then every segment folder once, on every core.
-        let top = TopLevel::read(dir);
-        let rows: Vec<SegmentRow<'_>> = segments
-            .iter()
-            .map(|(id, kind, scope, _)| SegmentRow { id, kind, scope })
-            .collect();
-        let deferred = pickles == Pickles::Deferred;
-        // One group per collection, and a last one of segments no collection owns (read
-        // for what they say, then dropped).
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); collections.len() + 1];
-        let mut owners: Vec<Option<usize>> = Vec::with_capacity(segments.len());
-        for (k, (_, _, _, coll)) in segments.iter().enumerate() {
-            let owner = coll.as_deref().and_then(|c| by_id.get(c)).copied();
-            groups[owner.unwrap_or(collections.len())].push(k);
-            owners.push(owner);
-        }
-        let (mut resolved, mut said) = folders::resolve_grouped(
-            dir,
-            &top,
-            &rows,
-            &groups,
-            &seq_rows,
-            wal_max_seq_id,
-            deferred,
-        );
-        let unowned = resolved.pop().unwrap_or_default();
-        for (k, seg) in groups.last().into_iter().flatten().zip(&unowned) {
-            let coll = segments.get(*k).and_then(|s| s.3.as_deref());
-            said.push((
-                *k,
-                format!(
-                    "segment {} belongs to no existing collection ({})",
-                    seg.id,
-                    coll.unwrap_or("no collection id")
-                ),
-            ));
-        }
-        // In the order of the segments' ids, as they were read.
-        said.sort_by_key(|(k, _)| *k);
-        warnings.extend(said.into_iter().map(|(_, w)| w));
-        for (c, segs) in collections.iter_mut().zip(resolved) {
-            c.segments = segs;
-        }
-        // A pickle read only up to its max_seq_id is validated whole later.
-        let mut pending = Vec::new();
-        if deferred {
-            for (k, (id, kind, scope, _)) in segments.iter().enumerate() {
-                let Some(ci) = owners.get(k).copied().flatten() else {
-                    continue;
-                };
-                let read_prefix = collections[ci]
-                    .segments
-                    .iter()
-                    .any(|s| &s.id == id && s.pickle.is_some());
-                if read_prefix {
-                    pending.push(PendingPickle {
-                        collection: ci,
-                        id: id.clone(),
-                        kind: kind.clone(),
-                        scope: scope.clone(),
-                        row: seq_rows.get(id).cloned(),
-                        dir: dir.to_path_buf(),
-                        wal_max: wal_max_seq_id,
-                    });
-                }
+        // The catalog as SQLite has it: the segments come with their folders.
+        if preview {
+            for c in &mut collections {
+                c.bound = Bound::Unknown(CHECKING.into());
             }
         }
-        for c in &mut collections {
-            c.segments
-                .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
-            c.bound = compute_bound(&c.segments);
-            if let Bound::Damaged {
-                segment,
-                reason,
-                recovery,
-            } = &c.bound
-            {
-                warnings.push(damaged_warning(&c.name, segment, reason, recovery));
-            }
-        }
-        // Folders are named by segment id: any id in `segments`, in every tenant and
-        // database, is live (never compare with collection ids). A max_seq_id row alone does
-        // not make a folder live: Chroma 0.5.6–0.6.x leave the vector segment's row behind
-        // when they delete a collection, and no collection can load a folder whose segment
-        // is gone. Such a row is said, and never touched.
-        let mut known_bytes: HashMap<&str, u64> = HashMap::new();
-        for s in collections.iter().flat_map(|c| c.segments.iter()) {
-            if let Some(b) = s.dir_bytes {
-                known_bytes.insert(&s.id, b);
-            }
-        }
-        let segment_ids: HashSet<&str> = segments.iter().map(|s| s.0.as_str()).collect();
-        let mut orphan_segment_dirs = folders::find_orphan_dirs(dir, &top, &segment_ids);
-        for o in &mut orphan_segment_dirs {
-            if seq_rows.contains_key(&o.name) {
-                o.stale_row = true;
-            }
-            known_bytes.insert(&o.name, o.bytes);
-        }
-        let dir_bytes = top.total_bytes(dir, &known_bytes);
-        for o in &orphan_segment_dirs {
-            warnings.push(format!(
-                "folder {} looks like a segment folder but no segment uses it ({}{}){}",
-                o.name,
-                crate::units::bytes(o.bytes),
-                if o.stale_row {
-                    "; only a stale max_seq_id row, left by the release that deleted it, names it"
-                } else {
-                    ""
-                },
-                o.keep
-                    .as_ref()
-                    .map(|k| format!(": {k}"))
-                    .unwrap_or_else(|| "; prune --orphan-dirs reclaims it".into())
-            ));
-        }
-        let leftover = dir.join(super::NEW_FILE);
-        if let Ok(m) = std::fs::symlink_metadata(&leftover) {
-            warnings.push(format!(
-                "{} ({}) was left by an interrupted chroma-wal prune; the next prune removes it",
-                super::NEW_FILE,
-                crate::units::bytes(m.len())
-            ));
-        }
-        let holders = procs::find(dir);
-        if let Some(n) = &holders.note {
-            warnings.push(n.clone());
-        }
-        if let Some(b) = &schema.prune_blocker {
-            warnings.push(format!("browse only: {b}"));
-        }
+        let blocker_warning = schema
+            .prune_blocker
+            .as_ref()
+            .map(|b| format!("browse only: {b}"));
         Ok(Snapshot {
             persist_dir: dir.to_path_buf(),
             sqlite_path: sqlite_path.to_path_buf(),
             schema,
-            sizes: Sizes::with_dir_bytes(dir, dir_bytes),
+            sizes: Sizes::with_dir_bytes(dir, 0),
             automatically_purge,
-            holders,
+            holders: Holders::default(),
             collections,
-            orphan_segment_dirs,
+            orphan_segment_dirs: Vec::new(),
             wal_max_seq_id,
             warnings,
-            pending,
+            pending: Vec::new(),
             index: Default::default(),
+            unread: Some(Box::new(FolderWork {
+                segments,
+                seq_rows,
+                deferred: pickles == Pickles::Deferred,
+                writing: None,
+                blocker_warning,
+            })),
         })
     }
 
@@ -820,7 +735,7 @@ fn read_max_seq_rows(conn: &Connection) -> Result<HashMap<String, Decoded>> {
     Ok(out)
 }
 
-type CatalogSegment = (String, String, String, Option<String>);
+pub(crate) type CatalogSegment = (String, String, String, Option<String>);
 
 fn read_segments(conn: &Connection) -> Result<Vec<CatalogSegment>> {
     // In table order, sorted here: ORDER BY id walks the id index and looks up every row
@@ -841,7 +756,7 @@ fn read_segments(conn: &Connection) -> Result<Vec<CatalogSegment>> {
     Ok(out)
 }
 
-fn damaged_warning(name: &str, segment: &str, reason: &str, recovery: &str) -> String {
+pub(crate) fn damaged_warning(name: &str, segment: &str, reason: &str, recovery: &str) -> String {
     format!(
         "collection {name} is damaged (segment {segment}: {reason}); its whole WAL is kept. \
          To recover: {recovery}"

@@ -296,6 +296,7 @@ mod tests {
             warnings: Vec::new(),
             pending: Vec::new(),
             index: Default::default(),
+            unread: None,
         }
     }
 

@@ -108,15 +108,23 @@ impl Workers {
         let (tx, path, current) = (self.tx.clone(), self.path.clone(), self.generation.clone());
         std::thread::spawn(move || {
             let live = || current.load(Ordering::SeqCst) == gen;
-            // The catalog comes at once, with each pickle read up to its max_seq_id; the
-            // pickles are validated whole while the WAL is counted.
-            let mut snap = match Snapshot::open_deferred(&path) {
+            // The catalog as SQLite has it comes at once; then the segment folders (20,000
+            // collections have as many), each pickle read up to its max_seq_id; the pickles
+            // are validated whole while the WAL is counted.
+            let catalog = match Snapshot::open_catalog(&path) {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
                     let _ = tx.send(Msg::Scanned(Err(e.to_string())));
                     return;
                 }
             };
+            if !live() || tx.send(Msg::Scanned(Ok(catalog.clone()))).is_err() {
+                return;
+            }
+            // Its own copy to fill in (the UI shows the shared one meanwhile).
+            let mut own = Arc::unwrap_or_clone(catalog);
+            own.read_folders();
+            let mut snap = Arc::new(own);
             // Shared, not copied: the worker keeps reading it while the UI shows it.
             if !live() || tx.send(Msg::Scanned(Ok(snap.clone()))).is_err() {
                 return;

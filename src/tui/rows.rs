@@ -465,6 +465,15 @@ pub fn answer(path: &std::path::Path, ask: RowsAsk) -> Result<RowsAnswer, String
     let e = |e: crate::error::Error| e.to_string();
     Ok(match ask {
         RowsAsk::Open { topics, snap } => {
+            // Bounds and the seq_id guard need the segments: read them if the catalog shown
+            // is still without.
+            let snap = if snap.folders_pending() {
+                let mut own = (*snap).clone();
+                own.read_folders();
+                std::sync::Arc::new(own)
+            } else {
+                snap
+            };
             let view = TopicView::of(&snap, &conn, &topics).map_err(e)?;
             let rows = rows::page_before(&conn, &view, i64::MAX, PAGE).map_err(e)?;
             RowsAnswer::Opened { view, rows }

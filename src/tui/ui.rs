@@ -96,7 +96,11 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled("chroma.sqlite3 ", dim),
                 Span::raw(format!("{}  ", bytes(s.sizes.sqlite))),
                 Span::styled("dir ", dim),
-                Span::raw(format!("{}  ", bytes(s.sizes.dir))),
+                Span::raw(if s.folders_pending() {
+                    "…  ".to_string()
+                } else {
+                    format!("{}  ", bytes(s.sizes.dir))
+                }),
                 Span::styled("auto purge ", dim),
                 Span::raw(purge),
             ]));

@@ -85,6 +85,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let c = &s.collections[i];
     let block = block.title(format!(" segments of {} (id {}) ", c.name, c.id));
+    if s.folders_pending() {
+        let text = "reading the segment folders…";
+        f.render_widget(Paragraph::new(text).fg(Color::DarkGray).block(block), area);
+        return;
+    }
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut extra: Vec<Line> = c.segments.iter().filter_map(files_line).collect();
