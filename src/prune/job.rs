@@ -923,8 +923,8 @@ fn copy_steps(
         Ok(((new, copier), None))
     })?;
 
-    // 4. Compact: every other table, the header values, one commit and one fsync.
-    let counts = ctx.timed(Step::Compact, Some(tables), Unit::Tables, |c| {
+    // 4. Compact: every other table, the header values, one commit; the fsync starts.
+    let (counts, flush) = ctx.timed(Step::Compact, Some(tables), Unit::Tables, |c| {
         let mut ev = CopyEvents {
             c,
             throttle: Throttle::new(),
@@ -940,21 +940,26 @@ fn copy_steps(
             // As the original was; before the verification, so it checks the final file.
             walmode::make_wal(new.sqlite_path())?;
         }
-        new.sync()?;
+        // The flush to disk overlaps the verification, which reads the same pages from
+        // the page cache; the swap waits for both.
+        let flush = new.start_sync()?;
         let d = format!("new file {}", crate::units::bytes(new.len()));
-        Ok((counts, Some(d)))
+        Ok(((counts, flush), Some(d)))
     })?;
 
-    // 5. Verify the new file before it replaces anything.
+    // 5. Verify the new file before it replaces anything, and finish its flush.
     ctx.timed(Step::Verify, Some(1), Unit::Checks, |c| {
-        swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
-            .map_err(|e| e.context("the new file"))?;
+        let checked = swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
+            .map_err(|e| e.context("the new file"));
+        let flushed = flush.wait();
+        checked?;
+        flushed?;
         if c.wal_mode {
             // The verification's read-only connection left the new file's -wal and -shm.
             walmode::tidy(new.sqlite_path())?;
         }
         c.check_cancel(Step::Verify)?;
-        Ok(((), None))
+        Ok(((), Some("and flushed to disk".into())))
     })?;
 
     // 6. Swap: nobody else may have the old file open, then one atomic rename.

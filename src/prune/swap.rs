@@ -223,6 +223,13 @@ impl NewFile {
             .map_err(|e| Error::failed(format!("fsync of the new file failed: {e}")))
     }
 
+    /// Start flushing the new file to disk on a thread of its own, so the verification reads
+    /// it meanwhile; [`Flush::wait`] before the swap.
+    pub fn start_sync(&self) -> Result<Flush> {
+        let f = self.file.try_clone()?;
+        Ok(Flush(std::thread::spawn(move || f.sync_all())))
+    }
+
     /// Give the new file the name `target`, atomically replacing what was there.
     pub fn rename_over(&mut self, target: &Path) -> Result<()> {
         let from = match self.named.take() {
@@ -243,6 +250,20 @@ impl NewFile {
     pub fn sync_dir(&self) -> Result<()> {
         sync_dir(&self.dir)
             .map_err(|e| Error::failed(format!("fsync of {} failed: {e}", self.dir.display())))
+    }
+}
+
+/// A flush of the new file under way ([`NewFile::start_sync`]).
+pub struct Flush(std::thread::JoinHandle<std::io::Result<()>>);
+
+impl Flush {
+    /// Wait until the new file is on disk.
+    pub fn wait(self) -> Result<()> {
+        match self.0.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::failed(format!("fsync of the new file failed: {e}"))),
+            Err(_) => Err(Error::failed("fsync of the new file failed")),
+        }
     }
 }
 
