@@ -25,6 +25,9 @@ use super::{fsinfo, HNSW_PERSISTED, INDEX_METADATA};
 /// The entries directly under the persist dir.
 #[derive(Debug, Default)]
 pub struct TopLevel {
+    /// Where it was listed from; `None` when it could not be listed (each folder is then
+    /// looked up by name, which needs only search permission).
+    dir: Option<PathBuf>,
     /// Folders (not symlinks to folders), by name.
     dirs: Vec<OsString>,
     /// The same folders' names that are UTF-8, for lookups by segment id.
@@ -40,6 +43,7 @@ impl TopLevel {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return top;
         };
+        top.dir = Some(dir.to_path_buf());
         for e in rd.flatten() {
             // The entry's type comes with the listing on most filesystems (no stat).
             let Ok(t) = e.file_type() else { continue };
@@ -56,14 +60,20 @@ impl TopLevel {
         top
     }
 
-    /// Whether `name` is a folder directly under the persist dir.
-    pub fn has_dir(&self, name: &str) -> bool {
-        self.utf8_dirs.contains(name)
+    /// Whether `name` is a folder directly under the persist dir (`dir`).
+    pub fn has_dir(&self, dir: &Path, name: &str) -> bool {
+        match self.dir {
+            Some(_) => self.utf8_dirs.contains(name),
+            None => dir.join(name).is_dir(),
+        }
     }
 
     /// Bytes of everything under the persist dir, as [`fsinfo::tree_bytes`] would count them,
     /// taking the folders already measured from `known` instead of walking them again.
     pub fn total_bytes(&self, dir: &Path, known: &HashMap<&str, u64>) -> u64 {
+        if self.dir.is_none() {
+            return fsinfo::tree_bytes(dir);
+        }
         let mut total = self.file_bytes;
         for name in &self.dirs {
             total += match name.to_str().and_then(|s| known.get(s)) {
@@ -108,7 +118,7 @@ pub fn resolve_grouped(
                     let seg = resolve_segment(
                         dir,
                         r,
-                        top.has_dir(r.id),
+                        top.has_dir(dir, r.id),
                         seq_rows,
                         wal_max,
                         &mut w,

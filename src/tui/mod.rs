@@ -111,6 +111,8 @@ impl Workers {
             // The catalog as SQLite has it comes at once; then the segment folders (20,000
             // collections have as many), each pickle read up to its max_seq_id; the pickles
             // are validated whole while the WAL is counted.
+            // Only the first time: a rescan (a live dir's every 10 s) keeps the catalog on
+            // screen until the new one is whole, instead of every status saying "checking".
             let catalog = match Snapshot::open_catalog(&path) {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
@@ -118,7 +120,7 @@ impl Workers {
                     return;
                 }
             };
-            if !live() || tx.send(Msg::Scanned(Ok(catalog.clone()))).is_err() {
+            if gen == 1 && (!live() || tx.send(Msg::Scanned(Ok(catalog.clone()))).is_err()) {
                 return;
             }
             // Its own copy to fill in (the UI shows the shared one meanwhile).
