@@ -1,15 +1,15 @@
 //! Text tables and JSON for the batch front end. Both are built from the same engine values.
 
-use std::io::IsTerminal;
+use std::io::Write;
 
-use comfy_table::presets::UTF8_BORDERS_ONLY;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, Table};
 use serde_json::{json, Value};
 
 use crate::chroma::{Collection, Segment, Snapshot, TopicOwner, WalStats};
 use crate::prune::job::{JobError, Report};
 use crate::prune::preflight::SpaceCheck;
 use crate::prune::Plan;
+use crate::report_table::{self, Columns};
 use crate::units::{bytes, count, delta, seconds};
 
 fn opt<T: serde::Serialize>(v: Option<T>) -> Value {
@@ -52,16 +52,7 @@ pub fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
 }
 
 fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY);
-    // Wrap to the terminal only when printing to one; piped output keeps whole lines.
-    if std::io::stdout().is_terminal() {
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if let Ok((w, _)) = crossterm::terminal::size() {
-            t.set_width(w.max(60));
-        }
-    }
-    t
+    report_table::table()
 }
 
 fn right(s: impl ToString) -> Cell {
@@ -77,8 +68,13 @@ fn purge_words(p: Option<bool>) -> &'static str {
 }
 
 /// `info` as text.
-pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
-    let mut out = String::new();
+/// `info` as text, written as it is made: a dir of 20,000 collections has 60,000 table rows.
+pub fn write_info_text(
+    out: &mut dyn Write,
+    snap: &Snapshot,
+    wal: &WalStats,
+) -> std::io::Result<()> {
+    let mut text = String::new();
     let migr = snap
         .schema
         .migrations
@@ -101,10 +97,10 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
     .iter()
     .filter_map(|(n, s)| s.map(|b| format!("{n} {}", bytes(b))))
     .collect::<Vec<_>>();
-    out += &format!("Persist dir     {}\n", snap.persist_dir.display());
-    out += &format!("Chroma era      {} ({migr})\n", snap.schema.era.label());
-    out += &format!("Opens           {}\n", snap.schema.releases_sentence());
-    out += &format!(
+    text += &format!("Persist dir     {}\n", snap.persist_dir.display());
+    text += &format!("Chroma era      {} ({migr})\n", snap.schema.era.label());
+    text += &format!("Opens           {}\n", snap.schema.releases_sentence());
+    text += &format!(
         "chroma.sqlite3  {}{}\n",
         bytes(snap.sizes.sqlite),
         if side.is_empty() {
@@ -113,20 +109,20 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
             format!("  (+ {})", side.join(", "))
         }
     );
-    out += &format!("Whole dir       {}\n", bytes(snap.sizes.dir));
+    text += &format!("Whole dir       {}\n", bytes(snap.sizes.dir));
     if snap.free_bytes() > 0 {
-        out += &format!(
+        text += &format!(
             "Free inside     {} (given back by a compaction)\n",
             bytes(snap.free_bytes())
         );
     }
-    out += &format!(
+    text += &format!(
         "WAL             {} rows, {} prunable (~{})\n",
         count(wal.rows()),
         count(wal.prunable()),
         bytes(wal.prunable_bytes())
     );
-    out += &format!(
+    text += &format!(
         "Auto purge      {}\n",
         purge_words(snap.automatically_purge)
     );
@@ -137,105 +133,122 @@ pub fn info_text(snap: &Snapshot, wal: &WalStats) -> String {
     } else {
         format!("IN USE by {}", snap.holders.describe())
     };
-    out += &format!("Processes       {procs}\n");
+    text += &format!("Processes       {procs}\n");
     for b in snap.prune_blockers() {
-        out += &format!("Prune refused   {b}\n");
+        text += &format!("Prune refused   {b}\n");
     }
 
-    let mut t = table();
-    t.set_header(vec![
-        "collection",
-        "tenant/database",
-        "dim",
-        "WAL rows",
-        "prunable",
-        "held",
-        "bound M",
-        "status",
-    ]);
-    for (i, c) in snap.collections.iter().enumerate() {
+    out.write_all(text.as_bytes())?;
+
+    let orphans: Vec<&crate::chroma::TopicStats> = wal.orphans().collect();
+    let n = snap.collections.len();
+    writeln!(out, "\nCollections ({n})")?;
+    let collection_row = |i: usize| -> Vec<String> {
+        let Some(c) = snap.collections.get(i) else {
+            let o = orphans[i - n];
+            return vec![
+                "(orphan topic)".into(),
+                o.topic.clone(),
+                "-".into(),
+                count(o.rows),
+                count(o.prunable),
+                count(o.held()),
+                o.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                "collection deleted: every row may go".into(),
+            ];
+        };
         let cw = collection_wal(wal, i);
-        t.add_row(vec![
-            Cell::new(&c.name),
-            Cell::new(format!(
+        vec![
+            c.name.clone(),
+            format!(
                 "{}/{}",
                 c.tenant.as_deref().unwrap_or("-"),
                 c.database.as_deref().unwrap_or("-")
-            )),
-            right(
-                c.dimension
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".into()),
             ),
-            right(count(cw.rows)),
-            right(count(cw.prunable)),
-            right(count(cw.rows - cw.prunable)),
-            right(
-                c.bound
-                    .value()
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Cell::new(c.status()),
-        ]);
-    }
-    for o in wal.orphans() {
-        t.add_row(vec![
-            Cell::new("(orphan topic)"),
-            Cell::new(&o.topic),
-            right("-"),
-            right(count(o.rows)),
-            right(count(o.prunable)),
-            right(count(o.held())),
-            right(o.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
-            Cell::new("collection deleted: every row may go"),
-        ]);
-    }
-    out += &format!("\nCollections ({})\n{t}\n", snap.collections.len());
+            c.dimension
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            count(cw.rows),
+            count(cw.prunable),
+            count(cw.rows - cw.prunable),
+            c.bound
+                .value()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into()),
+            c.status(),
+        ]
+    };
+    report_table::write(
+        out,
+        &Columns {
+            titles: &[
+                "collection",
+                "tenant/database",
+                "dim",
+                "WAL rows",
+                "prunable",
+                "held",
+                "bound M",
+                "status",
+            ],
+            right: &[false, false, true, true, true, true, true, false],
+        },
+        n + orphans.len(),
+        &collection_row,
+    )?;
 
-    let mut s = table();
-    s.set_header(vec![
-        "collection",
-        "scope",
-        "segment",
-        "max_seq_id",
-        "from",
-        "health",
-        "index elements",
-        "folder",
-    ]);
-    for c in &snap.collections {
-        for seg in &c.segments {
-            s.add_row(vec![
-                Cell::new(&c.name),
-                Cell::new(&seg.scope),
-                Cell::new(&seg.id),
-                right(
-                    seg.max_seq_id
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "unknown".into()),
-                ),
-                Cell::new(seg.source.key()),
-                Cell::new(seg.health.key()),
-                right(index_elements(seg)),
-                right(seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into())),
-            ]);
-        }
-    }
-    out += &format!("\nSegments\n{s}\n");
+    let segs: Vec<(&crate::chroma::Collection, &Segment)> = snap
+        .collections
+        .iter()
+        .flat_map(|c| c.segments.iter().map(move |s| (c, s)))
+        .collect();
+    writeln!(out, "\nSegments")?;
+    let segment_row = |i: usize| -> Vec<String> {
+        let (c, seg) = segs[i];
+        vec![
+            c.name.clone(),
+            seg.scope.clone(),
+            seg.id.clone(),
+            seg.max_seq_id
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            seg.source.key().into(),
+            seg.health.key().into(),
+            index_elements(seg),
+            seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+        ]
+    };
+    report_table::write(
+        out,
+        &Columns {
+            titles: &[
+                "collection",
+                "scope",
+                "segment",
+                "max_seq_id",
+                "from",
+                "health",
+                "index elements",
+                "folder",
+            ],
+            right: &[false, false, false, true, false, false, true, true],
+        },
+        segs.len(),
+        &segment_row,
+    )?;
     if !snap.orphan_segment_dirs.is_empty() {
-        out += "\nFolders with no segment\n";
+        writeln!(out, "\nFolders with no segment")?;
         for o in &snap.orphan_segment_dirs {
-            out += &format!("  {}  {}\n", o.name, bytes(o.bytes));
+            writeln!(out, "  {}  {}", o.name, bytes(o.bytes))?;
         }
     }
     if !snap.warnings.is_empty() {
-        out += "\nWarnings\n";
+        writeln!(out, "\nWarnings")?;
         for w in &snap.warnings {
-            out += &format!("  - {w}\n");
+            writeln!(out, "  - {w}")?;
         }
     }
-    out
+    Ok(())
 }
 
 /// "340 (12 deleted) of 1,000" for a segment's index, or "-".

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chroma_wal::prune::{backups, BackupTarget, Canceller, Unit};
+use std::io::Write;
+
 use chroma_wal::report_info::{self, InfoExtras};
 use chroma_wal::{report, report_disk, Error};
 
@@ -72,7 +74,11 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         report_info::write_info_json(std::io::stdout().lock(), &snap, &wal, &extras)
             .map_err(|e| (Error::failed(format!("cannot write to stdout: {e}")), None))?;
     } else {
-        print!("{}", report::info_text(&snap, &wal));
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        report::write_info_text(&mut out, &snap, &wal)
+            .and_then(|_| out.flush())
+            .map_err(|e| (Error::failed(format!("cannot write to stdout: {e}")), None))?;
+        drop(out);
         if let Some(n) = &live {
             println!("\nLive dir        {n}");
         }
