@@ -45,7 +45,8 @@ struct World {
     topics: Vec<String>,
     bounds: Vec<Option<i64>>,
     rows: Vec<(String, i64)>,
-    /// The highest position a healthy collection recorded: the WAL must keep a row there.
+    /// The highest position the WAL can hold that any collection recorded: the WAL must keep
+    /// a row there.
     highest: Option<i64>,
     /// Orphan topics the seq_id guard keeps whole.
     orphan_kept: Vec<usize>,
@@ -62,6 +63,12 @@ impl World {
             Some(i64::MAX)
         }
     }
+}
+
+/// The highest of `positions` at or below the WAL's top (none when the WAL is empty).
+fn plausible(positions: impl Iterator<Item = i64>, wal_max: Option<i64>) -> Option<i64> {
+    let top = wal_max?;
+    positions.filter(|&p| p <= top).max()
 }
 
 fn write(dir: &std::path::Path, l: &Layout) -> World {
@@ -130,17 +137,15 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
             .iter()
             .flatten()
             .any(|&v| wal_max.map_or(v > 0, |top| v > top));
-        if !impossible {
-            highest = highest.max(vals.iter().flatten().copied().max());
-        }
+        // The guard counts every position the WAL can hold, a damaged collection's too.
+        highest = highest.max(plausible(vals.iter().flatten().copied(), wal_max));
         bounds.push(match vals {
             _ if impossible => None,
             [Some(a), Some(b)] => Some(a.min(b)),
             _ => None,
         });
     }
-    // The fixture's other collections keep their recorded positions: they count too, unless
-    // one is impossible (that collection is damaged).
+    // The fixture's other collections keep their recorded positions: they count too.
     let mut others: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut st = c
         .prepare(
@@ -159,10 +164,7 @@ fn write(dir: &std::path::Path, l: &Layout) -> World {
     }
     drop(st);
     for vals in others.values() {
-        let impossible = vals.iter().any(|&v| wal_max.map_or(v > 0, |top| v > top));
-        if !impossible {
-            highest = highest.max(vals.iter().copied().max());
-        }
+        highest = highest.max(plausible(vals.iter().copied(), wal_max));
     }
     c.execute_batch("COMMIT").unwrap();
     // The seq_id guard: if the rule would leave no row at or above the highest position,
@@ -244,7 +246,7 @@ proptest! {
             .collect();
         expect.sort_by_key(|r| r.1);
         prop_assert_eq!(&left, &expect);
-        // Chroma's next seq_id stays above every position a healthy segment recorded.
+        // Chroma's next seq_id stays above every position the WAL can hold that a segment recorded.
         if let Some(p) = w.highest {
             prop_assert!(left.last().is_some_and(|r| r.1 >= p), "the WAL's top fell below {}", p);
         }

@@ -606,15 +606,17 @@ impl Snapshot {
         }
     }
 
-    /// The highest position any segment of a healthy collection recorded: the WAL's highest
-    /// seq_id must stay at or above it (see `prune::guard`). Damaged collections are left
-    /// out: an impossible position (above the WAL's top) among them would otherwise switch
-    /// the guard off for every plausible one below it.
+    /// The highest position any segment recorded that the WAL can hold (at or below its
+    /// highest seq_id): the WAL's top must stay at or above it (see `prune::guard`). A damaged
+    /// collection's positions count too (Chroma still skips to them); an impossible one (above
+    /// the WAL's top) does not: the top is below it already, and counting it would switch the
+    /// guard off for every plausible position under it.
     pub fn highest_position(&self) -> Option<i64> {
+        let top = self.wal_max_seq_id?;
         self.collections
             .iter()
-            .filter(|c| !c.is_damaged())
             .flat_map(|c| c.segments.iter().filter_map(|s| s.max_seq_id))
+            .filter(|&p| p <= top)
             .max()
     }
 
