@@ -223,3 +223,57 @@ fn bad_selections_are_usage_errors() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn searching_by_id_walks_a_sparse_topic_in_ranges_and_finds_every_match() {
+    use chroma_wal::chroma::rows::{find_id, TopicView};
+    use chroma_wal::chroma::{db, Snapshot};
+    // One id written again far above the rest (gaps of a million seq_ids, more than one
+    // statement's range): every match comes back, oldest first, up to the cap.
+    let (_t, dir) = fixture_copy("v0_4_22");
+    let snap = Snapshot::open(&dir).unwrap();
+    let papers = &snap.collections[snap.find_collection("papers").unwrap()];
+    let topic = papers.default_topic();
+    let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    let top: i64 = c
+        .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
+        .unwrap();
+    let id: String = c
+        .query_row(
+            "SELECT id FROM embeddings_queue WHERE topic = ?1 ORDER BY seq_id LIMIT 1",
+            [&topic],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let far: Vec<i64> = (1..=3).map(|k| top + k * 1_000_000).collect();
+    for s in &far {
+        c.execute(
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id, vector, encoding, metadata) \
+             SELECT ?1, operation, topic, id, vector, encoding, metadata FROM embeddings_queue \
+             WHERE topic = ?2 AND id = ?3 ORDER BY seq_id LIMIT 1",
+            rusqlite::params![s, topic, id],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let mut want: Vec<i64> = {
+        let c = ro(&dir);
+        let mut st = c
+            .prepare(
+                "SELECT seq_id FROM embeddings_queue WHERE topic = ?1 AND id = ?2 ORDER BY seq_id",
+            )
+            .unwrap();
+        st.query_map([&topic, &id], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert!(want.len() >= 4, "{want:?}");
+    let snap = Snapshot::open(&dir).unwrap();
+    let conn = db::open_read_only(&snap.sqlite_path).unwrap();
+    let view = TopicView::of(&snap, &conn, std::slice::from_ref(&topic)).unwrap();
+    assert_eq!(find_id(&conn, &view, &id, 100).unwrap(), want);
+    want.truncate(2);
+    assert_eq!(find_id(&conn, &view, &id, 2).unwrap(), want);
+    assert!(find_id(&conn, &view, "no such id", 100).unwrap().is_empty());
+}

@@ -247,18 +247,35 @@ pub fn page_after(
     after: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
-    let Some((lo, hi)) = bounds(conn)? else {
-        return Ok(Vec::new());
-    };
     let sql = format!(
         "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id > ?1 AND seq_id <= ?3 AND topic IN ({}) ORDER BY seq_id ASC LIMIT ?2",
         placeholders(4, view.topics.len())
     );
     let mut out = Vec::new();
-    let mut cursor = after.max(lo.saturating_sub(1));
-    while out.len() < limit && cursor < hi {
-        let ceil = cursor.saturating_add(SPAN).min(hi);
+    walk_up(conn, after, |cursor, ceil| {
         out.extend(query(conn, view, &sql, cursor, limit - out.len(), ceil)?);
+        Ok(out.len() >= limit)
+    })?;
+    Ok(out)
+}
+
+/// Walk the table upwards from `after` in seq_id ranges of at most [`SPAN`], one short
+/// statement each (a live Chroma's writes wait for one range at most, not the walk), calling
+/// `range(cursor, ceil)` for the rows in `(cursor, ceil]` until it says it is done.
+fn walk_up(
+    conn: &Connection,
+    after: i64,
+    mut range: impl FnMut(i64, i64) -> Result<bool>,
+) -> Result<()> {
+    let Some((lo, hi)) = bounds(conn)? else {
+        return Ok(());
+    };
+    let mut cursor = after.max(lo.saturating_sub(1));
+    while cursor < hi {
+        let ceil = cursor.saturating_add(SPAN).min(hi);
+        if range(cursor, ceil)? {
+            break;
+        }
         // Above the range: the next row up (any topic), so sparse seq_ids are skipped.
         cursor = match conn
             .prepare_cached("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?
@@ -268,22 +285,29 @@ pub fn page_after(
             None => break,
         };
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The seq_ids of the rows whose id is `id`, oldest first (at most `cap`).
+/// The seq_ids of the rows whose id is `id`, oldest first (at most `cap`). The whole topic
+/// may be searched, so it is walked in ranges like a page: a live writer never waits for it.
 pub fn find_id(conn: &Connection, view: &TopicView, id: &str, cap: usize) -> Result<Vec<i64>> {
     let sql = format!(
-        "SELECT seq_id FROM embeddings_queue WHERE id = ?1 AND topic IN ({}) ORDER BY seq_id LIMIT ?2",
-        placeholders(3, view.topics.len())
+        "SELECT seq_id FROM embeddings_queue WHERE seq_id > ?1 AND seq_id <= ?2 AND id = ?3 \
+         AND topic IN ({}) ORDER BY seq_id LIMIT ?4",
+        placeholders(5, view.topics.len())
     );
     let mut st = conn.prepare(&sql)?;
-    let cap = cap as i64;
-    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id, &cap];
-    params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
-    let out = st
-        .query_map(params.as_slice(), |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    let mut out: Vec<i64> = Vec::new();
+    walk_up(conn, i64::MIN, |cursor, ceil| {
+        let left = cap.saturating_sub(out.len()) as i64;
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&cursor, &ceil, &id, &left];
+        params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
+        let found = st
+            .query_map(params.as_slice(), |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        out.extend(found);
+        Ok(out.len() >= cap)
+    })?;
     Ok(out)
 }
 
