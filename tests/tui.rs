@@ -41,6 +41,16 @@ fn quiet(snap: &mut Snapshot) {
     snap.holders.list.retain(|h| !ours(&h.command));
 }
 
+/// An app on `path` with nothing read yet and no backup.
+fn bare_app(path: &std::path::Path) -> App {
+    App::new(Options {
+        path: path.to_path_buf(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+        in_place: false,
+    })
+}
+
 /// An app on a committed fixture, with its counts, shown under a fixed path.
 fn app_on(name: &str) -> App {
     app_at(&PathBuf::from("tests/fixtures").join(name), name)
@@ -137,12 +147,7 @@ fn marking_only_takes_prunable_rows() {
 #[test]
 fn marking_waits_for_the_counts() {
     let path = PathBuf::from("tests/fixtures/v0_4_22");
-    let mut app = App::new(Options {
-        path: path.clone(),
-        backup: BackupTarget::Off,
-        vacuum: true,
-        in_place: false,
-    });
+    let mut app = bare_app(&path);
     app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(open_quiet(&path)))));
     assert!(matches!(app.counts, Counts::Counting { .. }));
     app.update(Action::Mark);
@@ -228,12 +233,7 @@ fn render_main_detail_filter_help_and_tiny() {
     snap("help_120x36", render(&app, 120, 36, now));
     // While counting, the table comes at once with a counting state.
     let path = PathBuf::from("tests/fixtures/v0_4_22");
-    let mut counting = App::new(Options {
-        path: path.clone(),
-        backup: BackupTarget::Off,
-        vacuum: true,
-        in_place: false,
-    });
+    let mut counting = bare_app(&path);
     counting.shown_path = "tests/fixtures/v0_4_22".into();
     counting.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(open_quiet(&path)))));
     counting.on_msg(Msg::Counting {
@@ -732,12 +732,7 @@ fn snap_space(screen: String) {
 #[test]
 fn the_catalog_shows_before_its_folders_and_rows_wait_for_them() {
     let path = PathBuf::from("tests/fixtures/v0_4_22");
-    let mut app = App::new(Options {
-        path: path.clone(),
-        backup: BackupTarget::Off,
-        vacuum: true,
-        in_place: false,
-    });
+    let mut app = bare_app(&path);
     app.shown_path = "tests/fixtures/v0_4_22".into();
     let guard = fork_guard();
     let mut catalog = Snapshot::open_catalog(&path).unwrap();
