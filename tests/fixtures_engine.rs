@@ -298,3 +298,37 @@ fn the_catalog_first_then_its_folders_is_the_same_snapshot() {
         assert_eq!(first.collections, whole.collections);
     }
 }
+
+#[test]
+fn a_wide_wal_counted_in_two_halves_matches_one_connection() {
+    // Rows far apart (a seq_id span of millions, gaps on both sides of the middle): the
+    // two-halves count and the one-connection count agree topic by topic.
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    let top: i64 = c
+        .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
+        .unwrap();
+    for (k, s) in [1_000_000i64, 1_000_001, 2_500_000, 4_000_000]
+        .iter()
+        .enumerate()
+    {
+        c.execute(
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id, vector, encoding, metadata) \
+             SELECT ?1, operation, topic, id, vector, encoding, metadata FROM embeddings_queue \
+             ORDER BY seq_id LIMIT 1 OFFSET ?2",
+            rusqlite::params![top + s, k as i64 * 7],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let snap = Snapshot::open(&dir).unwrap();
+    let halves = wal::scan(&snap, &mut |_, _| true).unwrap();
+    let conn = chroma_wal::chroma::db::open_read_only(&snap.sqlite_path).unwrap();
+    let one = wal::scan_with(&conn, &snap, &mut |_, _| true).unwrap();
+    assert_eq!(halves.topics, one.topics);
+    assert_eq!(halves.rows(), one.rows());
+    let raw: i64 = ro(&dir)
+        .query_row("SELECT COUNT(*) FROM embeddings_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(halves.rows(), raw as u64);
+}

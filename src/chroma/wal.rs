@@ -2,6 +2,7 @@
 //! topic. Rows are never collected; memory is one small record per topic.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -151,10 +152,78 @@ fn bound_of(snap: &Snapshot, owner: TopicOwner) -> Option<i64> {
     }
 }
 
-/// Count the WAL of `snap` on a fresh read-only connection.
+/// Count the WAL of `snap` on fresh read-only connections: a big table is counted in two
+/// halves at once, one per core, each half in short statements as [`scan_with`] does.
 pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
     let conn = super::db::open_read_only(&snap.sqlite_path)?;
-    scan_with(&conn, snap, progress)
+    let Some((lo, hi)) = extent(&conn)? else {
+        return Ok(WalStats::default());
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || hi.saturating_sub(lo) < PARALLEL_FROM {
+        return scan_with(&conn, snap, progress);
+    }
+    let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
+    let mid = lo + hi.saturating_sub(lo) / 2;
+    let theirs_seen = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let before = data_version(&conn);
+    std::thread::scope(|scope| {
+        let upper = scope.spawn(|| -> Result<(Tally, bool)> {
+            let c = super::db::open_read_only(&snap.sqlite_path)?;
+            let v = data_version(&c);
+            let t = count_range(&c, snap, mid.saturating_add(1), hi, &mut |n| {
+                theirs_seen.store(n, Ordering::Relaxed);
+                !stop.load(Ordering::Relaxed)
+            })?;
+            Ok((t, v.is_some() && data_version(&c) != v))
+        });
+        let mut report = |mine: u64| {
+            let go = progress(mine + theirs_seen.load(Ordering::Relaxed), estimate);
+            if !go {
+                stop.store(true, Ordering::Relaxed);
+            }
+            go
+        };
+        let lower = count_range(&conn, snap, lo, mid, &mut report);
+        if lower.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        // Keep saying how far the other half is while it finishes.
+        let mine = lower.as_ref().map_or(0, |t| t.seen);
+        while !upper.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if !report(mine) {
+                break;
+            }
+        }
+        let upper = upper
+            .join()
+            .unwrap_or_else(|_| Err(Error::failed("counting the WAL failed")));
+        let (mut tally, (theirs, changed)) = (lower?, upper?);
+        tally.merge(theirs);
+        let changed = changed || (before.is_some() && data_version(&conn) != before);
+        Ok(finish(tally, changed, progress))
+    })
+}
+
+/// Below this many seq_ids the table is counted on one connection.
+const PARALLEL_FROM: i64 = 200_000;
+
+/// The lowest and highest seq_id, `None` for an empty WAL.
+fn extent(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+        // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
+        // and cost a full scan; alone, each is one b-tree descent.
+        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(lo.zip(hi))
+}
+
+fn data_version(c: &Connection) -> Option<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
 
 /// Count the WAL on the given connection (the prune job uses its own, under its lock).
@@ -163,21 +232,84 @@ pub fn scan_with(
     snap: &Snapshot,
     progress: ScanProgress<'_>,
 ) -> Result<WalStats> {
-    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-        // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
-        // and cost a full scan; alone, each is one b-tree descent.
-        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (Some(lo), Some(hi)) = (lo, hi) else {
+    let Some((lo, hi)) = extent(conn)? else {
         return Ok(WalStats::default());
     };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
-    let version = |c: &Connection| -> Option<i64> {
-        c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
-    };
-    let version_before = version(conn);
+    let before = data_version(conn);
+    let tally = count_range(conn, snap, lo, hi, &mut |n| progress(n, estimate.max(n)))?;
+    let changed = before.is_some() && data_version(conn) != before;
+    Ok(finish(tally, changed, progress))
+}
+
+/// The topics of one range of the table, by their raw bytes.
+#[derive(Default)]
+struct Tally {
+    index: HashMap<Vec<u8>, usize>,
+    stats: Vec<TopicStats>,
+    seen: u64,
+}
+
+impl Tally {
+    /// Add another range's counts to these.
+    fn merge(&mut self, other: Tally) {
+        let Tally { index, stats, seen } = other;
+        self.seen += seen;
+        let mut keys: Vec<(Vec<u8>, usize)> = index.into_iter().collect();
+        keys.sort_by_key(|(_, i)| *i);
+        let mut stats: Vec<Option<TopicStats>> = stats.into_iter().map(Some).collect();
+        for (key, i) in keys {
+            let Some(t) = stats.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
+            match self.index.get(&key) {
+                Some(&j) => {
+                    let m = &mut self.stats[j];
+                    m.rows += t.rows;
+                    m.bytes += t.bytes;
+                    m.prunable += t.prunable;
+                    m.prunable_bytes += t.prunable_bytes;
+                    m.min_seq_id = m.min_seq_id.min(t.min_seq_id);
+                    m.max_seq_id = m.max_seq_id.max(t.max_seq_id);
+                }
+                None => {
+                    self.index.insert(key, self.stats.len());
+                    self.stats.push(t);
+                }
+            }
+        }
+    }
+}
+
+/// The counts as the front ends use them: orphan topics' bounds, sorted by topic, indexed.
+fn finish(tally: Tally, changed: bool, progress: ScanProgress<'_>) -> WalStats {
+    let Tally {
+        mut stats, seen, ..
+    } = tally;
+    progress(seen, seen);
+    for t in &mut stats {
+        if t.owner == TopicOwner::Orphan {
+            t.bound = Some(t.max_seq_id.saturating_add(1));
+        }
+    }
+    stats.sort_by(|a, b| a.topic.cmp(&b.topic));
+    WalStats {
+        topics: stats,
+        changed_during_scan: changed,
+        by_collection: HashMap::new(),
+    }
+    .indexed()
+}
+
+/// Count the rows with `lo <= seq_id <= hi`. `report(rows seen)` is called now and then;
+/// `false` cancels.
+fn count_range(
+    conn: &Connection,
+    snap: &Snapshot,
+    lo: i64,
+    hi: i64,
+    report: &mut dyn FnMut(u64) -> bool,
+) -> Result<Tally> {
     // The table is read in seq_id ranges, one short statement each: outside a transaction,
     // each releases its read lock when it ends, so a live Chroma's writes never wait long
     // (they would wait for the whole scan otherwise). Ranges adapt to take about 20 ms.
@@ -191,18 +323,21 @@ pub fn scan_with(
     // range, go straight to the next row instead of walking the gap.
     let mut next_row =
         conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut stats: Vec<TopicStats> = Vec::new();
-    let mut seen: u64 = 0;
+    let mut tally = Tally::default();
+    let Tally { index, stats, seen } = &mut tally;
     let mut next_report: u64 = 65_536;
     let mut from = lo;
     let mut span: i64 = 20_000;
     let target = std::time::Duration::from_millis(20);
     loop {
+        // A gap skipped past the end of this range (the next row is another range's).
+        if from > hi {
+            break;
+        }
         // Inclusive ranges: the last one ends at `hi` itself, even at i64::MAX.
         let to = from.saturating_add(span - 1).min(hi);
         let t0 = std::time::Instant::now();
-        let seen_before = seen;
+        let seen_before = *seen;
         let mut rows = st.query([from, to])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = match r.get_ref(1)? {
@@ -246,12 +381,12 @@ pub fn scan_with(
                 t.prunable += 1;
                 t.prunable_bytes += bytes;
             }
-            seen += 1;
+            *seen += 1;
         }
         drop(rows);
-        if seen >= next_report {
-            next_report = seen + 65_536;
-            if !progress(seen, estimate.max(seen)) {
+        if *seen >= next_report {
+            next_report = *seen + 65_536;
+            if !report(*seen) {
                 return Err(Error::Interrupted(
                     "cancelled while counting the WAL; nothing was changed (the persist dir is untouched)".into(),
                 ));
@@ -264,7 +399,7 @@ pub fn scan_with(
         if to >= hi {
             break;
         }
-        from = if seen == seen_before {
+        from = if *seen == seen_before {
             match next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))? {
                 Some(n) => n,
                 None => break,
@@ -273,18 +408,5 @@ pub fn scan_with(
             to + 1
         };
     }
-    let changed = version_before.is_some() && version(conn) != version_before;
-    progress(seen, seen);
-    for t in &mut stats {
-        if t.owner == TopicOwner::Orphan {
-            t.bound = Some(t.max_seq_id.saturating_add(1));
-        }
-    }
-    stats.sort_by(|a, b| a.topic.cmp(&b.topic));
-    Ok(WalStats {
-        topics: stats,
-        changed_during_scan: changed,
-        by_collection: HashMap::new(),
-    }
-    .indexed())
+    Ok(tally)
 }
