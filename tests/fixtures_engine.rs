@@ -332,3 +332,40 @@ fn a_wide_wal_counted_in_two_halves_matches_one_connection() {
         .unwrap();
     assert_eq!(halves.rows(), raw as u64);
 }
+
+#[test]
+fn a_segment_folder_moved_away_and_linked_back_is_still_its_folder() {
+    // Chroma follows the link; so must the verdict: same health, same position, no damage,
+    // and the link is no orphan folder.
+    for name in ["v0_4_22", "v1_5_9"] {
+        let (_t, dir) = fixture_copy(name);
+        let before = Snapshot::open(&dir).unwrap();
+        let seg = before
+            .collections
+            .iter()
+            .flat_map(|c| c.segments.iter())
+            .find(|s| s.scope == "VECTOR" && s.index.is_some())
+            .unwrap()
+            .clone();
+        let away = tempfile::tempdir().unwrap();
+        let moved = away.path().join(&seg.id);
+        std::fs::rename(dir.join(&seg.id), &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, dir.join(&seg.id)).unwrap();
+        let after = Snapshot::open(&dir).unwrap();
+        let again = after
+            .collections
+            .iter()
+            .flat_map(|c| c.segments.iter())
+            .find(|s| s.id == seg.id)
+            .unwrap();
+        assert_eq!(again.health, seg.health, "{name}");
+        assert_eq!(again.max_seq_id, seg.max_seq_id, "{name}");
+        assert_eq!(again.index, seg.index, "{name}");
+        assert_eq!(after.orphan_segment_dirs, before.orphan_segment_dirs, "{name}");
+        assert!(
+            !after.warnings.iter().any(|w| w.contains("damaged")),
+            "{name}: {:?}",
+            after.warnings
+        );
+    }
+}

@@ -32,21 +32,30 @@ pub struct TopLevel {
     dirs: Vec<OsString>,
     /// The same folders' names that are UTF-8, for lookups by segment id.
     utf8_dirs: HashSet<String>,
+    /// Symlinks to folders, by name (UTF-8 names only).
+    linked_dirs: HashSet<String>,
     /// Bytes of the regular files directly under the persist dir.
     file_bytes: u64,
 }
 
 impl TopLevel {
-    /// List `dir` once. An unreadable dir lists as empty (the catalog says what it can).
+    /// List `dir` once. A dir that cannot be listed whole is marked unlisted: each folder is
+    /// then looked up by name, as SQLite's own view of the dir would not change.
     pub fn read(dir: &Path) -> TopLevel {
-        let mut top = TopLevel::default();
+        let unlisted = TopLevel::default();
         let Ok(rd) = std::fs::read_dir(dir) else {
-            return top;
+            return unlisted;
         };
-        top.dir = Some(dir.to_path_buf());
-        for e in rd.flatten() {
+        let mut top = TopLevel {
+            dir: Some(dir.to_path_buf()),
+            ..TopLevel::default()
+        };
+        for e in rd {
+            let Ok(e) = e else { return unlisted };
             // The entry's type comes with the listing on most filesystems (no stat).
-            let Ok(t) = e.file_type() else { continue };
+            let Ok(t) = e.file_type() else {
+                return unlisted;
+            };
             if t.is_dir() {
                 let name = e.file_name();
                 if let Some(s) = name.to_str() {
@@ -55,6 +64,12 @@ impl TopLevel {
                 top.dirs.push(name);
             } else if t.is_file() {
                 top.file_bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            } else if t.is_symlink() && e.path().is_dir() {
+                // A segment folder moved elsewhere and linked back: Chroma follows the link,
+                // so its folder is there. (Not walked for the dir's size, not an orphan.)
+                if let Some(s) = e.file_name().to_str() {
+                    top.linked_dirs.insert(s.to_string());
+                }
             }
         }
         top
@@ -63,7 +78,7 @@ impl TopLevel {
     /// Whether `name` is a folder directly under the persist dir (`dir`).
     pub fn has_dir(&self, dir: &Path, name: &str) -> bool {
         match self.dir {
-            Some(_) => self.utf8_dirs.contains(name),
+            Some(_) => self.utf8_dirs.contains(name) || self.linked_dirs.contains(name),
             None => dir.join(name).is_dir(),
         }
     }
