@@ -156,13 +156,21 @@ fn bound_of(snap: &Snapshot, owner: TopicOwner) -> Option<i64> {
 /// halves at once, one per core, each half in short statements as [`scan_with`] does.
 pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
     let conn = super::db::open_read_only(&snap.sqlite_path)?;
+    // Both connections are opened here, before either reads: opening one sniffs the file's
+    // header with a descriptor of its own, and closing that while the other holds a read
+    // lock would drop the lock (POSIX drops all of a process's locks on a file then).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let second = if cores >= 2 {
+        Some(super::db::open_read_only(&snap.sqlite_path)?)
+    } else {
+        None
+    };
     let Some((lo, hi)) = extent(&conn)? else {
         return Ok(WalStats::default());
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 || hi.saturating_sub(lo) < PARALLEL_FROM {
+    let Some(second) = second.filter(|_| hi.saturating_sub(lo) >= PARALLEL_FROM) else {
         return scan_with(&conn, snap, progress);
-    }
+    };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
     let mid = lo + hi.saturating_sub(lo) / 2;
     let theirs_seen = AtomicU64::new(0);
@@ -170,7 +178,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
     let before = data_version(&conn);
     std::thread::scope(|scope| {
         let upper = scope.spawn(|| -> Result<(Tally, bool)> {
-            let c = super::db::open_read_only(&snap.sqlite_path)?;
+            let c = second;
             let v = data_version(&c);
             let t = count_range(&c, snap, mid.saturating_add(1), hi, &mut |n| {
                 theirs_seen.store(n, Ordering::Relaxed);
