@@ -81,7 +81,8 @@ pub fn write_chunked(
     let mut widths: Vec<usize> = cols.titles.iter().map(|t| t.width()).collect();
     for i in 0..n {
         for (w, s) in widths.iter_mut().zip(row(i)) {
-            let longest = s.lines().map(|l| l.width()).max().unwrap_or(0);
+            // Split as comfy-table splits a cell: on '\n' only.
+            let longest = s.split('\n').map(|l| l.width()).max().unwrap_or(0);
             *w = (*w).max(longest);
         }
     }
@@ -141,10 +142,11 @@ mod tests {
             vec![
                 format!("collection-{}", "x".repeat(i % 7)),
                 (i * 37 % 1001).to_string(),
-                if i % 3 == 0 {
-                    "ok".into()
-                } else {
-                    "vector index not yet persisted".into()
+                match i % 3 {
+                    0 => "ok".into(),
+                    1 => "vector index not yet persisted".into(),
+                    // comfy-table splits a cell on '\n' only: the '\r' is part of its width.
+                    _ => "two\r\nlines".into(),
                 },
             ]
         };
@@ -160,7 +162,7 @@ mod tests {
         let whole = draw(50, 1000);
         assert_eq!(draw(50, 7), whole);
         assert_eq!(draw(50, 1), whole);
-        assert_eq!(whole.lines().count(), 50 + 4);
+        assert!(whole.lines().count() > 50 + 4);
         assert!(whole.contains("vector index not yet persisted"));
     }
 }

@@ -298,6 +298,21 @@ pub fn find_id(conn: &Connection, view: &TopicView, id: &str, cap: usize) -> Res
     );
     let mut st = conn.prepare(&sql)?;
     let mut out: Vec<i64> = Vec::new();
+    // The walk reads `seq_id > cursor`: the one seq_id no cursor is below is asked alone.
+    if cap > 0 {
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&i64::MIN, &i64::MIN, &id, &1i64];
+        params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
+        let lowest = format!(
+            "SELECT seq_id FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2 AND id = ?3 \
+             AND topic IN ({}) LIMIT ?4",
+            placeholders(5, view.topics.len())
+        );
+        let found = conn
+            .prepare(&lowest)?
+            .query_map(params.as_slice(), |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        out.extend(found);
+    }
     walk_up(conn, i64::MIN, |cursor, ceil| {
         let left = cap.saturating_sub(out.len()) as i64;
         let mut params: Vec<&dyn rusqlite::ToSql> = vec![&cursor, &ceil, &id, &left];

@@ -470,6 +470,9 @@ pub fn answer(path: &std::path::Path, ask: RowsAsk) -> Result<RowsAnswer, String
             let snap = if snap.folders_pending() {
                 let mut own = (*snap).clone();
                 own.read_folders();
+                // Its pickles whole too: a bound from a pickle read only up to its
+                // max_seq_id is not yet one to colour rows by.
+                own.settle();
                 std::sync::Arc::new(own)
             } else {
                 snap
