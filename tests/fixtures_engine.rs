@@ -361,7 +361,10 @@ fn a_segment_folder_moved_away_and_linked_back_is_still_its_folder() {
         assert_eq!(again.health, seg.health, "{name}");
         assert_eq!(again.max_seq_id, seg.max_seq_id, "{name}");
         assert_eq!(again.index, seg.index, "{name}");
-        assert_eq!(after.orphan_segment_dirs, before.orphan_segment_dirs, "{name}");
+        assert_eq!(
+            after.orphan_segment_dirs, before.orphan_segment_dirs,
+            "{name}"
+        );
         assert!(
             !after.warnings.iter().any(|w| w.contains("damaged")),
             "{name}: {:?}",
