@@ -310,6 +310,15 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub(super) fn fail(&mut self, step: Step, error: Error) -> JobError {
+        // Ctrl-C interrupts whatever SQLite statement runs, and it fails with "interrupted"
+        // wherever that is (the catalog read under the lock, the guard, ...): a cancel.
+        let error = match error {
+            e @ (Error::Interrupted(_) | Error::Refused(_)) => e,
+            _ if self.cancel.is_cancelled() => {
+                Error::Interrupted(format!("cancelled during {}", step.name()))
+            }
+            e => e,
+        };
         (self.events)(Event::Failed {
             step,
             message: error.to_string(),
@@ -1432,4 +1441,41 @@ fn delete(
     drop(st);
     conn.execute_batch("DROP TABLE temp.cw_bounds")?;
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_after_ctrl_c_is_a_cancel_and_says_the_dir_is_untouched() {
+        let cancel = Canceller::new();
+        let mut events = |_: Event| {};
+        let mut ctx = Ctx {
+            events: &mut events,
+            cancel: &cancel,
+            steps: Vec::new(),
+            state: DirState::Untouched,
+            backup: None,
+            wal_mode: false,
+            keep_open: Vec::new(),
+        };
+        // Not cancelled: a failure stays a failure.
+        let e = ctx
+            .fail(Step::Preflight, Error::failed("x: interrupted"))
+            .error;
+        assert!(!matches!(e, Error::Interrupted(_)), "{e}");
+        // Cancelled: the statement SQLite interrupted fails, and that is the cancel (exit 130).
+        cancel.cancel();
+        let e = ctx
+            .fail(Step::Preflight, Error::failed("x: interrupted"))
+            .error;
+        assert!(matches!(e, Error::Interrupted(_)), "{e}");
+        assert!(e.to_string().contains("untouched"), "{e}");
+        // A refusal stays a refusal.
+        let e = ctx
+            .fail(Step::Preflight, Error::refused("Chroma runs"))
+            .error;
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+    }
 }
