@@ -230,7 +230,21 @@ fn read_the_wal_rows_in_a_real_terminal() {
     send(&["Enter"]);
     let s = wait("dimensions");
     assert!(s.contains("id42"), "{s}");
+    // One Escape at a time: two sent back to back can reach the app as one key (ESC ESC is
+    // also how a terminal spells Alt+Esc), and the second view would never close.
     send(&["Escape"]);
+    let t0 = Instant::now();
+    loop {
+        let s = tmux(&["-L", &socket, "capture-pane", "-p", "-t", "r"]);
+        if !s.contains("dimensions") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the row stayed open:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     send(&["Escape"]);
     wait("collections (5)");
     send(&["q"]);
