@@ -200,15 +200,6 @@ fn placeholders(from: usize, n: usize) -> String {
 /// several short statements (each releases its read lock), never one long one.
 const SPAN: i64 = 50_000;
 
-fn bounds(conn: &Connection) -> Result<Option<(i64, i64)>> {
-    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(lo.zip(hi))
-}
-
 /// Up to `limit` rows with `seq_id < before`, newest first.
 pub fn page_before(
     conn: &Connection,
@@ -216,7 +207,7 @@ pub fn page_before(
     before: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
-    let Some((lo, hi)) = bounds(conn)? else {
+    let Some((lo, hi)) = super::wal::extent(conn)? else {
         return Ok(Vec::new());
     };
     let sql = format!(
@@ -247,41 +238,44 @@ pub fn page_after(
     after: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
+    let Some(first) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id > ?1 AND seq_id <= ?3 AND topic IN ({}) ORDER BY seq_id ASC LIMIT ?2",
+        "SELECT {COLUMNS} FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?3 AND topic IN ({}) ORDER BY seq_id ASC LIMIT ?2",
         placeholders(4, view.topics.len())
     );
     let mut out = Vec::new();
-    walk_up(conn, after, |cursor, ceil| {
-        out.extend(query(conn, view, &sql, cursor, limit - out.len(), ceil)?);
+    walk_up(conn, first, |from, to| {
+        out.extend(query(conn, view, &sql, from, limit - out.len(), to)?);
         Ok(out.len() >= limit)
     })?;
     Ok(out)
 }
 
-/// Walk the table upwards from `after` in seq_id ranges of at most [`SPAN`], one short
-/// statement each (a live Chroma's writes wait for one range at most, not the walk), calling
-/// `range(cursor, ceil)` for the rows in `(cursor, ceil]` until it says it is done.
+/// Walk the table upwards from seq_id `first` in ranges of at most [`SPAN`] seq_ids, one
+/// short statement each (a live Chroma's writes wait for one range at most, not the walk),
+/// calling `range(from, to)` for the rows in `from..=to` until it says it is done.
 fn walk_up(
     conn: &Connection,
-    after: i64,
+    first: i64,
     mut range: impl FnMut(i64, i64) -> Result<bool>,
 ) -> Result<()> {
-    let Some((lo, hi)) = bounds(conn)? else {
+    let Some((lo, hi)) = super::wal::extent(conn)? else {
         return Ok(());
     };
-    let mut cursor = after.max(lo.saturating_sub(1));
-    while cursor < hi {
-        let ceil = cursor.saturating_add(SPAN).min(hi);
-        if range(cursor, ceil)? {
+    let mut from = first.max(lo);
+    while from <= hi {
+        let to = from.saturating_add(SPAN - 1).min(hi);
+        if range(from, to)? || to >= hi {
             break;
         }
         // Above the range: the next row up (any topic), so sparse seq_ids are skipped.
-        cursor = match conn
+        from = match conn
             .prepare_cached("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?
-            .query_row([ceil], |r| r.get::<_, Option<i64>>(0))?
+            .query_row([to], |r| r.get::<_, Option<i64>>(0))?
         {
-            Some(n) => n.saturating_sub(1),
+            Some(n) => n,
             None => break,
         };
     }
@@ -292,30 +286,15 @@ fn walk_up(
 /// may be searched, so it is walked in ranges like a page: a live writer never waits for it.
 pub fn find_id(conn: &Connection, view: &TopicView, id: &str, cap: usize) -> Result<Vec<i64>> {
     let sql = format!(
-        "SELECT seq_id FROM embeddings_queue WHERE seq_id > ?1 AND seq_id <= ?2 AND id = ?3 \
+        "SELECT seq_id FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2 AND id = ?3 \
          AND topic IN ({}) ORDER BY seq_id LIMIT ?4",
         placeholders(5, view.topics.len())
     );
     let mut st = conn.prepare(&sql)?;
     let mut out: Vec<i64> = Vec::new();
-    // The walk reads `seq_id > cursor`: the one seq_id no cursor is below is asked alone.
-    if cap > 0 {
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&i64::MIN, &i64::MIN, &id, &1i64];
-        params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
-        let lowest = format!(
-            "SELECT seq_id FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2 AND id = ?3 \
-             AND topic IN ({}) LIMIT ?4",
-            placeholders(5, view.topics.len())
-        );
-        let found = conn
-            .prepare(&lowest)?
-            .query_map(params.as_slice(), |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        out.extend(found);
-    }
-    walk_up(conn, i64::MIN, |cursor, ceil| {
+    walk_up(conn, i64::MIN, |from, to| {
         let left = cap.saturating_sub(out.len()) as i64;
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&cursor, &ceil, &id, &left];
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &to, &id, &left];
         params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
         let found = st
             .query_map(params.as_slice(), |r| r.get(0))?

@@ -218,8 +218,8 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
 /// Below this many seq_ids the table is counted on one connection.
 const PARALLEL_FROM: i64 = 200_000;
 
-/// The lowest and highest seq_id, `None` for an empty WAL.
-fn extent(conn: &Connection) -> Result<Option<(i64, i64)>> {
+/// The lowest and highest seq_id, `None` for an empty WAL. Two b-tree descents.
+pub(crate) fn extent(conn: &Connection) -> Result<Option<(i64, i64)>> {
     let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
         // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
         // and cost a full scan; alone, each is one b-tree descent.
