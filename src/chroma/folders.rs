@@ -329,8 +329,6 @@ pub struct FolderWork {
     pub(crate) deferred: bool,
     /// Whether chroma.sqlite3 was open for writing when the catalog was read (a lease test).
     pub(crate) writing: Option<bool>,
-    /// Said last, after the folders' warnings (the order `info` has always printed).
-    pub(crate) blocker_warning: Option<String>,
 }
 
 /// Read the folders of a snapshot read by [`Snapshot::open_catalog`]: judge every segment,
@@ -344,7 +342,6 @@ pub fn read_into(snap: &mut Snapshot) {
         seq_rows,
         deferred,
         writing,
-        blocker_warning,
     } = *work;
     let dir = snap.persist_dir.clone();
     let dir = dir.as_path();
@@ -365,11 +362,9 @@ pub fn read_into(snap: &mut Snapshot) {
     // One group per collection, and a last one of segments no collection owns (read for
     // what they say, then dropped).
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); collections.len() + 1];
-    let mut owners: Vec<Option<usize>> = Vec::with_capacity(segments.len());
     for (k, (_, _, _, coll)) in segments.iter().enumerate() {
         let owner = coll.as_deref().and_then(|c| by_id.get(c)).copied();
         groups[owner.unwrap_or(collections.len())].push(k);
-        owners.push(owner);
     }
     drop(by_id);
     let (mut resolved, mut said) = resolve_grouped(
@@ -399,29 +394,24 @@ pub fn read_into(snap: &mut Snapshot) {
     for (c, segs) in collections.iter_mut().zip(resolved) {
         c.segments = segs;
     }
-    // A pickle read only up to its max_seq_id is validated whole later.
-    let mut pending = Vec::new();
+    // A pickle read only up to its max_seq_id is validated whole later (in segment id
+    // order, as the segments were read).
+    let mut pending: Vec<PendingPickle> = Vec::new();
     if deferred {
-        for (k, (id, kind, scope, _)) in segments.iter().enumerate() {
-            let Some(ci) = owners.get(k).copied().flatten() else {
-                continue;
-            };
-            let read_prefix = collections[ci]
-                .segments
-                .iter()
-                .any(|s| &s.id == id && s.pickle.is_some());
-            if read_prefix {
+        for (ci, c) in collections.iter().enumerate() {
+            for s in c.segments.iter().filter(|s| s.pickle.is_some()) {
                 pending.push(PendingPickle {
                     collection: ci,
-                    id: id.clone(),
-                    kind: kind.clone(),
-                    scope: scope.clone(),
-                    row: seq_rows.get(id).cloned(),
+                    id: s.id.clone(),
+                    kind: s.kind.clone(),
+                    scope: s.scope.clone(),
+                    row: seq_rows.get(&s.id).cloned(),
                     dir: dir.to_path_buf(),
                     wal_max: wal_max_seq_id,
                 });
             }
         }
+        pending.sort_by(|a, b| a.id.cmp(&b.id));
     }
     for c in collections.iter_mut() {
         c.segments
@@ -490,7 +480,10 @@ pub fn read_into(snap: &mut Snapshot) {
     if writing == Some(true) && holders.list.is_empty() {
         holders.unseen_writer = true;
     }
-    warnings.extend(blocker_warning);
+    // Said last, after the folders' warnings (the order `info` has always printed).
+    if let Some(b) = &snap.schema.prune_blocker {
+        warnings.push(format!("browse only: {b}"));
+    }
     snap.sizes = Sizes::with_dir_bytes(dir, dir_bytes);
     snap.holders = holders;
     snap.orphan_segment_dirs = orphan_segment_dirs;

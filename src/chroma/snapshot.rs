@@ -522,10 +522,6 @@ impl Snapshot {
                 c.bound = Bound::Unknown(CHECKING.into());
             }
         }
-        let blocker_warning = schema
-            .prune_blocker
-            .as_ref()
-            .map(|b| format!("browse only: {b}"));
         Ok(Snapshot {
             persist_dir: dir.to_path_buf(),
             sqlite_path: sqlite_path.to_path_buf(),
@@ -544,7 +540,6 @@ impl Snapshot {
                 seq_rows,
                 deferred: pickles == Pickles::Deferred,
                 writing: None,
-                blocker_warning,
             })),
         })
     }

@@ -263,13 +263,14 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         let Tally { index, stats, seen } = other;
         self.seen += seen;
-        let mut keys: Vec<(Vec<u8>, usize)> = index.into_iter().collect();
-        keys.sort_by_key(|(_, i)| *i);
-        let mut stats: Vec<Option<TopicStats>> = stats.into_iter().map(Some).collect();
-        for (key, i) in keys {
-            let Some(t) = stats.get_mut(i).and_then(Option::take) else {
-                continue;
-            };
+        // Each topic's raw key, in the order its counts are kept.
+        let mut keys = vec![Vec::new(); stats.len()];
+        for (key, i) in index {
+            if let Some(k) = keys.get_mut(i) {
+                *k = key;
+            }
+        }
+        for (key, t) in keys.into_iter().zip(stats) {
             match self.index.get(&key) {
                 Some(&j) => {
                     let m = &mut self.stats[j];
