@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use comfy_table::{Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment};
 use serde_json::{json, Value};
 
 use crate::chroma::{Collection, Segment, Snapshot, TopicOwner, WalStats};
@@ -49,10 +49,6 @@ pub fn main_topic(c: &Collection, cw: &CollectionWal<'_>) -> String {
         .first()
         .map(|s| s.to_string())
         .unwrap_or_else(|| c.default_topic())
-}
-
-fn table() -> Table {
-    report_table::table()
 }
 
 fn right(s: impl ToString) -> Cell {
@@ -327,7 +323,7 @@ pub fn plan_text(
     space: &SpaceCheck,
     vacuum: bool,
 ) -> String {
-    let mut t = table();
+    let mut t = report_table::table();
     t.set_header(vec![
         "collection",
         "topic",
@@ -416,7 +412,7 @@ pub fn report_json(r: &Report) -> Value {
 
 /// A finished prune as text.
 pub fn report_text(r: &Report) -> String {
-    let mut t = table();
+    let mut t = report_table::table();
     t.set_header(vec!["collection", "topic", "bound M", "rows deleted"]);
     for x in &r.topics {
         t.add_row(vec![

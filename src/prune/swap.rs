@@ -216,13 +216,6 @@ impl NewFile {
         self.len() == 0
     }
 
-    /// Flush the new file to disk.
-    pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_all()
-            .map_err(|e| Error::failed(format!("fsync of the new file failed: {e}")))
-    }
-
     /// Start flushing the new file to disk on a thread of its own, so the verification reads
     /// it meanwhile; [`Flush::wait`] before the swap.
     pub fn start_sync(&self) -> Result<Flush> {
