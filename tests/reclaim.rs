@@ -39,6 +39,17 @@ fn the_backup(backups: &Path) -> PathBuf {
         .path()
 }
 
+/// `chroma-wal restore FLAGS --from FROM DIR`, ready to run.
+fn restore_cmd(flags: &[&str], from: &Path, dir: &Path) -> assert_cmd::Command {
+    let mut c = bin();
+    c.arg("restore")
+        .args(flags)
+        .arg("--from")
+        .arg(from)
+        .arg(dir);
+    c
+}
+
 fn prune(dir: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["prune", "--yes", "--json"];
     args.extend_from_slice(extra);
@@ -214,10 +225,7 @@ fn restore_after_each_kind_of_prune_is_byte_identical() {
             "{fixture} {extra:?}: the prune changed nothing"
         );
         // The backup folder holds the file, and info lists it with its size on disk.
-        let out = bin()
-            .args(["restore", "--yes", "--json", "--from"])
-            .arg(&backups)
-            .arg(&dir)
+        let out = restore_cmd(&["--yes", "--json"], &backups, &dir)
             .assert()
             .success();
         let done: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -238,10 +246,7 @@ fn restore_refuses_a_holder_and_another_dirs_backup() {
     let f = std::fs::File::open(dir.join("chroma.sqlite3")).unwrap();
     let mut child = Command::new("sleep").arg("30").stdin(f).spawn().unwrap();
     let pruned = files(&dir);
-    bin()
-        .args(["restore", "--yes", "--from"])
-        .arg(&backups)
-        .arg(&dir)
+    restore_cmd(&["--yes"], &backups, &dir)
         .assert()
         .code(3)
         .stderr(predicates::str::contains("stop Chroma first"));
@@ -250,18 +255,12 @@ fn restore_refuses_a_holder_and_another_dirs_backup() {
     assert_eq!(files(&dir), pruned, "a refused restore changed something");
     let (_t2, other) = fixture_copy("v0_5_5");
     let folder = the_backup(&backups);
-    bin()
-        .args(["restore", "--yes", "--from"])
-        .arg(&folder)
-        .arg(&other)
+    restore_cmd(&["--yes"], &folder, &other)
         .assert()
         .code(2)
         .stderr(predicates::str::contains("is a backup of"));
     // Without --yes and without a terminal it asks no one and refuses.
-    bin()
-        .args(["restore", "--from"])
-        .arg(&backups)
-        .arg(&dir)
+    restore_cmd(&[], &backups, &dir)
         .write_stdin("")
         .assert()
         .code(3);
@@ -338,10 +337,7 @@ fn kills_during_a_restore_leave_the_pruned_or_the_restored_dir() {
         }
     }
     // Whatever the kills left, a full restore ends byte-identical.
-    bin()
-        .args(["restore", "--yes", "--force", "--from"])
-        .arg(&backups)
-        .arg(&dir)
+    restore_cmd(&["--yes", "--force"], &backups, &dir)
         .assert()
         .success();
     assert_eq!(files(&dir), original);
@@ -481,18 +477,12 @@ fn restore_keeps_writes_made_since_the_prune_unless_forced() {
     conn.execute_batch("CREATE TABLE written_after(x)").unwrap();
     drop(conn);
     let written = files(&dir);
-    bin()
-        .args(["restore", "--yes", "--from"])
-        .arg(&backups)
-        .arg(&dir)
+    restore_cmd(&["--yes"], &backups, &dir)
         .assert()
         .code(3)
         .stderr(predicates::str::contains("written since the prune"));
     assert_eq!(files(&dir), written, "a refused restore changed something");
-    bin()
-        .args(["restore", "--yes", "--force", "--from"])
-        .arg(&backups)
-        .arg(&dir)
+    restore_cmd(&["--yes", "--force"], &backups, &dir)
         .assert()
         .success();
     assert_eq!(
@@ -527,12 +517,7 @@ fn restore_uses_an_original_left_under_its_partial_name_after_the_swap() {
         folder.join("chroma.sqlite3.partial"),
     )
     .unwrap();
-    bin()
-        .args(["restore", "--yes", "--from"])
-        .arg(&folder)
-        .arg(&dir)
-        .assert()
-        .success();
+    restore_cmd(&["--yes"], &folder, &dir).assert().success();
     assert_eq!(files(&dir), original);
 }
 
@@ -552,10 +537,7 @@ fn restore_refuses_a_manifest_that_names_other_paths() {
         bad[key] = val;
         std::fs::write(&m, bad.to_string()).unwrap();
         let pruned = files(&dir);
-        bin()
-            .args(["restore", "--yes", "--from"])
-            .arg(&folder)
-            .arg(&dir)
+        restore_cmd(&["--yes"], &folder, &dir)
             .assert()
             .code(3)
             .stderr(predicates::str::contains("no prune writes"));
