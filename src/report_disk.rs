@@ -181,25 +181,19 @@ pub fn space_text(m: &crate::chroma::space::SpaceMap, wal_prunable: u64) -> Stri
             "",
         );
     }
+    // What gives the bytes back, said only when there are some.
+    let reclaimable = |bytes: u64, how: &'static str| if bytes > 0 { how } else { "" };
     line(
         "free pages in chroma.sqlite3",
         m.free_bytes,
-        if m.free_bytes > 0 {
-            "reclaimable (compaction)"
-        } else {
-            ""
-        },
+        reclaimable(m.free_bytes, "reclaimable (compaction)"),
     );
     line("journals and leftovers", m.side_bytes, "");
     line("index folders", m.index_dirs_bytes, "");
     line(
         "orphan folders",
         m.orphan_dirs_bytes,
-        if m.orphan_dirs_bytes > 0 {
-            "reclaimable (prune --orphan-dirs)"
-        } else {
-            ""
-        },
+        reclaimable(m.orphan_dirs_bytes, "reclaimable (prune --orphan-dirs)"),
     );
     line("everything else", m.other_bytes, "");
     out
