@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::health::{self, Health};
-use super::hnsw::IndexFolder;
+use super::hnsw::{self, IndexFolder};
 use super::pickle::{self, PickleSeqId};
 use super::procs;
 use super::seqid::Decoded;
@@ -233,6 +233,15 @@ pub fn resolve_segment(
             )),
         ),
     };
+    // The lists are walked only where the cheap checks pass: a header that is possible and
+    // files long enough for its elements (so the walk is bounded by the file).
+    let links = match &folder {
+        Some(Ok(f)) if vector && health::must_be_whole(pickle.is_some(), max_seq_id) => f
+            .parsed()
+            .filter(|h| h.implausible().is_none() && f.short_file(h).is_none())
+            .map(|h| hnsw::links::walk(&seg_dir, h)),
+        _ => None,
+    };
     let health = health::judge(&health::Facts {
         scope,
         persisted_kind,
@@ -240,6 +249,7 @@ pub fn resolve_segment(
         pickle: pickle.as_ref(),
         folder: folder.as_ref(),
         wal_max,
+        links: links.as_ref(),
     });
     if let Health::Damaged(why) = &health {
         problem = Some(why.clone());
@@ -346,6 +356,7 @@ pub fn read_into(snap: &mut Snapshot) {
     let dir = snap.persist_dir.clone();
     let dir = dir.as_path();
     let wal_max_seq_id = snap.wal_max_seq_id;
+    let dir_facts = snap.dir_facts();
     let collections = &mut snap.collections;
     let warnings = &mut snap.warnings;
     let by_id: HashMap<&str, usize> = collections
@@ -416,7 +427,7 @@ pub fn read_into(snap: &mut Snapshot) {
     for c in collections.iter_mut() {
         c.segments
             .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
-        c.bound = compute_bound(&c.segments);
+        c.bound = compute_bound(&c.segments, &dir_facts);
         if let Bound::Damaged {
             segment,
             reason,

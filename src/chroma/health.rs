@@ -4,8 +4,10 @@
 //! The rule it serves: the WAL is the recovery path. A collection whose index Chroma could not
 //! load, or whose recorded position is impossible, keeps its whole WAL.
 
+use super::hnsw::links::Links;
 use super::hnsw::{Header, IndexFolder};
 use super::pickle::{PickleFacts, Shape};
+use super::replay::{self, DirFacts};
 
 /// The verdict on one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,15 @@ pub struct Facts<'a> {
     pub folder: Option<&'a Result<IndexFolder, String>>,
     /// The highest seq_id in the WAL (`None`: the WAL is empty).
     pub wal_max: Option<i64>,
+    /// `link_lists.bin` walked as hnswlib loads it ([`super::hnsw::links::walk`]), for a
+    /// persisted index whose header is plausible and whose files are long enough.
+    pub links: Option<&'a Result<Links, String>>,
+}
+
+/// Whether the folder's index must be whole: Chroma loads it (it has a pickle, or a position
+/// is recorded). An unpersisted folder holds hnswlib's empty files, and Chroma ignores them.
+pub fn must_be_whole(pickle_present: bool, position: Option<i64>) -> bool {
+    pickle_present || position.is_some_and(|p| p > 0)
 }
 
 /// Judge one segment.
@@ -111,8 +122,20 @@ pub fn judge(f: &Facts<'_>) -> Health {
             if let Some(why) = folder.short_file(h) {
                 return Health::Damaged(why);
             }
+            match f.links {
+                Some(Err(why)) => return Health::Damaged(why.clone()),
+                Some(Ok(l)) => {
+                    if let Some(why) = l.disagreement(h) {
+                        return Health::Damaged(why);
+                    }
+                }
+                None => {}
+            }
         }
         if let Some(p) = pickle {
+            if let Some(why) = added_disagrees(h, p) {
+                return Health::Damaged(why);
+            }
             if let Some(labels) = p.labels {
                 if labels > h.cur_element_count {
                     return Health::Damaged(format!(
@@ -151,19 +174,68 @@ pub fn judge(f: &Facts<'_>) -> Health {
     }
 }
 
-/// What to do about a damaged segment, in words.
-pub fn recovery(segment_id: &str, reason: &str) -> String {
+/// The pickle's `total_elements_added` against the header's element count. Chroma hands out
+/// one label per element it adds (deletes only mark), so the two are equal in every index it
+/// persisted whole: it writes the index files first and the pickle after them. More elements
+/// than were ever added is an index persisted without its pickle; fewer, an index older than
+/// its pickle. Either way labels and elements no longer match, and Chroma trips on them.
+fn added_disagrees(h: &Header, p: &PickleFacts) -> Option<String> {
+    let added = u64::try_from(p.total_elements_added?).ok()?;
+    let n = h.cur_element_count;
+    if n > added {
+        Some(format!(
+            "header.bin counts {n} elements but index_metadata.pickle says only {added} were \
+             ever added: the index was persisted and its pickle was not (a crash mid-persist)"
+        ))
+    } else if n < added {
+        Some(format!(
+            "index_metadata.pickle says {added} elements were added but header.bin counts only \
+             {n}: the index files are older than their pickle"
+        ))
+    } else {
+        None
+    }
+}
+
+/// What to do about a damaged segment, in words: what the release that wrote the dir needs
+/// to rebuild it from the WAL ([`replay`]), and what such a rebuild cannot bring back.
+/// `row`: the segment's `max_seq_id` row, when the table has one.
+pub fn recovery(segment_id: &str, reason: &str, row: Option<i64>, dir: &DirFacts) -> String {
     if reason.contains("position") && reason.contains("impossible") {
-        format!(
+        return format!(
             "segment {segment_id}'s recorded position is above every seq_id in the WAL; chroma-wal \
              keeps this collection's whole WAL. Keep a backup and do not prune it until Chroma \
              has written past that position again"
-        )
+        );
+    }
+    let era = dir.era.label();
+    let purged = if replay::purged(dir) {
+        " Automatic purging is on in this dir, so the WAL no longer holds the rows Chroma had \
+         already applied: the rebuilt index leaves those records out of every query while \
+         count() still counts them. Unless the WAL is known to be whole, re-add them from your \
+         own source after the rebuild"
     } else {
-        format!(
-            "stop Chroma, keep the backup, remove the folder {segment_id}/ and start Chroma: it \
-             rebuilds the index from the WAL that chroma-wal kept for this collection"
-        )
+        " If this collection's WAL was ever pruned, the records of the pruned rows come back in \
+         no query: re-add them from your own source"
+    };
+    match replay::rebuild_start(dir, row) {
+        replay::RebuildStart::EveryRow => format!(
+            "stop Chroma, keep a backup, remove the folder {segment_id}/ and start Chroma: {era} \
+             rebuilds the index from every row of this collection still in the WAL, which \
+             chroma-wal keeps whole for it.{purged}"
+        ),
+        replay::RebuildStart::AfterRow(at) => format!(
+            "stop Chroma, keep a backup, then remove the folder {segment_id}/ AND its row in \
+             chroma.sqlite3 (DELETE FROM max_seq_id WHERE segment_id = '{segment_id}'; \
+             chroma-wal never edits that table), and start Chroma. With the row left in place, \
+             {era} replays nothing at or below seq_id {at} and every record written before \
+             it drops out of the index.{purged}"
+        ),
+        replay::RebuildStart::Unknown => format!(
+            "stop Chroma and keep a backup; chroma-wal does not know how a release newer than \
+             1.5 rebuilds an index, so it keeps the whole WAL. Removing the folder \
+             {segment_id}/ makes 1.x rebuild from the rows still in the WAL"
+        ),
     }
 }
 
@@ -212,6 +284,7 @@ mod tests {
             max_seq_id: PickleSeqId::Value(10),
             dimensionality: Some(dim),
             labels: Some(labels),
+            total_elements_added: Some(300),
             bytes: 100,
         })
     }
@@ -228,6 +301,7 @@ mod tests {
             pickle: p,
             folder: f,
             wal_max: Some(100),
+            links: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod health;
 pub mod hnsw;
 pub mod pickle;
 pub mod procs;
+pub mod replay;
 pub mod rows;
 pub mod schema;
 pub mod seqid;

@@ -69,6 +69,9 @@ pub struct PickleFacts {
     pub dimensionality: Option<Option<i64>>,
     /// Entries of `id_to_label` (one per live vector), when it is a dict.
     pub labels: Option<u64>,
+    /// `total_elements_added`, when it is an integer: every label Chroma has handed out, so
+    /// the element count of the index this pickle was written with.
+    pub total_elements_added: Option<i64>,
     /// The file's length.
     pub bytes: u64,
 }
@@ -107,6 +110,7 @@ enum Tag {
     Dimensionality,
     MaxSeqId,
     IdToLabel,
+    TotalElementsAdded,
 }
 
 fn tag_of(s: &[u8]) -> Tag {
@@ -114,6 +118,7 @@ fn tag_of(s: &[u8]) -> Tag {
         b"dimensionality" => Tag::Dimensionality,
         b"max_seq_id" => Tag::MaxSeqId,
         b"id_to_label" => Tag::IdToLabel,
+        b"total_elements_added" => Tag::TotalElementsAdded,
         PD_MODULE => Tag::Module,
         PD_CLASS => Tag::Class,
         _ => Tag::Other,
@@ -125,6 +130,7 @@ fn tag_of(s: &[u8]) -> Tag {
 struct State {
     max_seq_id: Option<Scalar>,
     dimensionality: Option<Scalar>,
+    total_elements_added: Option<Scalar>,
     labels: Option<Option<u64>>,
 }
 
@@ -499,6 +505,7 @@ impl<R: Read> Walker<R> {
             match tag {
                 Tag::MaxSeqId => st.max_seq_id = Some(v.scalar()),
                 Tag::Dimensionality => st.dimensionality = Some(v.scalar()),
+                Tag::TotalElementsAdded => st.total_elements_added = Some(v.scalar()),
                 Tag::IdToLabel => {
                     st.labels = Some(match v {
                         V::Dict { len, .. } => Some(len),
@@ -565,6 +572,7 @@ impl<R: Read> Walker<R> {
             match pair {
                 [V::Str(Tag::MaxSeqId), v] => st.max_seq_id = Some(v.scalar()),
                 [V::Str(Tag::Dimensionality), v] => st.dimensionality = Some(v.scalar()),
+                [V::Str(Tag::TotalElementsAdded), v] => st.total_elements_added = Some(v.scalar()),
                 _ => {}
             }
         }
@@ -978,6 +986,10 @@ fn walk_file<R: Read>(r: R, len: u64, early: bool) -> Result<PickleFacts, String
         max_seq_id,
         dimensionality,
         labels: state.labels.flatten(),
+        total_elements_added: match state.total_elements_added {
+            Some(Scalar::Int(n)) => i64::try_from(n).ok(),
+            _ => None,
+        },
         bytes: len,
     })
 }

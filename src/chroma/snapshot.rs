@@ -12,6 +12,7 @@ use super::health::{self, Health};
 use super::hnsw::IndexFolder;
 use super::pickle::PickleFacts;
 use super::procs::{self, Holders};
+use super::replay::DirFacts;
 use super::schema::{self, Schema};
 use super::seqid::{self, Decoded};
 use super::{fsinfo, SQLITE_FILE};
@@ -67,6 +68,14 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// The segment's row in the `max_seq_id` table, when it has one (not a pickle's value).
+    pub fn sqlite_row(&self) -> Option<i64> {
+        match self.source {
+            SeqIdSource::SqliteBlob | SeqIdSource::SqliteInteger => self.max_seq_id,
+            SeqIdSource::Pickle | SeqIdSource::Unknown => None,
+        }
+    }
+
     /// The short id shown where space is tight.
     pub fn short_id(&self) -> &str {
         self.id.get(..8).unwrap_or(&self.id)
@@ -386,6 +395,7 @@ impl Snapshot {
     /// whose bound changed (their WAL counts must be corrected).
     pub fn apply(&mut self, resolved: Vec<(usize, Segment, Vec<String>)>) -> Vec<usize> {
         let mut changed = Vec::new();
+        let dir_facts = self.dir_facts();
         for (ci, seg, warnings) in resolved {
             self.pending.retain(|p| p.id != seg.id);
             let Some(c) = self.collections.get_mut(ci) else {
@@ -395,7 +405,7 @@ impl Snapshot {
                 *slot = seg;
             }
             self.warnings.extend(warnings);
-            let bound = compute_bound(&c.segments);
+            let bound = compute_bound(&c.segments, &dir_facts);
             if bound != c.bound {
                 if let Bound::Damaged {
                     segment,
@@ -445,6 +455,14 @@ impl Snapshot {
     /// until then no bound is known. Pickles are then read as by [`Snapshot::open_deferred`].
     pub fn open_catalog(dir: &Path) -> Result<Snapshot> {
         Self::open_with(dir, Pickles::Deferred, true)
+    }
+
+    /// What replay depends on besides a segment: the era and the purge setting.
+    pub fn dir_facts(&self) -> DirFacts {
+        DirFacts {
+            era: self.schema.era,
+            automatically_purge: self.automatically_purge,
+        }
     }
 
     /// Whether the segment folders are still to be read.
@@ -761,7 +779,7 @@ pub(crate) fn damaged_warning(name: &str, segment: &str, reason: &str, recovery:
 }
 
 /// Chroma's purge rule: M = min over all segments; any unknown makes M unknown.
-pub fn compute_bound(segments: &[Segment]) -> Bound {
+pub fn compute_bound(segments: &[Segment], dir: &DirFacts) -> Bound {
     if segments.is_empty() {
         return Bound::Unknown("collection has no segments".into());
     }
@@ -769,7 +787,7 @@ pub fn compute_bound(segments: &[Segment]) -> Bound {
     if let Some(s) = segments.iter().find(|s| s.health.is_damaged()) {
         let reason = s.health.reason().unwrap_or_default().to_string();
         return Bound::Damaged {
-            recovery: health::recovery(&s.id, &reason),
+            recovery: health::recovery(&s.id, &reason, s.sqlite_row(), dir),
             segment: s.id.clone(),
             reason,
         };
@@ -805,6 +823,11 @@ mod tests {
     use super::*;
     use crate::chroma::HNSW_PERSISTED;
 
+    const DIR: DirFacts = DirFacts {
+        era: crate::chroma::Era::V1,
+        automatically_purge: Some(false),
+    };
+
     fn seg(v: Option<i64>, problem: Option<&str>) -> Segment {
         Segment {
             id: "s".into(),
@@ -831,19 +854,22 @@ mod tests {
     #[test]
     fn bound_is_min_over_all_segments() {
         assert_eq!(
-            compute_bound(&[seg(Some(120), None), seg(Some(100), None)]),
+            compute_bound(&[seg(Some(120), None), seg(Some(100), None)], &DIR),
             Bound::Known(100)
         );
     }
 
     #[test]
     fn any_unknown_segment_blocks_the_collection() {
-        let b = compute_bound(&[
-            seg(Some(120), None),
-            seg(None, Some("vector index not yet persisted")),
-        ]);
+        let b = compute_bound(
+            &[
+                seg(Some(120), None),
+                seg(None, Some("vector index not yet persisted")),
+            ],
+            &DIR,
+        );
         assert_eq!(b, Bound::Unknown("vector index not yet persisted".into()));
-        assert!(matches!(compute_bound(&[]), Bound::Unknown(_)));
+        assert!(matches!(compute_bound(&[], &DIR), Bound::Unknown(_)));
     }
 
     #[test]

@@ -111,7 +111,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             ],
         );
     }
-    let extra_h = (extra.len() as u16).min(inner.height.saturating_sub(2));
+    // The damage and its advice are wrapped whole: the advice is what the user acts on.
+    let extra = Paragraph::new(extra).wrap(Wrap { trim: true });
+    let wrapped = u16::try_from(extra.line_count(inner.width)).unwrap_or(u16::MAX);
+    // The table keeps a line per segment and its header; the text gets the rest.
+    let table_h = u16::try_from(c.segments.len() + 1)
+        .unwrap_or(u16::MAX)
+        .max(2);
+    let extra_h = wrapped.min(inner.height.saturating_sub(table_h));
     let [table_area, extra_area] =
         Layout::vertical([Constraint::Min(2), Constraint::Length(extra_h)]).areas(inner);
     let rows: Vec<Row> = c
@@ -161,5 +168,5 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .style(Style::new().bold().fg(Color::Cyan)),
     );
     f.render_widget(t, table_area);
-    f.render_widget(Paragraph::new(extra).wrap(Wrap { trim: true }), extra_area);
+    f.render_widget(extra, extra_area);
 }

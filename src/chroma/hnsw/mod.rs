@@ -7,6 +7,8 @@
 //! at `i * size_data_per_element + offset_level0` in `data_level0.bin`; bit 0x01 of its third
 //! byte marks it deleted.
 
+pub mod links;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
