@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use rusqlite::{Connection, OpenFlags};
 
+#[allow(dead_code)]
+pub mod damage;
+
 /// Every persist dir in tests/fixtures, written by real chromadb releases.
 pub const FIXTURES: &[&str] = &[
     "v0_4_22",
