@@ -84,11 +84,15 @@ def main(out, rows, pickle_ids=0, ntopics=0, shape="docs"):
         with open(os.path.join(folder, "header.bin"), "rb") as f:
             h = list(hdr.unpack(f.read(hdr.size)))
         dim = (h[5] - h[6]) // 4  # label_offset - offset_data: the float vector's bytes
+        old_n = h[3]
         h[2] = h[3] = pickle_ids  # max_elements, cur_element_count
         with open(os.path.join(folder, "header.bin"), "wb") as f:
             f.write(hdr.pack(*h))
+        # The new elements live on level 0: a zero size each, after the old elements' lists
+        # (which hold their upper levels, so the file is longer than 4 bytes an element).
+        lists = os.path.getsize(os.path.join(folder, "link_lists.bin")) + (pickle_ids - old_n) * 4
         for name, size in [("data_level0.bin", pickle_ids * h[4]), ("length.bin", pickle_ids * 4),
-                           ("link_lists.bin", pickle_ids * 4)]:
+                           ("link_lists.bin", lists)]:
             with open(os.path.join(folder, name), "r+b") as f:
                 f.truncate(max(size, os.path.getsize(os.path.join(folder, name))))
         p = PersistentData()

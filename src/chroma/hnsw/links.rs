@@ -10,7 +10,7 @@
 //! above level 0.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use super::{Header, LINK_LISTS};
@@ -35,32 +35,57 @@ pub fn walk(dir: &Path, h: &Header) -> Result<Links, String> {
         .metadata()
         .map_err(|e| format!("{LINK_LISTS} cannot be read: {e}"))?
         .len();
-    walk_reader(BufReader::with_capacity(64 << 10, f), len, h)
+    walk_reader(f, len, h)
 }
 
-/// [`walk`] over any reader of `len` bytes.
+/// [`walk`] over any reader of `len` bytes. The file is read in large blocks and parsed in
+/// memory (a 1M-element index is a million sizes); links are skipped within a block or by
+/// seeking past it.
 pub fn walk_reader<R: Read + Seek>(mut r: R, len: u64, h: &Header) -> Result<Links, String> {
+    const BLOCK: usize = 1 << 20;
     let n = h.cur_element_count;
     // The bytes of one level of links above level 0: maxM neighbours and their count.
     let per_level = h.max_m.saturating_mul(4).saturating_add(4);
+    let top = h.maxlevel.max(0) as u64;
     let cut = |i: u64| {
         format!(
             "{LINK_LISTS} holds the lists of only {i} of the {n} elements header.bin counts \
              (cut short: the index was persisted part way)"
         )
     };
+    let io = |at: u64, e: std::io::Error| format!("{LINK_LISTS} cannot be read at byte {at}: {e}");
+    let mut buf = vec![0u8; BLOCK.min(len as usize).max(4)];
+    // `buf[pos..filled]` holds the file from byte `at` on.
+    let (mut pos, mut filled) = (0usize, 0usize);
     let mut at = 0u64;
     let mut top_level = 0u32;
     let mut entry_level = None;
-    let mut size = [0u8; 4];
     for i in 0..n {
         if len.saturating_sub(at) < 4 {
             return Err(cut(i));
         }
-        r.read_exact(&mut size)
-            .map_err(|e| format!("{LINK_LISTS} cannot be read at byte {at}: {e}"))?;
+        if filled - pos < 4 {
+            buf.copy_within(pos..filled, 0);
+            filled -= pos;
+            pos = 0;
+            // Fill the block with what the file has left (the bytes from `at` on).
+            let want = (buf.len() as u64).min(len - at) as usize;
+            while filled < want {
+                match r.read(&mut buf[filled..want]) {
+                    Ok(0) => break,
+                    Ok(k) => filled += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io(at, e)),
+                }
+            }
+            if filled < 4 {
+                // The file is shorter than its length said (it shrank while read).
+                return Err(cut(i));
+            }
+        }
+        let bytes = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as u64;
+        pos += 4;
         at += 4;
-        let bytes = u32::from_le_bytes(size) as u64;
         if bytes % per_level != 0 {
             return Err(format!(
                 "{LINK_LISTS} gives element {i} {bytes} bytes of links, not a whole number of \
@@ -68,7 +93,7 @@ pub fn walk_reader<R: Read + Seek>(mut r: R, len: u64, h: &Header) -> Result<Lin
             ));
         }
         let level = bytes / per_level;
-        if level > h.maxlevel.max(0) as u64 {
+        if level > top {
             return Err(format!(
                 "{LINK_LISTS} puts element {i} on level {level}, above the index's top level {} \
                  in header.bin",
@@ -78,11 +103,16 @@ pub fn walk_reader<R: Read + Seek>(mut r: R, len: u64, h: &Header) -> Result<Lin
         if len - at < bytes {
             return Err(cut(i));
         }
-        if bytes > 0 {
-            r.seek_relative(bytes as i64)
-                .map_err(|e| format!("{LINK_LISTS} cannot be read at byte {at}: {e}"))?;
-            at += bytes;
+        let in_buf = (filled - pos) as u64;
+        if bytes <= in_buf {
+            pos += bytes as usize;
+        } else {
+            r.seek_relative((bytes - in_buf) as i64)
+                .map_err(|e| io(at, e))?;
+            pos = 0;
+            filled = 0;
         }
+        at += bytes;
         let level = level as u32;
         top_level = top_level.max(level);
         if i == h.enterpoint_node as u64 {
@@ -196,6 +226,41 @@ mod tests {
         let h = header(2, 2, 0);
         let l = run(&lists(&[0, 2]), &h).unwrap();
         assert!(l.disagreement(&h).unwrap().contains("entry point"));
+    }
+
+    #[test]
+    fn lists_across_many_blocks_walk_the_same() {
+        // Over 1 MiB of lists: sizes straddle block ends and long links are sought past.
+        let levels: Vec<u32> = (0..300_000u32)
+            .map(|i| match i % 97 {
+                0 => 2,
+                13 | 50 => 1,
+                _ => 0,
+            })
+            .collect();
+        let mut b = lists(&levels);
+        // One element with links longer than a block, as a top level of maxM = 16 cannot be:
+        // a header with a huge maxM gives a per-level size that makes it one level.
+        let h = header(levels.len() as u64, 2, 0);
+        let l = run(&b, &h).unwrap();
+        assert_eq!(l.end, b.len() as u64);
+        assert_eq!((l.top_level, l.entry_level), (2, Some(2)));
+        let last = b.len();
+        b.truncate(last - 3);
+        assert!(run(&b, &h)
+            .unwrap_err()
+            .contains("only 299999 of the 300000"));
+        let mut wide = header(2, 1, 1);
+        wide.max_m = 400_000;
+        let per_level = (wide.max_m * 4 + 4) as u32;
+        let mut big = 0u32.to_le_bytes().to_vec();
+        big.extend_from_slice(&per_level.to_le_bytes());
+        big.extend(std::iter::repeat_n(1u8, per_level as usize));
+        let l = run(&big, &wide).unwrap();
+        assert_eq!(l.end, big.len() as u64);
+        assert_eq!(l.entry_level, Some(1));
+        big.pop();
+        assert!(run(&big, &wide).unwrap_err().contains("only 1 of the 2"));
     }
 
     #[test]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The crash test on a small fixed set of seeds, one line of releases and seeds each: every
+# seed here kills its writer mid-persist and leaves at least one collection its release cannot
+# read (see BENCHMARKS.md or the session notes for how they were picked). Checks outside this
+# repo run many more: python3 tests/crash/crash.py run --bin BIN --seeds 1-200
+# Needs the release binary (cargo build --release), strace, and the venvs of
+# tests/fixtures/gen/venvs.sh.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+BIN="${CHROMA_WAL_BIN:-$repo/target/release/chroma-wal}"
+[ -x "$BIN" ] || { echo "no binary at $BIN: run cargo build --release" >&2; exit 2; }
+command -v strace >/dev/null || { echo "strace is needed (apt-get install strace)" >&2; exit 2; }
+python3 "$here/crash.py" run --bin "$BIN" \
+  --cases "${CW_CRASH_CASES:-0.4.22:5,0.5.5:5}"
