@@ -194,6 +194,58 @@ fn an_unknown_future_schema_is_browsed_but_never_pruned() {
 }
 
 #[test]
+fn a_development_build_migration_set_is_browsed_but_never_pruned() {
+    // A dev build of Chroma applied metadb 4 as `00004-segment_id.sqlite.sql`; every release
+    // names metadb 4 `00004-metadata-indices.sqlite.sql`. And a set of known versions that no
+    // release has together (sysdb 8 without 9).
+    for (what, sql) in [
+        (
+            "foreign name",
+            "UPDATE migrations SET filename = '00004-segment_id.sqlite.sql' \
+             WHERE dir = 'metadb' AND version = 4",
+        ),
+        (
+            "no release's set",
+            "DELETE FROM migrations WHERE dir = 'sysdb' AND version = 10; \
+             DELETE FROM migrations WHERE dir = 'sysdb' AND version = 9",
+        ),
+    ] {
+        let (_t, dir) = fixture_copy("v1_5_9");
+        rw(&dir).execute_batch(sql).unwrap();
+        let before = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
+        let v = info_json(&dir);
+        assert_eq!(v["schema"]["prune_allowed"], false, "{what}");
+        let blocker = v["schema"]["prune_blocker"].as_str().unwrap();
+        assert!(
+            blocker.contains("no known chromadb release has exactly these migrations"),
+            "{what}: {blocker}"
+        );
+        bin()
+            .args(["prune", "--all", "--yes", "--no-backup"])
+            .arg(&dir)
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("no known chromadb release"));
+        assert_eq!(
+            before,
+            std::fs::read(dir.join("chroma.sqlite3")).unwrap(),
+            "{what}"
+        );
+    }
+    let (_t, dir) = fixture_copy("v1_5_9");
+    rw(&dir)
+        .execute(
+            "UPDATE migrations SET filename = '00004-segment_id.sqlite.sql' WHERE dir = 'metadb' AND version = 4",
+            [],
+        )
+        .unwrap();
+    assert!(info_json(&dir)["schema"]["prune_blocker"]
+        .as_str()
+        .unwrap()
+        .contains("metadb/4 is 00004-segment_id.sqlite.sql"));
+}
+
+#[test]
 fn a_wal_mode_database_is_read_without_side_files_then_pruned_in_wal_mode() {
     let (_t, dir) = fixture_copy("v0_4_22");
     {

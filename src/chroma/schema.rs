@@ -11,6 +11,34 @@ use crate::error::{Error, Result};
 pub const KNOWN_MIGRATIONS: &[(&str, i64)] =
     &[("sysdb", 10), ("metadb", 6), ("embeddings_queue", 2)];
 
+/// The file name of every migration a release applied, by dir and version: the same in every
+/// release from 0.4.0 to 1.5.9. A migrations table with another name at a known version was
+/// written by a build no release matches (a development build of Chroma).
+const KNOWN_FILES: &[(&str, i64, &str)] = &[
+    ("embeddings_queue", 1, "00001-embeddings.sqlite.sql"),
+    (
+        "embeddings_queue",
+        2,
+        "00002-embeddings-queue-config.sqlite.sql",
+    ),
+    ("metadb", 1, "00001-embedding-metadata.sqlite.sql"),
+    ("metadb", 2, "00002-embedding-metadata.sqlite.sql"),
+    ("metadb", 3, "00003-full-text-tokenize.sqlite.sql"),
+    ("metadb", 4, "00004-metadata-indices.sqlite.sql"),
+    ("metadb", 5, "00005-max-seq-id-int.sqlite.sql"),
+    ("metadb", 6, "00006-metadata-array-support.sqlite.sql"),
+    ("sysdb", 1, "00001-collections.sqlite.sql"),
+    ("sysdb", 2, "00002-segments.sqlite.sql"),
+    ("sysdb", 3, "00003-collection-dimension.sqlite.sql"),
+    ("sysdb", 4, "00004-tenants-databases.sqlite.sql"),
+    ("sysdb", 5, "00005-remove-topic.sqlite.sql"),
+    ("sysdb", 6, "00006-collection-segment-metadata.sqlite.sql"),
+    ("sysdb", 7, "00007-collection-config.sqlite.sql"),
+    ("sysdb", 8, "00008-maintenance-log.sqlite.sql"),
+    ("sysdb", 9, "00009-segment-collection-not-null.sqlite.sql"),
+    ("sysdb", 10, "00010-collection-schema.sqlite.sql"),
+];
+
 /// The on-disk era, as far as the WAL is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Era {
@@ -70,6 +98,9 @@ pub struct Schema {
     pub page_size: i64,
     /// Pages on the freelist: space inside the file that only a compaction gives back.
     pub freelist_pages: i64,
+    /// Migrations at a version a release knows under a file name no release has, as
+    /// `dir/version is name` (a development build wrote them).
+    pub foreign_migrations: Vec<String>,
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
@@ -108,13 +139,31 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
         }
     }
     let mut migrations = BTreeMap::new();
+    let mut foreign_migrations = Vec::new();
     if table_exists(conn, "migrations")? {
-        let mut st = conn.prepare("SELECT dir, MAX(version) FROM migrations GROUP BY dir")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut st = conn.prepare("SELECT dir, version, filename FROM migrations")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
         for row in rows {
-            let (d, v) = row?;
-            migrations.insert(d, v);
+            let (d, v, file) = row?;
+            let top = migrations.entry(d.clone()).or_insert(v);
+            *top = (*top).max(v);
+            let known = KNOWN_FILES.iter().find(|(kd, kv, _)| *kd == d && *kv == v);
+            if let Some((_, _, name)) = known {
+                if file.as_deref() != Some(*name) {
+                    foreign_migrations.push(format!(
+                        "{d}/{v} is {}, not {name}",
+                        file.as_deref().unwrap_or("unnamed")
+                    ));
+                }
+            }
         }
+        foreign_migrations.sort();
     }
     let coll_cols = columns(conn, "collections")?;
     let collection_topic = coll_cols.iter().any(|c| c == "topic");
@@ -163,6 +212,13 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
     } else {
         Era::V050
     };
+    if blockers.is_empty() && !foreign_migrations.is_empty() {
+        blockers.push(format!(
+            "no known chromadb release has exactly these migrations ({}): a development \
+             build wrote this dir, so it is browsed read-only",
+            foreign_migrations.join("; ")
+        ));
+    }
     let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let freelist_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
@@ -181,6 +237,21 @@ pub fn detect(conn: &Connection) -> Result<Schema> {
         journal_mode,
         page_size,
         freelist_pages,
+        foreign_migrations,
+    })
+    .map(|mut schema| {
+        // Versions no release has together (each known alone) are refused the same way.
+        if schema.prune_blocker.is_none()
+            && !schema.migrations.is_empty()
+            && schema.releases().is_none()
+        {
+            schema.prune_blocker = Some(
+                "no known chromadb release has exactly these migrations, so it is browsed \
+                 read-only"
+                    .into(),
+            );
+        }
+        schema
     })
 }
 
@@ -304,6 +375,9 @@ impl Schema {
     /// Which releases open this dir without migrating it; `None` when no known release has
     /// exactly these migrations.
     pub fn releases(&self) -> Option<Releases> {
+        if !self.foreign_migrations.is_empty() {
+            return None;
+        }
         let get = |d: &str| self.migrations.get(d).copied().unwrap_or(0);
         let (s, m, e) = (get("sysdb"), get("metadb"), get("embeddings_queue"));
         RELEASES
@@ -350,6 +424,7 @@ mod tests {
             journal_mode: "delete".into(),
             page_size: 4096,
             freelist_pages: 0,
+            foreign_migrations: Vec::new(),
         }
     }
 

@@ -282,6 +282,7 @@ mod tests {
                 journal_mode: "delete".into(),
                 page_size: 4096,
                 freelist_pages: 0,
+                foreign_migrations: Vec::new(),
             },
             sizes: Sizes {
                 sqlite: 1000,
