@@ -51,6 +51,12 @@ pub struct PruneArgs {
     #[arg(long)]
     pub no_vacuum: bool,
 
+    /// Compact chroma.sqlite3 even when no row is deleted, to give back its free pages (an
+    /// earlier prune stopped before its compaction, or Chroma's own deletes). Without it, a
+    /// prune that deletes nothing writes nothing.
+    #[arg(long, conflicts_with = "no_vacuum")]
+    pub compact: bool,
+
     /// Prune inside chroma.sqlite3 (DELETE, then VACUUM) instead of writing a compacted copy
     /// and renaming it over the original. Slower and needs more disk; keeps the file's inode.
     #[arg(long, conflicts_with = "no_vacuum")]
@@ -150,15 +156,27 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     if let Some(b) = snap.prune_blockers().first() {
         return Err((Error::refused(b.clone()), None));
     }
-    // Nothing to delete, but free pages left by an earlier prune that was stopped before
-    // its compaction: run the job anyway so "run again to compact" holds.
-    let compact_only = plan.rows() == 0 && vacuum && snap.free_bytes() > 0;
+    // Nothing to delete: the file is rewritten only when a compaction is asked for by name
+    // (at 20 GB it is minutes of I/O to give back a few free pages).
+    let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
-        let why = "nothing to prune: no selected topic has rows below its bound";
+        let free = snap.free_bytes();
+        let why = if free > 0 && !args.compact {
+            format!(
+                "nothing to prune: no selected topic has rows below its bound, and nothing was \
+                 written. A compaction alone would give back {} of free pages: ask for it with \
+                 --compact",
+                units::bytes(free)
+            )
+        } else {
+            "nothing to prune: no selected topic has rows below its bound, and nothing was \
+             written"
+                .to_string()
+        };
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);
             v["dry_run"] = serde_json::Value::Bool(false);
-            v["message"] = serde_json::Value::String(why.into());
+            v["message"] = serde_json::Value::String(why.clone());
             print_json(&v);
         } else {
             print!("{}", report::plan_text(&snap, &plan, None, &space, vacuum));

@@ -151,7 +151,7 @@ impl DirState {
         match self {
             DirState::Untouched => "the persist dir is untouched",
             DirState::PrunedNotCompacted => {
-                "the WAL is exactly pruned but the file was not compacted; run again to compact"
+                "the WAL is exactly pruned but the file was not compacted; run chroma-wal prune again with --compact to compact it"
             }
             DirState::Done => "the prune completed",
         }
