@@ -397,6 +397,7 @@ fn the_space_map_matches_dbstat() {
                 .as_array()
                 .unwrap()
                 .iter()
+                .filter(|o| o["reclaimable"] == true)
                 .map(|o| o["bytes"].as_u64().unwrap())
                 .sum::<u64>()
         );

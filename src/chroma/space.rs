@@ -29,6 +29,8 @@ pub struct SpaceMap {
     pub side_bytes: u64,
     /// Index folders of live segments.
     pub index_dirs_bytes: u64,
+    /// Orphan index folders a reclaim can give back; a segment-named folder that holds
+    /// anything else (someone's files) is left alone, and counts under `other_bytes`.
     pub orphan_dirs_bytes: u64,
     /// Everything else under the persist dir.
     pub other_bytes: u64,
@@ -128,6 +130,7 @@ pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
     let orphan_dirs_bytes = snap
         .orphan_segment_dirs
         .iter()
+        .filter(|o| o.reclaimable())
         .map(|o| o.bytes)
         .sum::<u64>();
     let free_bytes = snap.free_bytes();
