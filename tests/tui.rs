@@ -281,7 +281,7 @@ fn render_health_damage_and_deleted_marks() {
         .collect();
     app.on_msg(Msg::Deleted(found));
     let screen = render(&app, 120, 32, now);
-    assert!(screen.contains("300, 60 deleted / 512"), "{screen}");
+    assert!(screen.contains("300 / 512 · 60 deleted"), "{screen}");
     snap("deleted_marks_120x32", screen);
 }
 
@@ -752,4 +752,28 @@ fn the_catalog_shows_before_its_folders_and_rows_wait_for_them() {
     serve_rows(&mut app, &path, eff);
     let v = app.wal_rows.as_ref().unwrap();
     assert_eq!(v.view.as_ref().unwrap().bound, Some(300));
+}
+
+#[test]
+fn the_status_is_not_cut_to_repeat_the_default_tenant() {
+    // The demo has one tenant and database: no column repeats them, and at 120 columns
+    // every status is whole.
+    let app = app_at(&PathBuf::from("assets/demo"), "demo");
+    let screen = render(&app, 120, 32, Instant::now());
+    assert!(!screen.contains("default_tenant"), "{screen}");
+    assert!(
+        screen.contains("vector index not yet persisted"),
+        "{screen}"
+    );
+    // Where there are several, the defaults read as one word and the others in full.
+    let app = app_on("v0_4_22");
+    let screen = render(&app, 120, 32, Instant::now());
+    assert!(
+        screen.contains("(default)") && screen.contains("acme/research"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("vector index not yet persisted"),
+        "{screen}"
+    );
 }

@@ -12,6 +12,7 @@ use super::app::{state_sentence, step_elapsed, App, Counts, RowRef, StepStatus, 
 use super::keymap;
 use crate::prune::job::Unit;
 use crate::units::{bytes, count, delta, seconds};
+use unicode_width::UnicodeWidthStr;
 
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
@@ -154,6 +155,17 @@ fn num(n: Option<u64>) -> String {
     n.map(count).unwrap_or_else(|| "…".into())
 }
 
+/// The column of the main table that names the tenant and database.
+const PLACE_COLUMN: usize = 2;
+
+/// A collection's tenant and database; the defaults as one word.
+fn place(tenant: Option<&str>, database: Option<&str>) -> String {
+    match (tenant.unwrap_or("-"), database.unwrap_or("-")) {
+        ("default_tenant", "default_database") => "(default)".into(),
+        (t, d) => format!("{t}/{d}"),
+    }
+}
+
 fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let rows = app.rows();
     let (table_area, detail_area) = if app.detail {
@@ -163,24 +175,41 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     } else {
         (area, None)
     };
-    let header = Row::new(vec![
-        Cell::from(""),
-        Cell::from("collection"),
-        Cell::from("tenant/database"),
-        right("dim".into()),
-        right("WAL rows".into()),
-        right("prunable".into()),
-        right("held".into()),
-        right("bound M".into()),
-        Cell::from("status"),
-    ])
-    .style(Style::new().bold().fg(Color::Cyan));
     let snap = app.snap.as_ref();
+    // The tenant and database take a column only where they tell collections apart: most
+    // dirs have one of each, and the status would be cut to repeat them on every row.
+    let places = snap.is_some_and(|s| {
+        let mut seen = s.collections.iter().map(|c| (&c.tenant, &c.database));
+        seen.next()
+            .is_some_and(|first| seen.any(|other| other != first))
+    });
+    let shown = |k: &usize| places || *k != PLACE_COLUMN;
+    let header = Row::new(
+        [
+            Cell::from(""),
+            Cell::from("collection"),
+            Cell::from("tenant/database"),
+            right("dim".into()),
+            right("WAL rows".into()),
+            right("prunable".into()),
+            right("held".into()),
+            right("bound M".into()),
+            Cell::from("status"),
+        ]
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| shown(k))
+        .map(|(_, c)| c),
+    )
+    .style(Style::new().bold().fg(Color::Cyan));
     // Only the rows on screen are built: a dir of 20,000 collections costs no more per frame
     // than one of twenty.
     let visible = table_area.height.saturating_sub(3) as usize + 1;
     let start = app.offset.min(rows.len());
     let end = start.saturating_add(visible).min(rows.len());
+    // The names' columns are as wide as the names on screen (within a cap); the status gets
+    // every column left.
+    let (mut name_w, mut place_w) = ("collection".len(), "tenant/database".len());
     let body: Vec<Row> = rows[start..end]
         .iter()
         .map(|r| {
@@ -193,11 +222,12 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                     vec![
                         Cell::from(mark),
                         Cell::from(c.name.clone()),
-                        Cell::from(format!(
-                            "{}/{}",
-                            c.tenant.as_deref().unwrap_or("-"),
-                            c.database.as_deref().unwrap_or("-")
-                        )),
+                        Cell::from({
+                            let p = place(c.tenant.as_deref(), c.database.as_deref());
+                            name_w = name_w.max(c.name.width());
+                            place_w = place_w.max(p.width());
+                            p
+                        }),
                         right(
                             c.dimension
                                 .map(|d| d.to_string())
@@ -225,8 +255,13 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                     let t = &w.topics[*t];
                     vec![
                         Cell::from(mark),
-                        Cell::from("(orphan topic)").fg(Color::Magenta),
-                        Cell::from(t.topic.clone()),
+                        Cell::from({
+                            let s = format!("(orphan topic) {}", t.topic);
+                            name_w = name_w.max(s.width());
+                            s
+                        })
+                        .fg(Color::Magenta),
+                        Cell::from(""),
                         right("-".into()),
                         right(count(t.rows)),
                         right(count(t.prunable)).fg(Color::Green),
@@ -239,8 +274,13 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                     let o = &s.orphan_segment_dirs[*i];
                     vec![
                         Cell::from(mark),
-                        Cell::from("(orphan folder)").fg(Color::Magenta),
-                        Cell::from(o.name.clone()),
+                        Cell::from({
+                            let s = format!("(orphan folder) {}", o.name);
+                            name_w = name_w.max(s.width());
+                            s
+                        })
+                        .fg(Color::Magenta),
+                        Cell::from(""),
                         right("-".into()),
                         right("-".into()),
                         right("-".into()),
@@ -258,6 +298,11 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                 }
                 _ => vec![Cell::from("")],
             };
+            let cells = cells
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| shown(k))
+                .map(|(_, c)| c);
             let row = Row::new(cells);
             if marked {
                 row.style(Style::new().add_modifier(Modifier::BOLD))
@@ -266,17 +311,24 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
             }
         })
         .collect();
-    let widths = [
+    // The status says what to do; it gets the most room, and the names the rest.
+    let cap = |w: usize, most: u16| Constraint::Max((w as u16).min(most));
+    let widths: Vec<Constraint> = [
         Constraint::Length(3),
-        Constraint::Fill(2),
-        Constraint::Fill(3),
+        cap(name_w, 32),
+        cap(place_w, 28),
         Constraint::Length(4),
         Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(7),
         Constraint::Length(8),
-        Constraint::Fill(3),
-    ];
+        Constraint::Fill(1),
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(k, _)| shown(k))
+    .map(|(_, c)| c)
+    .collect();
     let title = {
         let mut t = format!(
             " collections ({}) · sort: {} ",

@@ -7,6 +7,7 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 use crate::chroma::{Bound, Health, Segment};
 use crate::tui::app::{App, RowRef};
@@ -26,11 +27,11 @@ fn index_cell(seg: &Segment) -> String {
         return "-".into();
     };
     let deleted = match seg.index.as_ref().and_then(|f| f.deleted) {
-        Some(d) => format!(", {} deleted", count(d)),
+        Some(d) => format!(" · {} deleted", count(d)),
         None => String::new(),
     };
     format!(
-        "{}{deleted} / {}",
+        "{} / {}{deleted}",
         count(h.cur_element_count),
         count(h.max_elements)
     )
@@ -121,6 +122,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let extra_h = wrapped.min(inner.height.saturating_sub(table_h));
     let [table_area, extra_area] =
         Layout::vertical([Constraint::Min(2), Constraint::Length(extra_h)]).areas(inner);
+    // The index column is as wide as its widest cell: its numbers are never cut.
+    let index_w = c
+        .segments
+        .iter()
+        .map(|seg| index_cell(seg).width())
+        .max()
+        .unwrap_or(0)
+        .max("index elements".len());
     let rows: Vec<Row> = c
         .segments
         .iter()
@@ -149,7 +158,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Constraint::Length(13),
             Constraint::Length(10),
             Constraint::Length(14),
-            Constraint::Length(22),
+            Constraint::Length(u16::try_from(index_w).unwrap_or(u16::MAX)),
             Constraint::Length(10),
             Constraint::Min(10),
         ],
