@@ -22,21 +22,29 @@ start() {  # dir
     "cd '$tmp' && TERM=xterm-256color '$PWD/$bin' '$1' --backup-dir '$tmp/backups'; sleep 60"
 }
 keys() { tmux -L "$sock" send-keys -t s "$@"; }
-shot() {  # name [seconds to wait first]
-  sleep "${2:-0.6}"
+shot() {  # name seconds-to-wait-first words-its-view-shows
+  sleep "$2"
   tmux -L "$sock" capture-pane -e -p -t s >"$tmp/$1.ansi"
-  tmux -L "$sock" capture-pane -p -t s | sed 's/[[:space:]]*$//' >"$out/$1.txt"
+  tmux -L "$sock" capture-pane -p -t s | sed 's/[[:space:]]*$//' >"$tmp/$1.txt"
+  # Each picture must show its view: a key that did not land would otherwise leave the
+  # previous view in the picture, under the next one's name.
+  if ! grep -qF -- "$3" "$tmp/$1.txt"; then
+    echo "make.sh: the $1 picture does not show '$3'; the screen was:" >&2
+    cat "$tmp/$1.txt" >&2
+    exit 1
+  fi
+  cp "$tmp/$1.txt" "$out/$1.txt"
   python3 "$out/ansi2svg.py" "$tmp/$1.ansi" "$out/$1.svg" $W $H
 }
 
 cp -r assets/demo "$tmp/chroma"
 start ./chroma
-shot main 1.5
-keys Enter; shot detail
+shot main 1.5 "┌ collections ("
+keys Enter; shot detail 0.6 "┌ segments"
 keys Enter; sleep 0.4
 keys a; sleep 0.4
-keys p; shot confirm
-keys y; shot result 2
+keys p; shot confirm 0.6 "┌ confirm prune"
+keys y; shot result 2 "┌ result"
 
 # The rows view, and one row whole (on an unpruned copy).
 cp -r assets/demo "$tmp/demo"
@@ -44,10 +52,13 @@ start ./demo
 sleep 1.5
 keys w; sleep 1
 keys PageDown PageDown PageDown; sleep 0.3
-keys Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down; shot rows 1
-keys Enter; shot row
-keys Escape Escape; sleep 0.3
-keys m; shot space 1.5
+keys Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down Down; shot rows 1 "┌ WAL rows of"
+keys Enter; shot row 0.6 "┌ row "
+# One Escape at a time: two sent together reach the app as one key (ESC ESC), and the rows
+# view stayed open under the space picture's name.
+keys Escape; sleep 0.4
+keys Escape; sleep 0.4
+keys m; shot space 1.5 "where the space goes"
 
 # A prune long enough to be seen running.
 python3 tests/bench/gen.py "$tmp/big" 150000 >/dev/null
@@ -55,6 +66,6 @@ start ./big
 sleep 2
 keys a; sleep 0.4
 keys p; sleep 0.6
-keys y; shot running 0.5
+keys y; shot running 0.5 "┌ pruning"
 
 ls "$out"
