@@ -777,3 +777,40 @@ fn the_status_is_not_cut_to_repeat_the_default_tenant() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_help_shows_this_views_keys_first_and_scrolls_to_its_end() {
+    let now = Instant::now();
+    let mut app = app_on("v0_4_22");
+    app.update(Action::Help);
+    // At 80 x 24 the main view's own keys come first, "this help" and "quit" among them.
+    let first = render(&app, 80, 24, now);
+    assert!(first.contains("Keys in the collections table"), "{first}");
+    assert!(
+        first.contains("this help") && first.contains("quit"),
+        "{first}"
+    );
+    // No description runs over the box: every line of it ends at its right border.
+    for l in first.lines() {
+        let l = l.trim_matches('"');
+        assert!(l.ends_with(['│', '┐', '┘']), "{l}");
+    }
+    // Scrolling reaches the last line; then any key but q closes the overlay.
+    app.update(Action::Bottom);
+    let end = render(&app, 80, 24, now);
+    assert!(end.contains("any other key closes it"), "{end}");
+    assert!(end.contains("In the result"), "{end}");
+    app.update(Action::Top);
+    assert!(render(&app, 80, 24, now).contains("Keys in the collections table"));
+    app.update(Action::Down);
+    assert!(app.help.open, "scrolling closed the help");
+    app.update(Action::MarkAll);
+    assert!(!app.help.open);
+    assert!(
+        app.marked.is_empty(),
+        "the key that closed the help also acted"
+    );
+    app.update(Action::Help);
+    app.update(Action::Quit);
+    assert!(app.quit);
+}

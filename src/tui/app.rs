@@ -12,6 +12,7 @@ use crate::prune::preflight::{self, SpaceCheck};
 use crate::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
 
 use super::rows::{RowsReply, RowsRequest, RowsView};
+use super::views::help::{Help, Outcome as HelpOutcome};
 
 /// The screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +192,7 @@ pub struct App {
     pub filter: String,
     pub filter_editing: bool,
     pub detail: bool,
-    pub help: bool,
+    pub help: Help,
     pub job: Option<Job>,
     pub confirm_space: Option<SpaceCheck>,
     pub message: Option<String>,
@@ -223,7 +224,7 @@ impl App {
             filter: String::new(),
             filter_editing: false,
             detail: false,
-            help: false,
+            help: Help::default(),
             job: None,
             confirm_space: None,
             message: None,
@@ -535,11 +536,10 @@ impl App {
 
     /// Apply a user action.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        if self.help {
-            if matches!(action, Action::Quit) {
+        if self.help.open {
+            if self.help.update(action) == HelpOutcome::Quit {
                 self.quit = true;
             }
-            self.help = false;
             return Vec::new();
         }
         match self.view {
@@ -615,7 +615,7 @@ impl App {
                     vec![Effect::Scan]
                 }
                 Action::Help => {
-                    self.help = true;
+                    self.help.open();
                     Vec::new()
                 }
                 Action::Quit => {
@@ -714,7 +714,7 @@ impl App {
             }
             Action::OpenRows => return self.open_rows(),
             Action::OpenSpace => return self.open_space(),
-            Action::Help => self.help = true,
+            Action::Help => self.help.open(),
             Action::Quit => self.quit = true,
             Action::Back => {
                 self.rows_changed();

@@ -224,9 +224,11 @@ pub fn handle(app: &mut App, ev: TermEvent) -> Vec<Effect> {
                 }
                 return Vec::new();
             }
-            match keymap::action_for(app.view, k) {
+            // The help overlay scrolls with the table's moving keys, whatever view is under it.
+            let keys_of = if app.help.open { View::Main } else { app.view };
+            match keymap::action_for(keys_of, k) {
                 Some(a) => app.update(a),
-                None if app.help => app.update(Action::Back),
+                None if app.help.open => app.update(Action::Back),
                 None => Vec::new(),
             }
         }

@@ -425,7 +425,7 @@ impl App {
                 None
             }
             Action::Help => {
-                self.help = true;
+                self.help.open();
                 None
             }
             Action::Quit => {

@@ -85,7 +85,7 @@ impl App {
                 self.space = None;
                 self.view = View::Main;
             }
-            Action::Help => self.help = true,
+            Action::Help => self.help.open(),
             Action::Quit => self.quit = true,
             _ => {}
         }

@@ -68,8 +68,8 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         View::Space => super::views::space::draw(f, app, body),
     }
     draw_footer(f, app, footer);
-    if app.help {
-        draw_help(f, area);
+    if app.help.open {
+        super::views::help::draw(f, &app.help, app.view, area);
     }
 }
 
@@ -373,7 +373,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
@@ -652,29 +652,4 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         None => Line::from(""),
     };
     f.render_widget(Paragraph::new(vec![status, Line::from(spans)]), area);
-}
-
-fn draw_help(f: &mut Frame, area: Rect) {
-    let mut lines = vec![Line::from("Keys".bold()), Line::from("")];
-    for b in keymap::BINDINGS {
-        let views = b
-            .views
-            .iter()
-            .map(|v| format!("{v:?}").to_lowercase())
-            .collect::<Vec<_>>()
-            .join(",");
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {:<7}", b.label), Style::new().fg(Color::Cyan)),
-            Span::raw(format!("{:<55}", b.help)),
-            Span::styled(views, Style::new().fg(Color::DarkGray)),
-        ]));
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from("  any key closes this help"));
-    let r = centered(area, 90, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" help ")),
-        r,
-    );
 }
