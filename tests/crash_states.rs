@@ -191,3 +191,64 @@ fn the_advice_is_what_the_release_that_wrote_the_dir_needs() {
     assert!(a.contains("every row") && !a.contains("DELETE FROM"), "{a}");
     assert!(!a.contains("Automatic purging is on"), "{a}");
 }
+
+#[test]
+fn records_the_index_dropped_while_sqlite_kept_them() {
+    // A delete persisted in the index and its pickle, then the kill rolled back the
+    // transaction that held the delete: the metadata segment keeps the records, the index
+    // does not, and no WAL row says so. Every file of the folder agrees with the others; the
+    // count of records against the index and the WAL above its position does not.
+    for fixture in RELEASES {
+        let (_t, dir) = fixture_copy(fixture);
+        let v = json_of(&["info", "--json"], &dir);
+        let big = collection(&v, "big", "default_tenant");
+        let topic = big["topic"].as_str().unwrap().to_string();
+        let had_prunable = big["prunable_rows"].as_u64().unwrap() > 0;
+        let meta = big["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scope"] == "METADATA")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        rusqlite::Connection::open(dir.join("chroma.sqlite3"))
+            .unwrap()
+            .execute(
+                "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1000)
+                 INSERT INTO embeddings (segment_id, embedding_id, seq_id)
+                 SELECT ?1, 'dropped-' || k, 1 FROM n",
+                [&meta],
+            )
+            .unwrap();
+        let deep = json_of(&["info", "--json", "--deep"], &dir);
+        let big = collection(&deep, "big", "default_tenant");
+        assert_eq!(big["health"], "damaged", "{fixture}: {big}");
+        let status = big["status"].as_str().unwrap();
+        assert!(
+            status.contains("in no index Chroma can load"),
+            "{fixture}: {status}"
+        );
+        assert_eq!(big["prunable_rows"], 0, "{fixture}");
+        // The prune counts the same before it deletes anything, and keeps the whole WAL.
+        let before = topic_counts(&dir);
+        let out = bin()
+            .args(["prune", "--all", "--yes", "--no-backup"])
+            .arg(&dir)
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        // (Where purging already left nothing to prune, there is nothing to skip.)
+        assert_eq!(
+            stderr.contains("skipped big"),
+            had_prunable,
+            "{fixture}: {stderr}"
+        );
+        assert_eq!(
+            topic_counts(&dir).get(&topic),
+            before.get(&topic),
+            "{fixture}: the collection lost WAL rows"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! processes) and is fast whatever the file size; [`wal::scan`] then streams the WAL once to
 //! count rows per topic, which takes time proportional to the file.
 
+pub mod coverage;
 pub mod db;
 pub mod deep;
 pub mod folders;

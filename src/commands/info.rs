@@ -30,7 +30,7 @@ pub struct InfoArgs {
 }
 
 pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
-    let (mut snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
     if args.deep {
         let pb = bar("deleted", None, Unit::Bytes);
         let mut cb = |done: u64, total: u64| {
@@ -41,6 +41,9 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         let r = chroma_wal::chroma::deep::count_deleted(&mut snap, &mut cb);
         pb.finish_and_clear();
         r.map_err(|e| (e, None))?;
+        // Records no loadable index holds (a crash between an index persist and its commit).
+        chroma_wal::chroma::coverage::apply(&mut snap, &mut wal, &|_| true)
+            .map_err(|e| (e, None))?;
     }
     let space = if args.deep {
         let pb = bar("mapping", None, Unit::Tables);

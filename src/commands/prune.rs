@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::ProgressBar;
 
+use chroma_wal::chroma::coverage;
 use chroma_wal::prune::{self, preflight, Canceller, Event, JobOptions, Plan, Selection};
 use chroma_wal::{report, units, Error};
 
@@ -105,7 +106,12 @@ fn confirm(plan: &Plan) -> Result<(), Error> {
 }
 
 pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
-    let (snap, wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    // Before any of a collection's rows may go, its records must all be in an index Chroma
+    // can load or in the WAL above the index's position; otherwise the WAL is how they come
+    // back, and it is kept whole.
+    let touched = coverage::with_prunable_rows(&wal);
+    coverage::apply(&mut snap, &mut wal, &|i| touched.contains(&i)).map_err(|e| (e, None))?;
     let mut plan = Plan::build(&snap, &wal, &selection(args)).map_err(|e| (e, None))?;
     if args.orphan_dirs {
         plan = plan.with_dirs(&snap, None);

@@ -20,7 +20,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, MouseEventKind};
 use ratatui::Terminal;
 
-use crate::chroma::{deep, snapshot, wal, Snapshot};
+use crate::chroma::{coverage, db, deep, snapshot, wal, Snapshot};
 use crate::error::{Error, Result};
 use crate::prune::{self, Canceller, JobOptions};
 pub use app::{Action, App, Effect, Msg, Options, View};
@@ -163,6 +163,24 @@ impl Workers {
                 // The settled catalog replaces the provisional one before its counts.
                 if !live() || tx.send(Msg::Scanned(Ok(snap.clone()))).is_err() {
                     return;
+                }
+            }
+            // As the prune does before it deletes: a collection with prunable rows whose
+            // records are not all in a loadable index (or the WAL above it) keeps its WAL.
+            if let Ok(w) = &mut counted {
+                let touched = coverage::with_prunable_rows(w);
+                let found = db::open_read_only(&snap.sqlite_path)
+                    .and_then(|c| coverage::check(&c, &snap, &|i| touched.contains(&i)));
+                // A check that could not run leaves the verdicts as they were; the prune runs
+                // it again before it deletes anything.
+                if let Some(found) = found.ok().filter(|f| !f.is_empty()) {
+                    let changed = coverage::mark(Arc::make_mut(&mut snap), &found);
+                    if !w.rebound(&snap, &changed) {
+                        counted = wal::scan(&snap, &mut progress).map_err(|e| e.to_string());
+                    }
+                    if !live() || tx.send(Msg::Scanned(Ok(snap.clone()))).is_err() {
+                        return;
+                    }
                 }
             }
             if !live() || tx.send(Msg::Counted(counted)).is_err() {

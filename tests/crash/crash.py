@@ -220,7 +220,7 @@ def run_case(bin_, venv_dir, release, seed, work, log):
         log.append(f"{release} seed {seed}: killed at write {kill_at} of {writes}, before a dir existed")
         return {"collections": 0, "unreadable": 0, "over_cautious": []}
 
-    info = sh([bin_, "info", "--json", crashed])
+    info = sh([bin_, "info", "--json", "--deep", crashed])
     if info.returncode != 0:
         # A dir SQLite cannot open (a hot journal it may not roll back read-only) is refused
         # whole: nothing can be pruned, nothing is lost.

@@ -1,0 +1,167 @@
+//! Records no index Chroma can load holds: the check behind a crash that left every file of
+//! the index folder consistent with the others.
+//!
+//! Chroma's Python releases notify the segments inside the transaction that writes the WAL
+//! rows, and hnswlib writes the index files and the pickle at once, outside SQLite. A writer
+//! killed after a persist and before the commit leaves an index that applied the batch while
+//! SQLite rolls the batch back: a delete persisted in the index (its id gone from the pickle)
+//! whose record the metadata segment still holds, and no WAL row left to say so. `get()` then
+//! raises (0.6.3: `IndexError`) and queries never return the record.
+//!
+//! The check is a count, so it never accuses a healthy index: every record the metadata
+//! segment holds is either in the pickle's `id_to_label` or added by a WAL row above the
+//! vector segment's position (Chroma replays those on load). More records than both together
+//! is a record in no index. Reads grow with the records and the WAL above each position, so
+//! it runs with `--deep` and, for the collections a prune would touch, before a prune.
+
+use rusqlite::Connection;
+
+use super::health::Health;
+use super::snapshot::{compute_bound, damaged_warning, Snapshot};
+use crate::error::Result;
+
+/// What the count found for one collection whose records outnumber what its index can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uncovered {
+    /// Records in the metadata segment (what `count()` counts).
+    pub records: u64,
+    /// Entries of the pickle's `id_to_label`.
+    pub labels: u64,
+    /// WAL rows above the vector segment's position that add or upsert a record.
+    pub pending_adds: u64,
+    /// The vector segment's position.
+    pub position: i64,
+}
+
+impl Uncovered {
+    pub fn reason(&self) -> String {
+        format!(
+            "the metadata segment holds {} records, but the index holds {} and the WAL above \
+             its position {} adds at most {}: at least {} records are in no index Chroma can \
+             load (get() with embeddings fails, and no query returns them)",
+            self.records,
+            self.labels,
+            self.position,
+            self.pending_adds,
+            self.records - self.labels - self.pending_adds
+        )
+    }
+}
+
+/// Count, for each collection `only` accepts whose vector index is persisted and whole, the
+/// records against what its index and the WAL above its position can hold.
+pub fn check(
+    conn: &Connection,
+    snap: &Snapshot,
+    only: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(usize, Uncovered)>> {
+    let mut records = conn.prepare("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1")?;
+    // A rowid range from the position up; the topic is matched by its trailing uuid, as
+    // Chroma names it from settings that need not be the defaults.
+    let mut adds = conn.prepare(
+        "SELECT COUNT(*) FROM embeddings_queue WHERE seq_id > ?1 AND operation IN (0, 2) \
+         AND substr(topic, -36) = ?2",
+    )?;
+    let mut out = Vec::new();
+    for (i, c) in snap.collections.iter().enumerate() {
+        if !only(i) || c.bound.value().is_none() {
+            continue;
+        }
+        let vector = c.segments.iter().find(|s| s.scope == "VECTOR");
+        let metadata = c.segments.iter().find(|s| s.scope == "METADATA");
+        let (Some(v), Some(m)) = (vector, metadata) else {
+            continue;
+        };
+        let labels = match (&v.health, &v.pickle, v.max_seq_id) {
+            (Health::Ok, Some(Ok(p)), Some(_)) => p.labels,
+            _ => None,
+        };
+        let (Some(labels), Some(position)) = (labels, v.max_seq_id) else {
+            continue;
+        };
+        let n: i64 = records.query_row([&m.id], |r| r.get(0))?;
+        let n = n.max(0) as u64;
+        if n <= labels {
+            continue;
+        }
+        let a: i64 =
+            adds.query_row(rusqlite::params![position, topic_uuid(&c.id)], |r| r.get(0))?;
+        let a = a.max(0) as u64;
+        if n > labels.saturating_add(a) {
+            out.push((
+                i,
+                Uncovered {
+                    records: n,
+                    labels,
+                    pending_adds: a,
+                    position,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn topic_uuid(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// Make each found collection's vector segment damaged, with the reason and the advice of its
+/// era, and its bound follow (its whole WAL is kept). Returns the collections changed.
+pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
+    let dir = snap.dir_facts();
+    let mut changed = Vec::new();
+    for (i, u) in found {
+        let Some(c) = snap.collections.get_mut(*i) else {
+            continue;
+        };
+        let why = u.reason();
+        if let Some(v) = c.segments.iter_mut().find(|s| s.scope == "VECTOR") {
+            v.health = Health::Damaged(why.clone());
+            v.problem = Some(why);
+        }
+        c.bound = compute_bound(&c.segments, &dir);
+        if let super::Bound::Damaged {
+            segment,
+            reason,
+            recovery,
+        } = &c.bound
+        {
+            let w = damaged_warning(&c.name, segment, reason, recovery);
+            snap.warnings.push(w);
+        }
+        changed.push(*i);
+    }
+    changed
+}
+
+/// Run the check on `only` collections over a fresh read-only connection, mark what it finds
+/// damaged, and take their rows out of the prunable ones. Returns how many it found.
+pub fn apply(
+    snap: &mut Snapshot,
+    wal: &mut super::WalStats,
+    only: &dyn Fn(usize) -> bool,
+) -> Result<usize> {
+    let conn = super::db::open_read_only(&snap.sqlite_path)?;
+    let found = check(&conn, snap, only)?;
+    drop(conn);
+    let changed = mark(snap, &found);
+    if !wal.rebound(snap, &changed) {
+        // A damaged collection has no bound: rebound always takes it out. Should that ever
+        // change, the counts are read again rather than left wrong.
+        *wal = super::wal::scan(snap, &mut |_, _| true)?;
+    }
+    Ok(found.len())
+}
+
+/// The collections with rows a prune of everything would delete.
+pub fn with_prunable_rows(wal: &super::WalStats) -> std::collections::HashSet<usize> {
+    wal.topics
+        .iter()
+        .filter(|t| t.prunable > 0)
+        .filter_map(|t| match t.owner {
+            super::TopicOwner::Collection(i) => Some(i),
+            super::TopicOwner::Orphan => None,
+        })
+        .collect()
+}
