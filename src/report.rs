@@ -349,15 +349,16 @@ pub fn plan_text(
         bytes(plan.bytes())
     );
     out += &format!(
-        "chroma.sqlite3  {} now, ~{} after{}\n",
+        "chroma.sqlite3  {} now, {}{} after{}\n",
         bytes(plan.sqlite_bytes),
+        if vacuum { "at most " } else { "" },
         bytes(if vacuum {
             plan.estimated_sqlite_after()
         } else {
             plan.sqlite_bytes
         }),
         if vacuum {
-            " compaction (estimate)"
+            " compaction"
         } else {
             " (--no-vacuum: the file keeps its size)"
         }

@@ -75,3 +75,28 @@ fn a_folder_that_is_not_an_index_is_not_counted_as_reclaimable_orphan_bytes() {
         "{s1}"
     );
 }
+
+#[test]
+fn the_size_after_a_compaction_is_an_upper_bound_and_says_so() {
+    for (dir, name) in [("assets/demo", "demo"), ("tests/fixtures/v1_5_9", "v1_5_9")] {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join(name);
+        copy_tree(&root().join(dir), &d);
+        let out = bin()
+            .args(["prune", "--all", "--dry-run"])
+            .arg(&d)
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(text.contains("at most"), "{name}: {text}");
+        let plan = json_of(&["prune", "--all", "--dry-run", "--json"], &d);
+        let estimate = plan["sqlite_bytes_after"].as_u64().unwrap();
+        bin()
+            .args(["prune", "--all", "--yes", "--no-backup"])
+            .arg(&d)
+            .assert()
+            .success();
+        let actual = std::fs::metadata(d.join("chroma.sqlite3")).unwrap().len();
+        assert!(actual <= estimate, "{name}: {actual} > {estimate}");
+    }
+}

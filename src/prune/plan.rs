@@ -63,6 +63,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Size of `chroma.sqlite3` when the plan was made.
     pub sqlite_bytes: u64,
+    /// Free pages inside it, which a compaction gives back too.
+    pub free_bytes: u64,
     pub dir_bytes: u64,
 }
 
@@ -98,6 +100,7 @@ impl Plan {
             dirs: Vec::new(),
             notes,
             sqlite_bytes: snap.sizes.sqlite,
+            free_bytes: snap.free_bytes(),
             dir_bytes: snap.sizes.dir,
         })
     }
@@ -214,9 +217,14 @@ impl Plan {
             .filter(|t| t.rows > 0 && t.bound.is_some())
     }
 
-    /// Estimated size of `chroma.sqlite3` after a compaction.
+    /// The most `chroma.sqlite3` can hold after a compaction: the file less the free pages
+    /// and the payload of the rows that go. The rows' pages also held headers and slack,
+    /// so the file comes out smaller (the demo: at most 2.26 MiB, 2.47 MiB before the free
+    /// pages counted, and 1.93 MiB in fact): it is said as an upper bound.
     pub fn estimated_sqlite_after(&self) -> u64 {
-        self.sqlite_bytes.saturating_sub(self.bytes())
+        self.sqlite_bytes
+            .saturating_sub(self.free_bytes)
+            .saturating_sub(self.bytes())
     }
 }
 

@@ -417,8 +417,9 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
         });
     }
     lines.push(Line::from(format!(
-        "  chroma.sqlite3   {} now, ~{} after{}",
+        "  chroma.sqlite3   {} now, {}{} after{}",
         bytes(plan.sqlite_bytes),
+        if app.opts.vacuum { "at most " } else { "" },
         bytes(if app.opts.vacuum {
             plan.estimated_sqlite_after()
         } else {
