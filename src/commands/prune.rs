@@ -179,6 +179,17 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
              written"
                 .to_string()
         };
+        // A journal left by an interrupted compaction is SQLite's to roll back (Chroma's next
+        // write does, and so does a prune with --compact): say so rather than leave it unsaid.
+        let journal = chroma_wal::chroma::db::side_file(&snap.sqlite_path, "-journal");
+        let why = if journal.exists() && !args.compact {
+            format!(
+                "{why}. chroma.sqlite3-journal is beside it (an interrupted transaction): SQLite \
+                 rolls it back at the next write; --compact does that and compacts the file"
+            )
+        } else {
+            why
+        };
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);
             v["dry_run"] = serde_json::Value::Bool(false);
