@@ -8,9 +8,6 @@ pub mod chroma;
 pub mod error;
 pub mod prune;
 pub mod report;
-pub mod report_disk;
-pub mod report_info;
-pub mod report_table;
 pub mod tui;
 pub mod units;
 

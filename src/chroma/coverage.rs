@@ -16,8 +16,8 @@
 
 use rusqlite::Connection;
 
+use super::catalog::{compute_bound, damaged_warning, Snapshot};
 use super::health::Health;
-use super::snapshot::{compute_bound, damaged_warning, Snapshot};
 use crate::error::Result;
 
 /// What the count found for one collection whose records outnumber what its index can hold.

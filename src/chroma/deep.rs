@@ -2,8 +2,8 @@
 //! the index files rather than with the catalog. They run after the WAL counts, never before
 //! the first frame.
 
+use super::catalog::Snapshot;
 use super::hnsw;
-use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
 
 /// Progress: `(bytes read, bytes to read)`. Return `false` to cancel.

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::catalog::{
+    compute_bound, damaged_warning, looks_like_uuid, Bound, FolderWork, OrphanDir, PendingPickle,
+    Segment, SeqIdSource, Sizes, Snapshot,
+};
 use super::health::{self, Health};
 use super::hnsw::{self, IndexFolder};
 use super::pickle::{self, PickleSeqId};
 use super::procs;
 use super::seqid::Decoded;
-use super::snapshot::{
-    compute_bound, damaged_warning, looks_like_uuid, Bound, CatalogSegment, OrphanDir,
-    PendingPickle, Segment, SeqIdSource, Sizes, Snapshot,
-};
 use super::{fsinfo, HNSW_PERSISTED, INDEX_METADATA};
 
 /// The entries directly under the persist dir.
@@ -330,15 +330,32 @@ pub fn find_orphan_dirs(dir: &Path, top: &TopLevel, segment_ids: &HashSet<&str>)
         .collect()
 }
 
-/// What [`read_into`] still has to do for a snapshot read by [`Snapshot::open_catalog`].
-#[derive(Debug, Clone)]
-pub struct FolderWork {
-    pub(crate) segments: Vec<CatalogSegment>,
-    pub(crate) seq_rows: HashMap<String, Decoded>,
-    /// Read pickles only up to their `max_seq_id`, leaving them pending.
-    pub(crate) deferred: bool,
-    /// Whether chroma.sqlite3 was open for writing when the catalog was read (a lease test).
-    pub(crate) writing: Option<bool>,
+impl PendingPickle {
+    /// Validate the pickle whole and judge the segment again. Touches no snapshot, so it can
+    /// run on another thread while the WAL is counted.
+    pub fn resolve(&self) -> (usize, Segment, Vec<String>) {
+        let mut rows = HashMap::new();
+        if let Some(r) = &self.row {
+            rows.insert(self.id.clone(), r.clone());
+        }
+        let mut warnings = Vec::new();
+        let row = SegmentRow {
+            id: &self.id,
+            kind: &self.kind,
+            scope: &self.scope,
+        };
+        let is_dir = self.dir.join(&self.id).is_dir();
+        let seg = resolve_segment(
+            &self.dir,
+            &row,
+            is_dir,
+            &rows,
+            self.wal_max,
+            &mut warnings,
+            false,
+        );
+        (self.collection, seg, warnings)
+    }
 }
 
 /// Read the folders of a snapshot read by [`Snapshot::open_catalog`]: judge every segment,

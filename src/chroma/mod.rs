@@ -6,6 +6,7 @@
 //! processes) and is fast whatever the file size; [`wal::scan`] then streams the WAL once to
 //! count rows per topic, which takes time proportional to the file.
 
+pub mod catalog;
 pub mod coverage;
 pub mod db;
 pub mod deep;
@@ -23,11 +24,11 @@ pub mod snapshot;
 pub mod space;
 pub mod wal;
 
-pub use health::Health;
-pub use schema::{Era, Schema};
-pub use snapshot::{
+pub use catalog::{
     Bound, Collection, OrphanDir, Segment, SeqIdSource, Sizes, Snapshot, TopicOwner,
 };
+pub use health::Health;
+pub use schema::{Era, Schema};
 pub use wal::{TopicStats, WalStats};
 
 /// The file name of Chroma's system database inside a persist dir.
@@ -42,3 +43,7 @@ pub const INDEX_METADATA: &str = "index_metadata.pickle";
 /// The compacted copy a prune writes beside `chroma.sqlite3` before renaming it over it.
 /// Only a prune killed mid-way leaves it behind; the next prune removes it.
 pub const NEW_FILE: &str = "chroma.sqlite3.chroma-wal-new";
+
+/// The copy of a backup `restore` writes beside `chroma.sqlite3` before renaming it over it.
+/// Named here, below both the restore and the space map that counts it.
+pub const RESTORE_FILE: &str = "chroma.sqlite3.chroma-wal-restore";

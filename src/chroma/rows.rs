@@ -6,7 +6,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use super::snapshot::{Snapshot, TopicOwner};
+use super::catalog::{Snapshot, TopicOwner};
 use crate::error::Result;
 
 /// Rows per page when paging a topic.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use rusqlite::Connection;
 
-use super::snapshot::Snapshot;
+use super::catalog::Snapshot;
 use super::{db, fsinfo};
 use crate::error::{Error, Result};
 
@@ -114,7 +114,7 @@ pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
         .iter()
         .flatten()
         .sum::<u64>()
-        + [super::NEW_FILE, crate::prune::restore::RESTORE_FILE]
+        + [super::NEW_FILE, super::RESTORE_FILE]
             .iter()
             .filter_map(|f| fsinfo::file_bytes(&dir.join(f)))
             .sum::<u64>();

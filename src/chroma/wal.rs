@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::snapshot::{Snapshot, TopicOwner};
+use super::catalog::{Snapshot, TopicOwner};
 use crate::error::{Error, Result};
 
 /// Per-row overhead of a table b-tree cell beyond its payload (header, rowid, pointer).

@@ -7,8 +7,9 @@ use clap::Args;
 use chroma_wal::prune::{backups, BackupTarget, Canceller, Unit};
 use std::io::Write;
 
-use chroma_wal::report_info::{self, InfoExtras};
-use chroma_wal::{report, report_disk, Error};
+use chroma_wal::report::info::{self as report_info, InfoExtras};
+use chroma_wal::report::{self, disk as report_disk};
+use chroma_wal::Error;
 
 use super::{bar, open_and_count, Outcome};
 

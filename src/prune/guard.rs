@@ -9,7 +9,7 @@
 
 use rusqlite::Connection;
 
-use super::plan::PlanTopic;
+use super::topic::PlanTopic;
 use crate::chroma::{Snapshot, WalStats};
 use crate::error::Result;
 

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod preflight;
 pub mod restore;
 pub mod swap;
+pub mod topic;
 pub mod walmode;
 
 pub use job::{

@@ -1,6 +1,7 @@
 //! What a prune would delete: pure data computed from a snapshot, its WAL counts and a
 //! selection. The confirmation, `--dry-run` and `--json` all show this same value.
 
+pub use super::topic::PlanTopic;
 use crate::chroma::{Snapshot, TopicOwner, WalStats};
 use crate::error::{Error, Result};
 
@@ -13,37 +14,6 @@ pub enum Selection {
     Collections(Vec<String>),
     /// WAL topics, exactly as stored.
     Topics(Vec<String>),
-}
-
-/// One topic of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanTopic {
-    pub topic: String,
-    /// `(id, name)` of the collection that reads this topic; `None` for an orphan topic.
-    pub collection: Option<(String, String)>,
-    /// Rows with `seq_id < bound` go. `None`: nothing of this topic may go (see `note`).
-    pub bound: Option<i64>,
-    /// Rows that will be deleted.
-    pub rows: u64,
-    /// All rows of the topic.
-    pub wal_rows: u64,
-    /// Estimated payload bytes freed.
-    pub bytes: u64,
-    /// Why nothing is deleted, when `rows` is 0.
-    pub note: Option<String>,
-}
-
-impl PlanTopic {
-    pub fn is_orphan(&self) -> bool {
-        self.collection.is_none()
-    }
-
-    pub fn label(&self) -> String {
-        match &self.collection {
-            Some((_, name)) => name.clone(),
-            None => "(orphan)".into(),
-        }
-    }
 }
 
 /// An orphan segment folder the prune reclaims.

@@ -20,7 +20,7 @@ use crate::chroma::{db, procs, Sizes, SQLITE_FILE};
 use crate::error::{Error, Result};
 
 /// The temporary name of the restored file until its rename.
-pub const RESTORE_FILE: &str = "chroma.sqlite3.chroma-wal-restore";
+pub use crate::chroma::RESTORE_FILE;
 /// A forced restore keeps the file it replaced in the backup folder under this name.
 pub const REPLACED_FILE: &str = "replaced-chroma.sqlite3";
 

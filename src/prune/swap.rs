@@ -145,7 +145,7 @@ pub fn remove_leftovers(persist_dir: &Path) {
         }
     }
     // A restore killed before its rename.
-    let p = persist_dir.join(super::restore::RESTORE_FILE);
+    let p = persist_dir.join(crate::chroma::RESTORE_FILE);
     if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
         let _ = std::fs::remove_file(&p);
     }

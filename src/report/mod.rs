@@ -1,4 +1,11 @@
-//! Text tables and JSON for the batch front end. Both are built from the same engine values.
+//! Text tables and JSON for the batch front end. Both are built from the same engine values:
+//! `info` as text and the plan and report here, `info --json` in [`info`], the disk side
+//! (folders, free space, backups, the space map) in [`disk`], long tables in [`table`]. Only
+//! the front ends use this room; the engine never does.
+
+pub mod disk;
+pub mod info;
+pub mod table;
 
 use std::io::Write;
 
@@ -9,8 +16,8 @@ use crate::chroma::{Collection, Segment, Snapshot, TopicOwner, WalStats};
 use crate::prune::job::{JobError, Report};
 use crate::prune::preflight::SpaceCheck;
 use crate::prune::Plan;
-use crate::report_table::{self, Columns};
 use crate::units::{bytes, count, delta, seconds};
+use table::Columns;
 
 fn opt<T: serde::Serialize>(v: Option<T>) -> Value {
     v.map(|x| json!(x)).unwrap_or(Value::Null)
@@ -174,7 +181,7 @@ pub fn write_info_text(
             c.status(),
         ]
     };
-    report_table::write(
+    table::write(
         out,
         &Columns {
             titles: &[
@@ -214,7 +221,7 @@ pub fn write_info_text(
             seg.dir_bytes.map(bytes).unwrap_or_else(|| "-".into()),
         ]
     };
-    report_table::write(
+    table::write(
         out,
         &Columns {
             titles: &[
@@ -308,8 +315,8 @@ pub fn plan_json(
         "free_space": space.summary(),
         "refusals": snap.prune_blockers(),
         "topics": plan_topics_json(plan),
-        "orphan_dirs": crate::report_disk::plan_dirs_json(plan),
-        "disk": crate::report_disk::disk_sentence(plan, backup.is_some()),
+        "orphan_dirs": crate::report::disk::plan_dirs_json(plan),
+        "disk": crate::report::disk::disk_sentence(plan, backup.is_some()),
         "notes": plan.notes,
         "steps": [],
     })
@@ -323,7 +330,7 @@ pub fn plan_text(
     space: &SpaceCheck,
     vacuum: bool,
 ) -> String {
-    let mut t = report_table::table();
+    let mut t = table::table();
     t.set_header(vec![
         "collection",
         "topic",
@@ -375,7 +382,7 @@ pub fn plan_text(
     for b in snap.prune_blockers() {
         out += &format!("Refused         {b}\n");
     }
-    out += &crate::report_disk::plan_disk_text(plan, backup.is_some());
+    out += &crate::report::disk::plan_disk_text(plan, backup.is_some());
     for n in &plan.notes {
         out += &format!("Note            {n}\n");
     }
@@ -407,13 +414,13 @@ pub fn report_json(r: &Report) -> Value {
         "notes": r.notes,
         "method": r.method,
     });
-    crate::report_disk::report_disk_json(r, &mut v);
+    crate::report::disk::report_disk_json(r, &mut v);
     v
 }
 
 /// A finished prune as text.
 pub fn report_text(r: &Report) -> String {
-    let mut t = report_table::table();
+    let mut t = table::table();
     t.set_header(vec!["collection", "topic", "bound M", "rows deleted"]);
     for x in &r.topics {
         t.add_row(vec![
@@ -464,7 +471,7 @@ pub fn report_text(r: &Report) -> String {
             _ => "DELETE only (--no-vacuum)",
         }
     );
-    out += &crate::report_disk::report_disk_text(r);
+    out += &crate::report::disk::report_disk_text(r);
     out += &format!("Steps           {}\n", r.steps_summary());
     for n in &r.notes {
         out += &format!("Note            {n}\n");

@@ -441,7 +441,7 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
     let backup_on = app.opts.backup.folder(&app.opts.path).is_some();
     lines.push(Line::from(format!(
         "  disk             {}",
-        crate::report_disk::disk_sentence(&plan, backup_on)
+        crate::report::disk::disk_sentence(&plan, backup_on)
     )));
     lines.push(Line::from(""));
     lines.push(Line::from(
@@ -570,7 +570,7 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
             }));
             // The truth about the disk: what the filesystem gained or lost, and what the
             // backup keeps allocated until it is deleted.
-            for l in crate::report_disk::report_disk_text(r).lines() {
+            for l in crate::report::disk::report_disk_text(r).lines() {
                 lines.push(Line::from(format!("  {l}")));
             }
             lines.push(Line::from(""));
