@@ -65,9 +65,11 @@ fn a_prune_by_copy_changes_nothing_but_the_pruned_wal_rows() {
         let (_a, by_copy) = fixture_copy(name);
         let (_b, in_place) = fixture_copy(name);
         let before = everything_but_the_wal(&by_copy);
-        let r = prune_json(&by_copy, &[]);
+        // --compact: a fixture with nothing to prune (v0_6_3 purges itself) is still copied,
+        // which is what this test is about.
+        let r = prune_json(&by_copy, &["--compact"]);
         assert_eq!(r["method"], "copy", "{name}: {r}");
-        let r2 = prune_json(&in_place, &["--in-place"]);
+        let r2 = prune_json(&in_place, &["--in-place", "--compact"]);
         assert_eq!(r2["method"], "in_place", "{name}");
         assert_eq!(r["rows_deleted"], r2["rows_deleted"], "{name}");
         assert_eq!(
@@ -203,7 +205,15 @@ fn the_backup_is_the_untouched_original_and_is_not_the_live_file() {
     let original = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
     let backups = t.path().join("backups");
     let out = bin()
-        .args(["prune", "--all", "--yes", "--json", "--backup-dir"])
+        // v0_6_3 has nothing to prune: the compaction is asked for by name.
+        .args([
+            "prune",
+            "--all",
+            "--yes",
+            "--compact",
+            "--json",
+            "--backup-dir",
+        ])
         .arg(&backups)
         .arg(&dir)
         .assert()

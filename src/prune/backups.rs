@@ -106,7 +106,7 @@ impl Manifest {
         std::fs::write(&tmp, text)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, folder.join(MANIFEST))?;
-        super::swap::sync_dir(folder)?;
+        super::files::sync_dir(folder)?;
         Ok(())
     }
 
@@ -232,4 +232,56 @@ pub fn resolve(from: &Path, persist_dir: &Path) -> Result<BackupInfo> {
             from.display()
         ))
     })
+}
+
+/// The backup folder must be outside the persist dir and writable.
+pub fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
+    let pd = std::fs::canonicalize(persist_dir)?;
+    let probe = folder
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let existing = std::fs::canonicalize(probe).unwrap_or_else(|_| probe.to_path_buf());
+    if existing.starts_with(&pd) {
+        return Err(Error::Usage(format!(
+            "the backup dir {} is inside the persist dir; choose a folder outside it",
+            folder.display()
+        )));
+    }
+    if !super::preflight::writable(&existing) {
+        return Err(Error::refused(format!(
+            "cannot write backups to {}: choose another folder with --backup-dir or pass --no-backup",
+            folder.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A folder no earlier prune uses, `<backup dir>/<persist dir name>-<UTC time>/`, created,
+/// and the path of the copy of chroma.sqlite3 inside it.
+pub fn backup_path(persist_dir: &Path, folder: &Path) -> Result<PathBuf> {
+    let base = std::fs::canonicalize(persist_dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "chroma".into());
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    std::fs::create_dir_all(folder)
+        .map_err(|e| Error::failed(format!("cannot create {}: {e}", folder.display())))?;
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            format!("{base}-{stamp}")
+        } else {
+            format!("{base}-{stamp}-{n}")
+        };
+        let p = folder.join(name);
+        // create_dir (not _all) fails when the name is taken: never reuse a folder.
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p.join(SQLITE_COPY)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(Error::failed(format!("cannot create {}: {e}", p.display()))),
+        }
+    }
 }

@@ -18,19 +18,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::job::{Ctx, Event, JobError, Step, Unit};
+use super::files::move_dir;
 use super::plan::PlanDir;
+pub use super::runner::RemovedDir;
+use super::runner::{Ctx, Event, JobError, Step, Unit};
 use crate::chroma::{db, procs, snapshot, Snapshot};
 use crate::error::{Error, Result};
-
-/// A folder the prune reclaimed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovedDir {
-    pub name: String,
-    pub bytes: u64,
-    /// Where it went; `None`: deleted (`--no-backup`).
-    pub moved_to: Option<PathBuf>,
-}
 
 /// A prune that only reclaims folders: the preflight, and a backup folder with its manifest.
 pub(super) fn prepare(
@@ -44,7 +37,7 @@ pub(super) fn prepare(
             return Err(Error::refused(b));
         }
         if let Some(b) = backup_folder {
-            super::job::check_backup_folder(persist_dir, b)?;
+            super::backups::check_backup_folder(persist_dir, b)?;
         }
         (c.events)(Event::Progress {
             step: Step::Preflight,
@@ -55,7 +48,7 @@ pub(super) fn prepare(
     })?;
     let prune_folder = match backup_folder {
         Some(b) => {
-            let made = super::job::backup_path(persist_dir, b).and_then(|file| {
+            let made = super::backups::backup_path(persist_dir, b).and_then(|file| {
                 let folder = file.parent().unwrap_or(b).to_path_buf();
                 super::backups::Manifest::new(persist_dir, "none").write(&folder)?;
                 Ok(folder)
@@ -146,7 +139,7 @@ pub(super) fn reclaim(
                         None
                     }
                 };
-                super::swap::sync_dir(persist_dir)?;
+                super::files::sync_dir(persist_dir)?;
                 removed.push(RemovedDir {
                     name: d.name.clone(),
                     bytes: d.bytes,
@@ -165,55 +158,4 @@ pub(super) fn reclaim(
         let d = format!("{} folder(s)", r.0.len());
         Ok((r, Some(d)))
     })
-}
-
-/// Rename `from` to `to`; across filesystems, copy, verify, fsync, then remove `from`.
-pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::rename(from, to) {
-        Ok(()) => {
-            if let Some(parent) = to.parent() {
-                super::swap::sync_dir(parent)?;
-            }
-            Ok(())
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            copy_verified(from, to)?;
-            std::fs::remove_dir_all(from)?;
-            Ok(())
-        }
-        Err(e) => Err(Error::failed(format!(
-            "cannot move {} to {}: {e}",
-            from.display(),
-            to.display()
-        ))),
-    }
-}
-
-fn copy_verified(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type()?.is_dir() {
-            copy_verified(&src, &dst)?;
-            continue;
-        }
-        std::fs::copy(&src, &dst)?;
-        std::fs::File::open(&dst)?.sync_all()?;
-        // Compared a block at a time: an index file can be gigabytes.
-        if !super::restore::same_bytes(&src, &dst)? {
-            return Err(Error::failed(format!(
-                "the copy of {} differs from the original",
-                src.display()
-            )));
-        }
-    }
-    super::swap::sync_dir(to)?;
-    if let Some(parent) = to.parent() {
-        super::swap::sync_dir(parent)?;
-    }
-    Ok(())
 }

@@ -2,12 +2,14 @@
 //! [`job`] executes one, step by step, reporting progress through a callback.
 
 pub mod backups;
+pub mod files;
 pub mod folders;
 pub mod guard;
 pub mod job;
 pub mod plan;
 pub mod preflight;
 pub mod restore;
+pub mod runner;
 pub mod swap;
 pub mod topic;
 pub mod walmode;

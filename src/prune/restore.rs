@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use super::backups::{self, BackupInfo};
+use super::files::same_bytes;
 use crate::chroma::{db, procs, Sizes, SQLITE_FILE};
 use crate::error::{Error, Result};
 
@@ -280,7 +281,7 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
             let kept = std::fs::hard_link(&live, keep)
                 .or_else(|_| std::fs::copy(&live, keep).map(|_| ()))
                 .and_then(|_| std::fs::File::open(keep)?.sync_all())
-                .and_then(|_| super::swap::sync_dir(&plan.backup.folder));
+                .and_then(|_| super::files::sync_dir(&plan.backup.folder));
             if let Err(e) = kept {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(Error::failed(format!(
@@ -294,15 +295,15 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
         }
-        super::swap::sync_dir(dir)?;
+        super::files::sync_dir(dir)?;
         let _ = std::fs::remove_file(db::side_file(&live, "-shm"));
         sqlite_restored = true;
     }
     let mut dirs_restored = Vec::new();
     for (name, from, _) in &plan.dirs {
         progress(&format!("moving folder {name} back"));
-        super::folders::move_dir(from, &dir.join(name))?;
-        super::swap::sync_dir(dir)?;
+        super::files::move_dir(from, &dir.join(name))?;
+        super::files::sync_dir(dir)?;
         dirs_restored.push(name.clone());
     }
     Ok(Restored {
@@ -311,23 +312,4 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
         sizes_before,
         sizes_after: Sizes::read(dir),
     })
-}
-
-pub(super) fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
-    use std::io::Read;
-    let (mut fa, mut fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
-    if fa.metadata()?.len() != fb.metadata()?.len() {
-        return Ok(false);
-    }
-    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
-    loop {
-        let n = fa.read(&mut ba)?;
-        if n == 0 {
-            return Ok(true);
-        }
-        fb.read_exact(&mut bb[..n])?;
-        if ba[..n] != bb[..n] {
-            return Ok(false);
-        }
-    }
 }

@@ -151,11 +151,6 @@ pub fn remove_leftovers(persist_dir: &Path) {
     }
 }
 
-/// fsync a folder, so the names created or renamed in it are durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// The new file while it is being written: an open descriptor, and the path SQLite opens.
 pub struct NewFile {
     file: File,
@@ -241,7 +236,7 @@ impl NewFile {
 
     /// Make the rename durable.
     pub fn sync_dir(&self) -> Result<()> {
-        sync_dir(&self.dir)
+        super::files::sync_dir(&self.dir)
             .map_err(|e| Error::failed(format!("fsync of {} failed: {e}", self.dir.display())))
     }
 }
