@@ -10,6 +10,7 @@ pub mod plan;
 pub mod preflight;
 pub mod restore;
 pub mod runner;
+pub mod steps;
 pub mod swap;
 pub mod topic;
 pub mod walmode;

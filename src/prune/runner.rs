@@ -3,6 +3,7 @@
 //! times it, reports its progress, and turns a failure or a cancel into what it means for the
 //! dir). The steps themselves live in the job that strings them together.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, InterruptHandle};
 
+use crate::chroma::{Sizes, Snapshot};
 use crate::error::{Error, Result};
 
 /// The steps of a prune, in order.
@@ -404,6 +406,81 @@ impl Append for Error {
             other => other,
         }
     }
+}
+
+/// A failure while cancelled is the cancel (SQLite reports the interrupt as an error).
+pub(in crate::prune) fn or_cancelled(cancel: &Canceller, step: Step, e: Error) -> Error {
+    if cancel.is_cancelled() {
+        Error::Interrupted(format!("cancelled during {}", step.name()))
+    } else {
+        e
+    }
+}
+
+pub(in crate::prune) fn interrupted_or(e: rusqlite::Error, msg: &str) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ffi::ErrorCode::OperationInterrupted =>
+        {
+            Error::Interrupted(msg.into())
+        }
+        _ => Error::from(e),
+    }
+}
+
+pub(in crate::prune) fn report(
+    ctx: &Ctx<'_>,
+    snap: &Snapshot,
+    bounds: &[TopicBound],
+    deleted: &HashMap<String, u64>,
+    mut notes: Vec<String>,
+    before: &Sizes,
+    method: &'static str,
+) -> Report {
+    let after = Sizes::read(&snap.persist_dir);
+    let topics: Vec<TopicResult> = bounds
+        .iter()
+        .map(|b| TopicResult {
+            topic: b.topic.clone(),
+            collection: b.collection.clone(),
+            bound: b.bound,
+            rows_deleted: deleted.get(&b.topic).copied().unwrap_or(0),
+        })
+        .collect();
+    for b in bounds {
+        if let Some(n) = &b.note {
+            notes.push(format!("{}: {n}", b.topic));
+        }
+    }
+    Report {
+        persist_dir: snap.persist_dir.clone(),
+        rows_deleted: topics.iter().map(|t| t.rows_deleted).sum(),
+        topics,
+        sqlite_bytes_before: before.sqlite,
+        sqlite_bytes_after: after.sqlite,
+        dir_bytes_before: before.dir,
+        dir_bytes_after: after.dir,
+        backup: ctx.backup.clone(),
+        steps: ctx.steps.clone(),
+        notes,
+        method,
+        dirs_removed: Vec::new(),
+        fs_free_before: None,
+        fs_free_after: None,
+        backup_dir: None,
+        backup_bytes: None,
+    }
+}
+
+/// A topic's bound as used at delete time.
+#[derive(Debug, Clone)]
+pub(in crate::prune) struct TopicBound {
+    pub(in crate::prune) topic: String,
+    pub(in crate::prune) collection: Option<(String, String)>,
+    pub(in crate::prune) bound: Option<i64>,
+    pub(in crate::prune) expected: u64,
+    pub(in crate::prune) wal_rows: u64,
+    pub(in crate::prune) note: Option<String>,
 }
 
 /// A folder the prune reclaimed.

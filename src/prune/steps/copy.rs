@@ -1,0 +1,256 @@
+//! The steps of a prune by copy: the kept rows and every other table go into a new file,
+//! which is verified, made durable and renamed over the original.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::chroma::{procs, Sizes, Snapshot};
+use crate::error::{Error, Result};
+use crate::prune::files;
+use crate::prune::runner::{
+    or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step, Throttle, TopicBound, Unit,
+};
+use crate::prune::steps::backup::{backup, link_backup, write_manifest};
+use crate::prune::{swap, walmode};
+
+/// Progress of the copy, as job events; also where a cancel is noticed between chunks.
+pub(in crate::prune) struct CopyEvents<'a, 'b> {
+    c: &'a mut Ctx<'b>,
+    throttle: Throttle,
+    expected: u64,
+}
+
+impl swap::CopyProgress for CopyEvents<'_, '_> {
+    fn rows(&mut self, left_out: u64) -> Result<()> {
+        self.c.check_cancel(Step::Delete)?;
+        if self.throttle.ready() {
+            (self.c.events)(Event::Progress {
+                step: Step::Delete,
+                done: left_out.min(self.expected),
+                total: Some(self.expected),
+            });
+        }
+        Ok(())
+    }
+    fn tables(&mut self, done: u64, total: u64) -> Result<()> {
+        self.c.check_cancel(Step::Compact)?;
+        (self.c.events)(Event::Progress {
+            step: Step::Compact,
+            done,
+            total: Some(total),
+        });
+        Ok(())
+    }
+}
+
+/// By copy: backup (a hard link of the original, which is never written) → delete (the kept
+/// WAL rows into a new file) → compact (every other table, fsync) → verify (the new file
+/// against the original) → swap (rename over the original). Untouched until the rename.
+pub(in crate::prune) fn run_copy(
+    ctx: &mut Ctx<'_>,
+    conn: &Connection,
+    snap: &Snapshot,
+    bounds: Vec<TopicBound>,
+    backup_folder: Option<&Path>,
+    before: &Sizes,
+    mut notes: Vec<String>,
+) -> std::result::Result<Report, JobError> {
+    let mut linked: Option<(PathBuf, PathBuf)> = None;
+    match copy_steps(
+        ctx,
+        conn,
+        snap,
+        &bounds,
+        backup_folder,
+        &mut linked,
+        &mut notes,
+    ) {
+        Ok(deleted) => Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy")),
+        Err(mut e) => {
+            // Not swapped: a hard link would follow the live file from now on, so it is no
+            // backup. Remove it (the original is untouched).
+            if let (Some((partial, _)), DirState::Untouched) = (&linked, e.state) {
+                let _ = std::fs::remove_file(partial);
+                e.backup = None;
+            }
+            Err(e)
+        }
+    }
+}
+
+pub(in crate::prune) fn copy_steps(
+    ctx: &mut Ctx<'_>,
+    conn: &Connection,
+    snap: &Snapshot,
+    bounds: &[TopicBound],
+    backup_folder: Option<&Path>,
+    linked: &mut Option<(PathBuf, PathBuf)>,
+    notes: &mut Vec<String>,
+) -> std::result::Result<HashMap<String, u64>, JobError> {
+    use std::os::unix::fs::MetadataExt;
+    let prelude = (|| -> Result<_> {
+        swap::remove_leftovers(&snap.persist_dir);
+        let header = swap::Header::read(conn, "main")?;
+        let pages: i64 = conn.query_row("PRAGMA main.page_count", [], |r| r.get(0))?;
+        let tables = swap::other_tables(conn)?.len() as u64;
+        let meta = std::fs::metadata(&snap.sqlite_path)?;
+        Ok((header, pages.max(0) as u64, tables, meta))
+    })();
+    let (header, pages, tables, meta) = prelude.map_err(|e| ctx.fail(Step::Preflight, e))?;
+    let page_size = header.page_size.max(512) as u64;
+
+    // 2. Backup: the original file itself, hard-linked into the backup folder (it is never
+    // written from here on), or a verified page copy where a link cannot be made. The link
+    // keeps its `.partial` name until the swap: before it, it is the live file, not a backup.
+    match backup_folder {
+        Some(folder) => {
+            let path =
+                ctx.timed(
+                    Step::Backup,
+                    Some(pages * page_size),
+                    Unit::Bytes,
+                    |c| match link_backup(&snap.sqlite_path, folder, pages * page_size) {
+                        Ok((partial, dest)) => {
+                            *linked = Some((partial, dest.clone()));
+                            write_manifest(&snap.persist_dir, &dest, "copy", pages * page_size)?;
+                            let d =
+                                format!("{} (hard link of the untouched original)", dest.display());
+                            Ok((dest, Some(d)))
+                        }
+                        Err(why) => {
+                            let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
+                            write_manifest(&snap.persist_dir, &p, "copy", pages * page_size)?;
+                            let d = format!("{} (copied: {why})", p.display());
+                            Ok((p, Some(d)))
+                        }
+                    },
+                )?;
+            ctx.backup = Some(path);
+        }
+        None => ctx.skip(Step::Backup, "--no-backup"),
+    }
+
+    // 3. Delete: the kept WAL rows into a new file.
+    let keep_bounds: HashMap<String, i64> = bounds
+        .iter()
+        .filter(|b| b.expected > 0)
+        .filter_map(|b| b.bound.map(|m| (b.topic.clone(), m)))
+        .collect();
+    let expected: u64 = bounds.iter().map(|b| b.expected).sum();
+    let cancel = ctx.cancel.clone();
+    let (mut new, copier) = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
+        let new = swap::NewFile::create(&snap.persist_dir, &meta)?;
+        let copier = swap::Copier::open(&new, &snap.sqlite_path, &header)?;
+        cancel.attach_handle(copier.interrupt_handle());
+        let mut ev = CopyEvents {
+            c,
+            throttle: Throttle::new(),
+            expected,
+        };
+        copier
+            .create_schema()
+            .and_then(|_| copier.copy_queue(&keep_bounds, &mut ev))
+            .map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
+        Ok(((new, copier), None))
+    })?;
+
+    // 4. Compact: every other table, the header values, one commit; the fsync starts.
+    let (counts, flush) = ctx.timed(Step::Compact, Some(tables), Unit::Tables, |c| {
+        let mut ev = CopyEvents {
+            c,
+            throttle: Throttle::new(),
+            expected,
+        };
+        copier
+            .copy_rest(&header, &mut ev)
+            .map_err(|e| or_cancelled(&cancel, Step::Compact, e))?;
+        cancel.detach();
+        let counts = copier.close()?;
+        c.check_cancel(Step::Compact)?;
+        if c.wal_mode {
+            // As the original was; before the verification, so it checks the final file.
+            walmode::make_wal(new.sqlite_path())?;
+        }
+        // The flush to disk overlaps the verification, which reads the same pages from
+        // the page cache; the swap waits for both.
+        let flush = new.start_sync()?;
+        let d = format!("new file {}", crate::units::bytes(new.len()));
+        Ok(((counts, flush), Some(d)))
+    })?;
+
+    // 5. Verify the new file before it replaces anything, and finish its flush.
+    ctx.timed(Step::Verify, Some(1), Unit::Checks, |c| {
+        let checked = swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
+            .map_err(|e| e.context("the new file"));
+        let flushed = flush.wait();
+        checked?;
+        flushed?;
+        if c.wal_mode {
+            // The verification's read-only connection left the new file's -wal and -shm.
+            walmode::tidy(new.sqlite_path())?;
+        }
+        c.check_cancel(Step::Verify)?;
+        Ok(((), Some("and flushed to disk".into())))
+    })?;
+
+    // 6. Swap: nobody else may have the old file open, then one atomic rename.
+    let mut late = Vec::new();
+    ctx.timed(Step::Swap, None, Unit::Checks, |c| {
+        c.check_cancel(Step::Swap)?;
+        let holders = procs::find(&snap.persist_dir);
+        if !holders.list.is_empty() {
+            return Err(Error::refused(format!(
+                "{} opened the persist dir during the prune, so the new file was not swapped \
+                 in and nothing was changed; stop it and run again",
+                holders.describe()
+            )));
+        }
+        let old = std::fs::metadata(&snap.sqlite_path)?;
+        if c.wal_mode {
+            // The old file's -wal is empty (checked under our write lock, which nothing can
+            // append past) and the new file has none: no frame can be replayed onto the new
+            // file under the name it is about to take. See `walmode`.
+            walmode::still_folded(&snap.sqlite_path)?;
+            walmode::no_frames_left(new.sqlite_path())?;
+        }
+        new.rename_over(&snap.sqlite_path)?;
+        c.state = DirState::Done;
+        new.sync_dir()?;
+        // A process that opened the old file in the instant before the rename writes to it,
+        // not to the new one: say so and where the old file is.
+        late = procs::holders_of_inode(old.dev(), old.ino());
+        Ok(((), None))
+    })?;
+    if let Some((partial, dest)) = linked.as_ref() {
+        // The old file is no longer the live one: now it is the backup.
+        let named = std::fs::rename(partial, dest)
+            .and_then(|_| files::sync_dir(dest.parent().unwrap_or(Path::new("/"))));
+        if let Err(e) = named {
+            notes.push(format!(
+                "the backup is complete but kept the name {} ({e})",
+                partial.display()
+            ));
+            ctx.backup = Some(partial.clone());
+        }
+    }
+    if !late.is_empty() {
+        let pids: Vec<String> = late.iter().map(|h| format!("pid {}", h.pid)).collect();
+        notes.push(format!(
+            "{} opened chroma.sqlite3 during the swap and holds the old file: what it writes \
+             goes there ({}), not to the pruned file; stop it",
+            pids.join(", "),
+            ctx.backup
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| format!("readable at /proc/{}/fd while it runs", late[0].pid))
+        ));
+    }
+    if linked.is_some() {
+        notes.push(
+            "the backup is the original file itself (a hard link), so it took no copy".into(),
+        );
+    }
+    Ok(counts.deleted())
+}
