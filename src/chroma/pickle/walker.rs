@@ -1,103 +1,13 @@
-//! `index_metadata.pickle` as data: validated whole, never executed.
-//!
-//! Chroma loads this file with Python's `pickle.load` (0.4–0.6) or its Rust port (1.x). A file
-//! that loader cannot read makes the index unloadable, and then the WAL is the only way to
-//! rebuild it. So a `max_seq_id` counts only when the file is structurally whole: every opcode
-//! and frame present up to a final STOP, nothing after it, and the shape Chroma writes.
-//!
-//! [`read`] walks every opcode of the file once, streaming (memory does not grow with the
-//! file), with a skeleton stack machine: it keeps the *kind* of each value and the few scalars
-//! it needs (the state dict's `max_seq_id`, `dimensionality` and the size of `id_to_label`),
-//! and skips string and bytes payloads. It imports nothing and calls nothing: a GLOBAL that
-//! names anything but Chroma's own `PersistentData` class makes the file unreadable.
-//!
-//! [`decode_whole`] (serde-pickle, whole file in memory) stays as an independent decoder for
-//! the fuzz target and tests to compare against.
+//! The streaming walker: every opcode of the file once, a skeleton stack machine that keeps
+//! the kind of each value and only the scalars the checks need. See [`super`].
 
-use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use serde_pickle::{DeOptions, HashableValue, Value};
-
-/// The class Chroma's Python releases pickle (`PersistentData`), module and name.
-const PD_MODULE: &[u8] = b"chromadb.segment.impl.vector.local_persistent_hnsw";
-const PD_CLASS: &[u8] = b"PersistentData";
-/// The newest pickle protocol (Python 3.8+).
-const HIGHEST_PROTOCOL: u8 = 5;
-/// A protocol-0 text line longer than this is not something Chroma wrote.
-const MAX_LINE: usize = 4096;
-
-/// What a pickle says about `max_seq_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PickleSeqId {
-    /// The key holds an integer that is a valid seq_id.
-    Value(i64),
-    /// The key is present but None (Chroma 1.x writes this before the first flush), or absent.
-    NotRecorded(String),
-    /// The file is missing, unreadable, cut, hostile or of a shape we do not know.
-    Unreadable(String),
-}
-
-/// Which of Chroma's two writers produced the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// Python (0.4–0.6): a `PersistentData` object whose state is the dict.
-    PersistentData,
-    /// Rust (1.x): a plain dict with the same keys.
-    Dict,
-}
-
-impl Shape {
-    pub fn key(self) -> &'static str {
-        match self {
-            Shape::PersistentData => "PersistentData",
-            Shape::Dict => "dict",
-        }
-    }
-}
-
-/// What a whole, readable pickle holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PickleFacts {
-    pub shape: Shape,
-    /// `Value`, or `NotRecorded` (None or absent); never `Unreadable`.
-    pub max_seq_id: PickleSeqId,
-    /// `Some(Some(d))` an integer, `Some(None)` the value None, `None` no such key.
-    pub dimensionality: Option<Option<i64>>,
-    /// Entries of `id_to_label` (one per live vector), when it is a dict.
-    pub labels: Option<u64>,
-    /// `total_elements_added`, when it is an integer: every label Chroma has handed out, so
-    /// the element count of the index this pickle was written with.
-    pub total_elements_added: Option<i64>,
-    /// The file's length.
-    pub bytes: u64,
-}
-
-/// Read and validate a pickle file. `Err` says, in words, why Chroma could not load it.
-pub fn read(path: &Path) -> Result<PickleFacts, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
-    validate(file, len)
-}
-
-/// Validate a pickle held in memory (tests and fuzzing).
-pub fn validate_bytes(data: &[u8]) -> Result<PickleFacts, String> {
-    validate(data, data.len() as u64)
-}
-
-/// Only `max_seq_id` of [`read`], as one value.
-pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
-    match read(path) {
-        Ok(f) => f.max_seq_id,
-        Err(why) => PickleSeqId::Unreadable(why),
-    }
-}
+use super::source::{Bad, Src};
+use super::{PickleFacts, PickleSeqId, Shape, HIGHEST_PROTOCOL, MAX_LINE, PD_CLASS, PD_MODULE};
 
 // --- the walker ----------------------------------------------------------------------------
 
@@ -200,106 +110,6 @@ impl Memo {
             Memo::Dict => V::Dict { len: 0, state: 0 },
             Memo::Other => V::Other,
         }
-    }
-}
-
-/// Why the walk stopped without a readable file.
-enum Bad {
-    /// The file ended inside the opcode that starts at this offset.
-    Cut(u64),
-    Invalid(String),
-}
-
-impl From<std::io::Error> for Bad {
-    fn from(e: std::io::Error) -> Self {
-        Bad::Invalid(format!("read error: {e}"))
-    }
-}
-
-/// A read buffer with the walker's three operations inlined: a byte, an exact fill, a skip.
-struct Src<R: Read> {
-    r: R,
-    buf: Box<[u8]>,
-    at: usize,
-    end: usize,
-}
-
-impl<R: Read> Src<R> {
-    fn new(r: R) -> Self {
-        Src {
-            r,
-            buf: vec![0u8; 1 << 20].into_boxed_slice(),
-            at: 0,
-            end: 0,
-        }
-    }
-
-    /// Refill when empty; false at the end of the input.
-    fn refill(&mut self) -> std::io::Result<bool> {
-        if self.at < self.end {
-            return Ok(true);
-        }
-        loop {
-            match self.r.read(&mut self.buf) {
-                Ok(n) => {
-                    self.at = 0;
-                    self.end = n;
-                    return Ok(n > 0);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    #[inline]
-    fn byte(&mut self) -> std::io::Result<Option<u8>> {
-        if self.at < self.end {
-            let b = self.buf[self.at];
-            self.at += 1;
-            return Ok(Some(b));
-        }
-        if !self.refill()? {
-            return Ok(None);
-        }
-        let b = self.buf[self.at];
-        self.at += 1;
-        Ok(Some(b))
-    }
-
-    /// Fill `out` exactly; false when the input ends first.
-    #[inline]
-    fn fill(&mut self, out: &mut [u8]) -> std::io::Result<bool> {
-        if self.end - self.at >= out.len() {
-            out.copy_from_slice(&self.buf[self.at..self.at + out.len()]);
-            self.at += out.len();
-            return Ok(true);
-        }
-        let mut got = 0;
-        while got < out.len() {
-            if !self.refill()? {
-                return Ok(false);
-            }
-            let k = (self.end - self.at).min(out.len() - got);
-            out[got..got + k].copy_from_slice(&self.buf[self.at..self.at + k]);
-            self.at += k;
-            got += k;
-        }
-        Ok(true)
-    }
-
-    /// Skip `n` bytes; how many were there.
-    fn skip(&mut self, mut n: u64) -> std::io::Result<u64> {
-        let want = n;
-        while n > 0 {
-            if !self.refill()? {
-                break;
-            }
-            let k = ((self.end - self.at) as u64).min(n);
-            self.at += k as usize;
-            n -= k;
-        }
-        Ok(want - n)
     }
 }
 
@@ -875,10 +685,10 @@ impl<R: Read> Walker<R> {
 
 /// The stack depth the walker accepts (values and MARKs). A 1M-entry dict arrives in
 /// batches of 1,000 pairs, so a real pickle stays far below it.
-const MAX_DEPTH: usize = 100_000;
+pub(super) const MAX_DEPTH: usize = 100_000;
 
 /// UTF-8 as Python's `surrogatepass` decodes it: encoded surrogates (ED A0..BF xx) allowed.
-fn utf8_surrogatepass(mut b: &[u8]) -> bool {
+pub(super) fn utf8_surrogatepass(mut b: &[u8]) -> bool {
     loop {
         match std::str::from_utf8(b) {
             Ok(_) => return true,
@@ -912,7 +722,7 @@ pub fn read_prefix(path: &Path) -> Result<PickleFacts, String> {
     walk_file(file, len, true)
 }
 
-fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
+pub(super) fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
     walk_file(r, len, false)
 }
 
@@ -994,7 +804,7 @@ fn walk_file<R: Read>(r: R, len: u64, early: bool) -> Result<PickleFacts, String
     })
 }
 
-fn int_seq_id(v: i128) -> PickleSeqId {
+pub(super) fn int_seq_id(v: i128) -> PickleSeqId {
     if v < 0 {
         PickleSeqId::Unreadable(format!("its max_seq_id {v} is negative"))
     } else if v > i64::MAX as i128 {
@@ -1012,191 +822,4 @@ fn le_twos(b: &[u8]) -> i128 {
     let mut buf = if neg { [0xffu8; 16] } else { [0u8; 16] };
     buf[..b.len()].copy_from_slice(b);
     i128::from_le_bytes(buf)
-}
-
-// --- the independent decoder ---------------------------------------------------------------
-
-/// Decode a whole pickle with serde-pickle and look up `max_seq_id` (an independent second
-/// opinion for tests and fuzzing; memory grows with the file).
-pub fn decode_whole(data: &[u8]) -> PickleSeqId {
-    let decoded = guarded(|| serde_pickle::value_from_slice(data, DeOptions::new()));
-    let value = match decoded {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return PickleSeqId::Unreadable(format!("not a readable pickle: {e}")),
-        None => return PickleSeqId::Unreadable("pickle decoder failed on this file".into()),
-    };
-    match value {
-        Value::Dict(d) => from_state(&d),
-        _ => PickleSeqId::Unreadable("pickle holds something other than a dict".into()),
-    }
-}
-
-fn from_state(d: &BTreeMap<HashableValue, Value>) -> PickleSeqId {
-    match d.get(&HashableValue::String("max_seq_id".into())) {
-        None => PickleSeqId::NotRecorded("pickle has no max_seq_id key".into()),
-        Some(Value::None) => PickleSeqId::NotRecorded("pickle max_seq_id is None".into()),
-        Some(Value::I64(i)) => int_seq_id(*i as i128),
-        Some(_) => PickleSeqId::Unreadable("pickle max_seq_id is not a small integer".into()),
-    }
-}
-
-thread_local! {
-    static GUARDED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// True while a decoder runs under [`guarded`]; the binary's panic hook stays quiet then.
-pub fn in_guard() -> bool {
-    GUARDED.with(|g| g.get())
-}
-
-/// Run a third-party decoder on untrusted bytes; a panic in it becomes `None`.
-fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
-    GUARDED.with(|g| g.set(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
-    GUARDED.with(|g| g.set(false));
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Python 3 `pickle.dumps(PersistentData(...), protocol=4)`, as Chroma writes it, with
-    /// `labels` entries in id_to_label.
-    pub(crate) fn python_shape(max_seq: &[u8], dim: &[u8], labels: usize) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.push(0x8c);
-        body.push(PD_MODULE.len() as u8);
-        body.extend_from_slice(PD_MODULE);
-        body.push(0x94);
-        body.push(0x8c);
-        body.push(14);
-        body.extend_from_slice(b"PersistentData");
-        body.extend_from_slice(&[0x94, 0x93, 0x94, 0x29, 0x81, 0x94, 0x7d, 0x94, 0x28]);
-        for (k, val) in [
-            (&b"dimensionality"[..], dim),
-            (b"total_elements_added", &[0x4b, 120][..]),
-            (b"max_seq_id", max_seq),
-        ] {
-            body.push(0x8c);
-            body.push(k.len() as u8);
-            body.extend_from_slice(k);
-            body.push(0x94);
-            body.extend_from_slice(val);
-        }
-        body.extend_from_slice(&[0x8c, 11]);
-        body.extend_from_slice(b"id_to_label");
-        body.extend_from_slice(&[0x94, 0x7d, 0x94]);
-        if labels > 0 {
-            body.push(0x28);
-            for i in 0..labels {
-                let id = format!("id{i}");
-                body.push(0x8c);
-                body.push(id.len() as u8);
-                body.extend_from_slice(id.as_bytes());
-                body.push(0x94);
-                body.extend_from_slice(&[0x4b, i as u8]);
-            }
-            body.push(0x75);
-        }
-        // SETITEMS (state), BUILD, STOP.
-        body.extend_from_slice(&[0x75, 0x62, 0x2e]);
-        let mut v = vec![0x80, 4, 0x95];
-        v.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        v.extend_from_slice(&body);
-        v
-    }
-
-    #[test]
-    fn reads_python_shape_whole() {
-        let f = validate_bytes(&python_shape(&[0x4b, 120], &[0x4b, 8], 3)).unwrap();
-        assert_eq!(f.shape, Shape::PersistentData);
-        assert_eq!(f.max_seq_id, PickleSeqId::Value(120));
-        assert_eq!(f.dimensionality, Some(Some(8)));
-        assert_eq!(f.labels, Some(3));
-        let big = python_shape(&[0x8a, 5, 0, 0, 0, 0, 1], &[0x4e], 0);
-        let f = validate_bytes(&big).unwrap();
-        assert_eq!(f.max_seq_id, PickleSeqId::Value(1 << 32));
-        assert_eq!(f.dimensionality, Some(None));
-        assert_eq!(decode_whole(&big), PickleSeqId::Value(1 << 32));
-    }
-
-    #[test]
-    fn every_cut_is_cut_short() {
-        let full = python_shape(&[0x4b, 120], &[0x4b, 8], 5);
-        for cut in 0..full.len() {
-            let e = validate_bytes(&full[..cut]).unwrap_err();
-            assert!(
-                e.contains("cut short") || e.contains("empty"),
-                "cut at {cut}: {e}"
-            );
-            assert!(e.contains(&format!("at byte {cut}")) || cut == 0, "{e}");
-        }
-    }
-
-    #[test]
-    fn trailing_bytes_are_refused() {
-        let mut full = python_shape(&[0x4b, 120], &[0x4b, 8], 2);
-        full.push(0);
-        let e = validate_bytes(&full).unwrap_err();
-        assert!(e.contains("1 bytes of trailing garbage"), "{e}");
-    }
-
-    #[test]
-    fn bad_values_and_strangers() {
-        let neg = python_shape(&[0x4a, 0xff, 0xff, 0xff, 0xff], &[0x4b, 8], 0);
-        assert!(validate_bytes(&neg).unwrap_err().contains("negative"));
-        let none = python_shape(&[0x4e], &[0x4b, 8], 0);
-        assert!(matches!(
-            validate_bytes(&none).unwrap().max_seq_id,
-            PickleSeqId::NotRecorded(_)
-        ));
-        assert!(validate_bytes(b"garbage that is not a pickle").is_err());
-        let mut future = python_shape(&[0x4b, 1], &[0x4b, 8], 0);
-        future[1] = 6;
-        assert!(validate_bytes(&future)
-            .unwrap_err()
-            .contains("unsupported pickle protocol 6"));
-        // What an `os.system` payload looks like: a STACK_GLOBAL of another class, REDUCE.
-        let evil = b"\x80\x04\x95\x16\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.";
-        assert!(validate_bytes(evil).unwrap_err().contains("names code"));
-        let evil0 = b"cos\nsystem\n(S'true'\ntR.";
-        assert!(validate_bytes(evil0).unwrap_err().contains("os.system"));
-    }
-
-    #[test]
-    fn reads_rust_shape() {
-        // protocol 3 {"dimensionality": None, "max_seq_id": 42, "id_to_label": {"a": 1}}
-        let p = b"\x80\x03}(X\x0e\x00\x00\x00dimensionalityNX\n\x00\x00\x00max_seq_idK*X\x0b\x00\x00\x00id_to_label}(X\x01\x00\x00\x00aK\x01uu.";
-        let f = validate_bytes(p).unwrap();
-        assert_eq!(f.shape, Shape::Dict);
-        assert_eq!(f.max_seq_id, PickleSeqId::Value(42));
-        assert_eq!(f.dimensionality, Some(None));
-        assert_eq!(f.labels, Some(1));
-        assert_eq!(decode_whole(p), PickleSeqId::Value(42));
-    }
-
-    #[test]
-    fn what_python_refuses_to_decode_is_refused() {
-        // An id that is not UTF-8 ("a" replaced by 0xff): Python's unpickler fails on it.
-        let good = b"\x80\x03}(X\x0e\x00\x00\x00dimensionalityNX\n\x00\x00\x00max_seq_idK*X\x0b\x00\x00\x00id_to_label}(X\x01\x00\x00\x00aK\x01uu.";
-        assert!(validate_bytes(good).is_ok());
-        let mut bad = good.to_vec();
-        let at = bad.len() - 6;
-        assert_eq!(bad[at], b'a');
-        bad[at] = 0xff;
-        assert!(validate_bytes(&bad).unwrap_err().contains("not UTF-8"));
-        // An encoded lone surrogate is what Python's surrogatepass accepts.
-        assert!(utf8_surrogatepass(b"x\xed\xa0\x80y"));
-        assert!(!utf8_surrogatepass(b"x\xc3"));
-        // A frame that begins inside another one.
-        let framed =
-            b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x95\x01\x00\x00\x00\x00\x00\x00\x00N.";
-        assert!(validate_bytes(framed).unwrap_err().contains("new frame"));
-        // A stack that only grows.
-        let mut deep = b"\x80\x03".to_vec();
-        deep.extend(std::iter::repeat_n(b'N', MAX_DEPTH + 10));
-        deep.push(b'.');
-        assert!(validate_bytes(&deep).unwrap_err().contains("pile up"));
-    }
 }
