@@ -4,6 +4,7 @@
 //! (planning and running a prune). Neither knows anything about terminals: the batch
 //! front end ([`report`], `main.rs`) and the full-screen explorer ([`tui`]) sit on top.
 
+pub mod backup;
 pub mod chroma;
 pub mod error;
 pub mod prune;

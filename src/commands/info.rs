@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use chroma_wal::prune::{backups, BackupTarget, Canceller, Unit};
+use chroma_wal::backup as backups;
+use chroma_wal::prune::{BackupTarget, Canceller, Unit};
 use std::io::Write;
 
 use chroma_wal::report::info::{self as report_info, InfoExtras};

@@ -125,7 +125,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         in_place: args.in_place,
     };
     if let Some(f) = &folder {
-        prune::backups::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
+        chroma_wal::backup::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
     }
     let space = preflight::space(
         &snap.persist_dir,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use chroma_wal::prune::restore;
+use chroma_wal::backup::restore;
 use chroma_wal::prune::BackupTarget;
 use chroma_wal::units::bytes;
 use chroma_wal::Error;

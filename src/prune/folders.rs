@@ -18,10 +18,10 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::files::move_dir;
 use super::plan::PlanDir;
 pub use super::runner::RemovedDir;
 use super::runner::{Ctx, Event, JobError, Step, Unit};
+use crate::backup::files::move_dir;
 use crate::chroma::{db, procs, snapshot, Snapshot};
 use crate::error::{Error, Result};
 
@@ -37,7 +37,7 @@ pub(super) fn prepare(
             return Err(Error::refused(b));
         }
         if let Some(b) = backup_folder {
-            super::backups::check_backup_folder(persist_dir, b)?;
+            crate::backup::check_backup_folder(persist_dir, b)?;
         }
         (c.events)(Event::Progress {
             step: Step::Preflight,
@@ -48,9 +48,9 @@ pub(super) fn prepare(
     })?;
     let prune_folder = match backup_folder {
         Some(b) => {
-            let made = super::backups::backup_path(persist_dir, b).and_then(|file| {
+            let made = crate::backup::backup_path(persist_dir, b).and_then(|file| {
                 let folder = file.parent().unwrap_or(b).to_path_buf();
-                super::backups::Manifest::new(persist_dir, "none").write(&folder)?;
+                crate::backup::Manifest::new(persist_dir, "none").write(&folder)?;
                 Ok(folder)
             });
             Some(made.map_err(|e| ctx.fail(Step::Backup, e))?)
@@ -126,11 +126,11 @@ pub(super) fn reclaim(
                 let src = persist_dir.join(&d.name);
                 let moved_to = match prune_folder {
                     Some(f) => {
-                        let to = f.join(super::backups::DIRS).join(&d.name);
+                        let to = f.join(crate::backup::DIRS).join(&d.name);
                         // Recorded before the move: a kill in between leaves a manifest
                         // entry whose folder is still in place, which restore skips; never
                         // a moved folder the manifest does not name.
-                        super::backups::Manifest::note_dir(f, &d.name, d.bytes)?;
+                        crate::backup::Manifest::note_dir(f, &d.name, d.bytes)?;
                         move_dir(&src, &to)?;
                         Some(to)
                     }
@@ -139,7 +139,7 @@ pub(super) fn reclaim(
                         None
                     }
                 };
-                super::files::sync_dir(persist_dir)?;
+                crate::backup::files::sync_dir(persist_dir)?;
                 removed.push(RemovedDir {
                     name: d.name.clone(),
                     bytes: d.bytes,

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::backups::check_backup_folder;
 use super::plan::Plan;
 use super::preflight;
 use super::swap;
 use super::walmode;
+use crate::backup::check_backup_folder;
 use crate::chroma::{db, procs, wal, Sizes, Snapshot, TopicOwner};
 use crate::error::{Error, Result};
 
@@ -101,20 +101,19 @@ pub fn run(
         r.fs_free_after = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
         r.dir_bytes_after = Sizes::read(persist_dir).dir;
         if let Some(folder) = prune_folder.as_deref() {
-            if let Ok(mut m) = super::backups::Manifest::read(folder) {
+            if let Ok(mut m) = crate::backup::Manifest::read(folder) {
                 m.dirs = r
                     .dirs_removed
                     .iter()
                     .filter(|d| d.moved_to.is_some())
-                    .map(|d| super::backups::MovedDir {
+                    .map(|d| crate::backup::MovedDir {
                         name: d.name.clone(),
                         bytes: d.bytes,
                     })
                     .collect();
                 if m.sqlite.is_some() {
-                    m.pruned = super::backups::FileStamp::of(
-                        &persist_dir.join(crate::chroma::SQLITE_FILE),
-                    );
+                    m.pruned =
+                        crate::backup::FileStamp::of(&persist_dir.join(crate::chroma::SQLITE_FILE));
                 }
                 if let Err(e) = m.write(folder) {
                     r.notes
@@ -122,7 +121,7 @@ pub fn run(
                 }
             }
             r.backup_dir = Some(folder.to_path_buf());
-            r.backup_bytes = Some(super::backups::usage(folder).1);
+            r.backup_bytes = Some(crate::backup::usage(folder).1);
         }
     }
     result

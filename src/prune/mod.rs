@@ -1,14 +1,11 @@
 //! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go); the
 //! [`job`] executes one, step by step, reporting progress through a callback.
 
-pub mod backups;
-pub mod files;
 pub mod folders;
 pub mod guard;
 pub mod job;
 pub mod plan;
 pub mod preflight;
-pub mod restore;
 pub mod runner;
 pub mod steps;
 pub mod swap;

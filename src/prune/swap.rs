@@ -236,7 +236,7 @@ impl NewFile {
 
     /// Make the rename durable.
     pub fn sync_dir(&self) -> Result<()> {
-        super::files::sync_dir(&self.dir)
+        crate::backup::files::sync_dir(&self.dir)
             .map_err(|e| Error::failed(format!("fsync of {} failed: {e}", self.dir.display())))
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::prune::backups::BackupInfo;
+use crate::backup::BackupInfo;
 use crate::prune::job::Report;
 use crate::prune::Plan;
 use crate::units::{bar_cells, bytes, delta, one_line};

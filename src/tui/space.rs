@@ -1,8 +1,8 @@
 //! The space view's state: the map of the persist dir (computed on the worker, `dbstat`
 //! reads every page) and the backups of the dir, one of which can be deleted after asking.
 
+use crate::backup::{self, BackupInfo};
 use crate::chroma::space::SpaceMap;
-use crate::prune::backups::{self, BackupInfo};
 use crate::prune::BackupTarget;
 
 use super::app::{Action, App, Effect, Msg, View};
@@ -40,7 +40,7 @@ impl App {
             other => other.folder(&self.opts.path),
         };
         folder
-            .map(|f| backups::list(&f, &self.opts.path))
+            .map(|f| backup::list(&f, &self.opts.path))
             .unwrap_or_default()
     }
 

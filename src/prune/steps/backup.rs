@@ -4,10 +4,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::backup::backup_path;
+use crate::backup::files;
 use crate::chroma::db;
 use crate::error::{Error, Result};
-use crate::prune::backups::backup_path;
-use crate::prune::files;
 use crate::prune::runner::{Ctx, Event, Step, Throttle};
 use crate::prune::steps::delete::integrity;
 
@@ -123,11 +123,11 @@ pub(in crate::prune) fn remove_live_links(folder: &Path, live: &std::fs::Metadat
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
-            let partial = p.join(format!("{}.partial", crate::prune::backups::SQLITE_COPY));
+            let partial = p.join(format!("{}.partial", crate::backup::SQLITE_COPY));
             if let Ok(m) = std::fs::symlink_metadata(&partial) {
                 if m.is_file() && m.dev() == live.dev() && m.ino() == live.ino() {
                     let _ = std::fs::remove_file(&partial);
-                    let _ = std::fs::remove_file(p.join(crate::prune::backups::MANIFEST));
+                    let _ = std::fs::remove_file(p.join(crate::backup::MANIFEST));
                     let _ = std::fs::remove_dir(&p);
                 }
             }
@@ -152,8 +152,8 @@ pub(in crate::prune) fn write_manifest(
     bytes: u64,
 ) -> Result<()> {
     let folder = backup_file.parent().unwrap_or(Path::new("."));
-    let mut m = crate::prune::backups::Manifest::new(persist_dir, method);
-    m.sqlite = Some(crate::prune::backups::SQLITE_COPY.into());
+    let mut m = crate::backup::Manifest::new(persist_dir, method);
+    m.sqlite = Some(crate::backup::SQLITE_COPY.into());
     m.sqlite_bytes = bytes;
     m.write(folder)
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use crate::backup::files;
 use crate::chroma::{procs, Sizes, Snapshot};
 use crate::error::{Error, Result};
-use crate::prune::files;
 use crate::prune::runner::{
     or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step, Throttle, TopicBound, Unit,
 };

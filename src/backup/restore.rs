@@ -15,8 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::backups::{self, BackupInfo};
 use super::files::same_bytes;
+use super::{self as backups, BackupInfo};
 use crate::chroma::{db, procs, Sizes, SQLITE_FILE};
 use crate::error::{Error, Result};
 
@@ -223,7 +223,7 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
         refuse_hot_journal(&live)?;
         // A -wal belongs to the file being replaced: fold it in, so that nothing of it can
         // be replayed onto the restored file.
-        super::walmode::checkpoint(&live)?;
+        crate::prune::walmode::checkpoint(&live)?;
         refuse_side_files(&live)?;
         // Writes since the prune (folded in just now, if they were in a -wal) would be lost.
         let changed = match plan.backup.manifest.pruned {

@@ -2,6 +2,13 @@
 //! time>/`, holding `chroma.sqlite3` as it was, the segment folders the prune moved away
 //! (`dirs/<name>/`), and `manifest.json`, which says what was done. `restore` reads the
 //! manifest and never guesses.
+//!
+//! A room beside the prune, below it: the prune writes its backups with what is here, and
+//! `restore` ([`restore`]) puts one back. [`files`] holds the file operations both share
+//! (fsync a folder, move a folder across filesystems by a verified copy, compare two files).
+
+pub mod files;
+pub mod restore;
 
 use std::path::{Path, PathBuf};
 
@@ -106,7 +113,7 @@ impl Manifest {
         std::fs::write(&tmp, text)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, folder.join(MANIFEST))?;
-        super::files::sync_dir(folder)?;
+        files::sync_dir(folder)?;
         Ok(())
     }
 
@@ -248,7 +255,7 @@ pub fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
             folder.display()
         )));
     }
-    if !super::preflight::writable(&existing) {
+    if !crate::prune::preflight::writable(&existing) {
         return Err(Error::refused(format!(
             "cannot write backups to {}: choose another folder with --backup-dir or pass --no-backup",
             folder.display()
