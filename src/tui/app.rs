@@ -4,13 +4,14 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::chroma::{Snapshot, TopicOwner, WalStats};
-use crate::prune::job::{DirState, JobError, Report, Step, Unit};
-use crate::prune::preflight::{self, SpaceCheck};
+use crate::prune::job::{JobError, Report};
+use crate::prune::preflight::SpaceCheck;
 use crate::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
 
+use super::job::apply_event;
+pub use super::job::{state_sentence, step_elapsed, Job, StepStatus, StepView};
 use super::rows::{RowsReply, RowsRequest, RowsView};
 use super::views::help::{Help, Outcome as HelpOutcome};
 
@@ -122,37 +123,6 @@ pub enum Counts {
     Counting { done: u64, total: u64 },
     Ready(WalStats),
     Failed(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepStatus {
-    Pending,
-    Running,
-    Done,
-    Skipped,
-    Failed,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepView {
-    pub step: Step,
-    pub status: StepStatus,
-    pub done: u64,
-    pub total: Option<u64>,
-    pub unit: Unit,
-    pub started: Option<Instant>,
-    pub seconds: Option<f64>,
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub plan: Plan,
-    pub steps: Vec<StepView>,
-    pub started: Instant,
-    pub confirm_cancel: bool,
-    pub cancel_sent: bool,
-    pub outcome: Option<Result<Report, JobError>>,
 }
 
 /// Options from the command line.
@@ -303,7 +273,7 @@ impl App {
     }
 
     /// Forget the cached rows (the catalog, counts, filter or sort changed).
-    fn rows_changed(&self) {
+    pub(super) fn rows_changed(&self) {
         self.rows_cache.borrow_mut().take();
     }
 
@@ -356,7 +326,7 @@ impl App {
             .and_then(|s| s.prune_blockers().into_iter().next())
     }
 
-    fn prunable(&self, r: &RowRef) -> bool {
+    pub(super) fn prunable(&self, r: &RowRef) -> bool {
         match r {
             RowRef::Folder(i) => self
                 .snap
@@ -425,7 +395,7 @@ impl App {
         })
     }
 
-    fn clamp(&mut self) {
+    pub(super) fn clamp(&mut self) {
         let n = self.rows().len();
         if n == 0 {
             self.cursor = 0;
@@ -546,256 +516,9 @@ impl App {
             View::Main => self.update_main(action),
             View::Rows => self.update_rows(action),
             View::Space => self.update_space(action),
-            View::Confirm => match action {
-                Action::Yes => match self.plan() {
-                    Some(plan) => {
-                        self.job = Some(Job {
-                            steps: Step::ALL
-                                .iter()
-                                .map(|&step| StepView {
-                                    step,
-                                    status: StepStatus::Pending,
-                                    done: 0,
-                                    total: None,
-                                    unit: Unit::Checks,
-                                    started: None,
-                                    seconds: None,
-                                    note: None,
-                                })
-                                .collect(),
-                            plan: plan.clone(),
-                            started: Instant::now(),
-                            confirm_cancel: false,
-                            cancel_sent: false,
-                            outcome: None,
-                        });
-                        self.view = View::Running;
-                        vec![Effect::RunJob(Box::new(plan))]
-                    }
-                    None => {
-                        self.view = View::Main;
-                        Vec::new()
-                    }
-                },
-                Action::Back | Action::No => {
-                    self.view = View::Main;
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            },
-            View::Running => {
-                let Some(job) = &mut self.job else {
-                    return Vec::new();
-                };
-                match action {
-                    Action::Back if !job.confirm_cancel => {
-                        job.confirm_cancel = true;
-                        Vec::new()
-                    }
-                    Action::Yes if job.confirm_cancel => {
-                        job.confirm_cancel = false;
-                        job.cancel_sent = true;
-                        vec![Effect::CancelJob]
-                    }
-                    Action::No | Action::Back => {
-                        job.confirm_cancel = false;
-                        Vec::new()
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            View::Result => match action {
-                Action::Back => {
-                    self.rows_changed();
-                    self.view = View::Main;
-                    self.job = None;
-                    self.marked.clear();
-                    self.snap = None;
-                    self.counts = Counts::Counting { done: 0, total: 0 };
-                    vec![Effect::Scan]
-                }
-                Action::Help => {
-                    self.help.open();
-                    Vec::new()
-                }
-                Action::Quit => {
-                    self.quit = true;
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            },
+            View::Confirm => self.update_confirm(action),
+            View::Running => self.update_running(action),
+            View::Result => self.update_result(action),
         }
-    }
-
-    fn update_main(&mut self, action: Action) -> Vec<Effect> {
-        let n = self.rows().len();
-        self.message = None;
-        match action {
-            Action::Up => self.cursor = self.cursor.saturating_sub(1),
-            Action::Down => {
-                if self.cursor + 1 < n {
-                    self.cursor += 1
-                }
-            }
-            Action::PageUp => self.cursor = self.cursor.saturating_sub(self.page.max(1)),
-            Action::PageDown => {
-                self.cursor = (self.cursor + self.page.max(1)).min(n.saturating_sub(1))
-            }
-            Action::Top => self.cursor = 0,
-            Action::Bottom => self.cursor = n.saturating_sub(1),
-            Action::Select(i) => {
-                if i < n {
-                    self.cursor = i
-                }
-            }
-            Action::ToggleDetail => self.detail = !self.detail,
-            Action::Mark => {
-                if let Some(r) = self.selected() {
-                    let k = self.key_of(&r);
-                    if self.marked.contains(&k) {
-                        self.marked.remove(&k);
-                    } else if self.wal().is_none() {
-                        self.message = Some("still counting the WAL…".into());
-                    } else if self.prunable(&r) {
-                        self.marked.insert(k);
-                    } else {
-                        self.message = Some(format!("{}: nothing prunable", self.name_of(&r)));
-                    }
-                }
-            }
-            Action::MarkAll => {
-                let keys: Vec<String> = self
-                    .rows()
-                    .iter()
-                    .filter(|r| self.prunable(r))
-                    .map(|r| self.key_of(r))
-                    .collect();
-                if keys.is_empty() {
-                    self.message = Some("nothing prunable".into());
-                }
-                self.marked.extend(keys);
-            }
-            Action::Prune => {
-                if let Some(b) = self.blocker() {
-                    self.message = Some(format!("pruning disabled: {b}"));
-                } else if let Some(plan) = self.plan() {
-                    let folder = self.opts.backup.folder(&self.opts.path);
-                    self.confirm_space = Some(preflight::space(
-                        &self.opts.path,
-                        plan.sqlite_bytes,
-                        plan.bytes(),
-                        folder.as_deref(),
-                        self.opts.vacuum,
-                        self.opts.job_options().by_copy(),
-                    ));
-                    self.view = View::Confirm;
-                } else {
-                    self.message = Some("mark rows with space (or a) first".into());
-                }
-            }
-            Action::FilterStart => {
-                self.rows_changed();
-                self.filter_editing = true;
-                self.filter.clear();
-            }
-            Action::Sort => {
-                self.rows_changed();
-                self.sort = match self.sort {
-                    Sort::WalRows => Sort::Prunable,
-                    Sort::Prunable => Sort::Name,
-                    Sort::Name => Sort::WalRows,
-                };
-            }
-            Action::Rescan => {
-                self.rows_changed();
-                self.snap = None;
-                self.counts = Counts::Counting { done: 0, total: 0 };
-                return vec![Effect::Scan];
-            }
-            Action::OpenRows => return self.open_rows(),
-            Action::OpenSpace => return self.open_space(),
-            Action::Help => self.help.open(),
-            Action::Quit => self.quit = true,
-            Action::Back => {
-                self.rows_changed();
-                self.filter.clear();
-                self.detail = false;
-            }
-            Action::Yes
-            | Action::No
-            | Action::NextMatch
-            | Action::PrevMatch
-            | Action::DeleteBackup => {}
-        }
-        self.clamp();
-        Vec::new()
-    }
-}
-
-fn apply_event(job: &mut Job, ev: Event) {
-    match ev {
-        Event::Started { step, total, unit } => {
-            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
-                s.status = StepStatus::Running;
-                s.total = total;
-                s.unit = unit;
-                s.started = Some(Instant::now());
-            }
-        }
-        Event::Progress { step, done, total } => {
-            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
-                s.done = done;
-                if total.is_some() {
-                    s.total = total;
-                }
-            }
-        }
-        Event::Finished {
-            step,
-            seconds,
-            detail,
-        } => {
-            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
-                s.status = StepStatus::Done;
-                s.seconds = Some(seconds);
-                if let Some(t) = s.total {
-                    s.done = t;
-                }
-                s.note = detail;
-            }
-        }
-        Event::Skipped { step, reason } => {
-            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
-                s.status = StepStatus::Skipped;
-                s.note = Some(reason);
-            }
-        }
-        Event::Failed { step, message } => {
-            if let Some(s) = job.steps.iter_mut().find(|s| s.step == step) {
-                s.status = StepStatus::Failed;
-                s.note = Some(message);
-                s.seconds = s.started.map(|t| t.elapsed().as_secs_f64());
-            }
-        }
-    }
-}
-
-/// Elapsed time of a step as shown: final seconds, or time since it started.
-pub fn step_elapsed(s: &StepView, now: Instant) -> Option<Duration> {
-    match (s.seconds, s.started) {
-        (Some(secs), _) => Some(Duration::from_secs_f64(secs)),
-        (None, Some(t)) => Some(now.saturating_duration_since(t)),
-        _ => None,
-    }
-}
-
-/// The sentence for a job that stopped early.
-pub fn state_sentence(e: &JobError) -> &'static str {
-    match e.state {
-        DirState::Untouched => "Nothing was changed: the persist dir is untouched.",
-        DirState::PrunedNotCompacted => {
-            "The WAL is exactly pruned, but the file was not compacted (prune again with --compact to compact it)."
-        }
-        DirState::Done => "The prune completed.",
     }
 }

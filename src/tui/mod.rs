@@ -3,9 +3,11 @@
 //! and the prune job on worker threads that report over a channel. No SQL runs here.
 
 pub mod app;
+pub mod job;
 pub mod keymap;
 pub mod rows;
 pub mod space;
+pub mod table;
 pub mod ui;
 pub mod views;
 
