@@ -1,8 +1,10 @@
 //! chroma-wal: inspect and safely prune the write-ahead log of a local Chroma persist dir.
 //!
-//! The engine lives in [`chroma`] (reading a persist dir, read-only) and [`prune`]
-//! (planning and running a prune). Neither knows anything about terminals: the batch
-//! front end ([`report`], `main.rs`) and the full-screen explorer ([`tui`]) sit on top.
+//! The engine lives in [`chroma`] (reading a persist dir, read-only), [`prune`] (planning
+//! and running a prune) and [`backup`] (the backups a prune leaves, and `restore`). None knows
+//! anything about terminals, and their files import each other in one direction only: the
+//! batch front end ([`report`], `main.rs`, `commands/`) and the full-screen explorer ([`tui`])
+//! sit on top.
 
 pub mod backup;
 pub mod chroma;

@@ -135,6 +135,12 @@ pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
     changed
 }
 
+/// [`check`] on a read-only connection of its own (for the explorer's worker).
+pub fn find(snap: &Snapshot, only: &dyn Fn(usize) -> bool) -> Result<Vec<(usize, Uncovered)>> {
+    let conn = super::db::open_read_only(&snap.sqlite_path)?;
+    check(&conn, snap, only)
+}
+
 /// Run the check on `only` collections over a fresh read-only connection, mark what it finds
 /// damaged, and take their rows out of the prunable ones. Returns how many it found.
 pub fn apply(
@@ -142,9 +148,7 @@ pub fn apply(
     wal: &mut super::WalStats,
     only: &dyn Fn(usize) -> bool,
 ) -> Result<usize> {
-    let conn = super::db::open_read_only(&snap.sqlite_path)?;
-    let found = check(&conn, snap, only)?;
-    drop(conn);
+    let found = find(snap, only)?;
     let changed = mark(snap, &found);
     if !wal.rebound(snap, &changed) {
         // A damaged collection has no bound: rebound always takes it out. Should that ever

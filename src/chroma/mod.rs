@@ -5,6 +5,14 @@
 //! [`Snapshot::open`] reads the catalog (schema, collections, segments, max_seq_id, sizes,
 //! processes) and is fast whatever the file size; [`wal::scan`] then streams the WAL once to
 //! count rows per topic, which takes time proportional to the file.
+//!
+//! Rooms, each reading in one direction: [`catalog`] is the catalog as data and reads no
+//! file; [`snapshot`] reads SQLite into it and [`folders`] the segment folders; [`hnsw`] the
+//! index files (and `hnsw/links.rs` the link lists as hnswlib loads them); [`pickle`] the
+//! index metadata; [`health`] judges a segment from facts already read; [`replay`] says what
+//! Chroma replays in each era; [`coverage`] counts records against the index; [`wal`] counts
+//! the WAL, [`rows`] reads it row by row; [`deep`] and [`space`] are the slow reads of
+//! `--deep`. Nothing here writes, and nothing here knows the terminal.
 
 pub mod catalog;
 pub mod coverage;

@@ -1,5 +1,9 @@
-//! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go); the
-//! [`job`] executes one, step by step, reporting progress through a callback.
+//! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go, with the
+//! seq_id [`guard`]); the [`job`] strings the [`steps`] together over the context of
+//! [`runner`] (timing, progress, and what a failure or a cancel leaves), reporting through a
+//! callback. Below the steps: [`swap`] (the compacted copy), [`walmode`], [`folders`] (orphan
+//! folders), [`preflight`], and [`crate::backup`] beside this room. It imports nothing of the
+//! terminal.
 
 pub mod folders;
 pub mod guard;

@@ -126,7 +126,7 @@ pub struct JobOptions {
 
 impl JobOptions {
     /// Whether a compacted copy is the planned method (it may still fall back to in place
-    /// for a file it cannot reproduce; see [`swap::in_place_reason`]).
+    /// for a file it cannot reproduce; see [`super::swap::in_place_reason`]).
     pub fn by_copy(&self) -> bool {
         self.vacuum && !self.in_place
     }

@@ -1,6 +1,8 @@
-//! The full-screen explorer. `app` holds the state and its `update`, `ui` draws it, `keymap`
-//! is the one table of keys, and this module runs the loop: input on the UI thread, the scan
-//! and the prune job on worker threads that report over a channel. No SQL runs here.
+//! The full-screen explorer. `app` holds the shared state and routes each action to the view
+//! that owns it (`table`, `job` for confirm, running and result, `rows`, `space`, and
+//! `views/help`); `ui` and `views/` draw; `keymap` is the one table of keys; this module runs
+//! the loop: input on the UI thread, the scan and the prune job on worker threads that report
+//! over a channel. No SQL is written here: the workers call the engine, which reads.
 
 pub mod app;
 pub mod job;
@@ -22,7 +24,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind, MouseEventKind};
 use ratatui::Terminal;
 
-use crate::chroma::{coverage, db, deep, snapshot, wal, Snapshot};
+use crate::chroma::{coverage, deep, snapshot, wal, Snapshot};
 use crate::error::{Error, Result};
 use crate::prune::{self, Canceller, JobOptions};
 pub use app::{Action, App, Effect, Msg, Options, View};
@@ -171,8 +173,7 @@ impl Workers {
             // records are not all in a loadable index (or the WAL above it) keeps its WAL.
             if let Ok(w) = &mut counted {
                 let touched = coverage::with_prunable_rows(w);
-                let found = db::open_read_only(&snap.sqlite_path)
-                    .and_then(|c| coverage::check(&c, &snap, &|i| touched.contains(&i)));
+                let found = coverage::find(&snap, &|i| touched.contains(&i));
                 // A check that could not run leaves the verdicts as they were; the prune runs
                 // it again before it deletes anything.
                 if let Some(found) = found.ok().filter(|f| !f.is_empty()) {

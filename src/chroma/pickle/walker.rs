@@ -711,7 +711,7 @@ fn parse_index(l: &[u8]) -> Result<u64, Bad> {
 }
 
 /// Read only as far as the top-level `max_seq_id` (a few hundred bytes in every shape Chroma
-/// writes): a provisional answer to start counting with, while [`read`] validates the whole
+/// writes): a provisional answer to start counting with, while [`super::read`] validates the whole
 /// file. Never a final verdict: a file may be whole up to there and cut after.
 pub fn read_prefix(path: &Path) -> Result<PickleFacts, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
