@@ -166,7 +166,8 @@ def release_read(py, path, names):
 
 def last_error(p):
     """The line of a dead process's stderr that says what killed it."""
-    lines = [l for l in p.stderr.strip().splitlines() if "telemetry" not in l]
+    noise = ("telemetry", "could benefit from vacuuming")
+    lines = [l for l in p.stderr.strip().splitlines() if not any(n in l for n in noise)]
     for l in reversed(lines):
         if any(w in l for w in ("Error", "Exception", "panicked", "error")):
             return l.strip()[:300]
