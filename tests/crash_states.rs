@@ -243,3 +243,80 @@ fn records_the_index_dropped_while_sqlite_kept_them() {
         );
     }
 }
+
+/// Raise `total_elements_added` in a pickle by `more`, in place (same opcode, same width).
+fn raise_added(pickle: &Path, more: u32) {
+    let mut b = std::fs::read(pickle).unwrap();
+    let key = b"total_elements_added";
+    let mut at = b.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    if b[at] == 0x94 {
+        at += 1; // MEMOIZE
+    }
+    match b[at] {
+        b'M' => {
+            let v = u16::from_le_bytes([b[at + 1], b[at + 2]]) + more as u16;
+            b[at + 1..at + 3].copy_from_slice(&v.to_le_bytes());
+        }
+        b'J' => {
+            let v = i32::from_le_bytes(b[at + 1..at + 5].try_into().unwrap()) + more as i32;
+            b[at + 1..at + 5].copy_from_slice(&v.to_le_bytes());
+        }
+        op => panic!("total_elements_added is encoded with opcode {op:#x}"),
+    }
+    std::fs::write(pickle, b).unwrap();
+}
+
+#[test]
+fn a_pickle_that_counts_more_adds_than_elements_is_not_damage() {
+    // Python releases count a delete and re-add of one id in a batch as an add while the
+    // label is reused (no new element), and `chops hnsw rebuild` sets the count to the
+    // capacity: more added than elements is a healthy index Chroma reads.
+    for fixture in RELEASES {
+        let (_t, dir) = fixture_copy(fixture);
+        let v = json_of(&["info", "--json"], &dir);
+        let seg = big_vector(&v);
+        raise_added(&dir.join(&seg).join("index_metadata.pickle"), 5);
+        let v = json_of(&["info", "--json"], &dir);
+        let big = collection(&v, "big", "default_tenant");
+        assert_ne!(big["health"], "damaged", "{fixture}: {big}");
+    }
+}
+
+#[test]
+fn the_job_counts_the_records_again_under_its_lock() {
+    // A plan made before the records went missing from the index: the job's own count,
+    // under the lock, keeps the collection's WAL whole.
+    use chroma_wal::chroma::{wal, Snapshot};
+    use chroma_wal::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let snap = Snapshot::open(&dir).unwrap();
+    let stats = wal::scan(&snap, &mut |_, _| true).unwrap();
+    let plan = Plan::build(&snap, &stats, &Selection::All).unwrap();
+    let big = snap
+        .collections
+        .iter()
+        .find(|c| c.name == "big" && c.tenant.as_deref() == Some("default_tenant"))
+        .unwrap();
+    let topic = big.default_topic();
+    assert!(plan.topics.iter().any(|t| t.topic == topic && t.rows > 0));
+    let meta = big.segments.iter().find(|s| s.scope == "METADATA").unwrap();
+    rusqlite::Connection::open(dir.join("chroma.sqlite3"))
+        .unwrap()
+        .execute(
+            "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1000)
+             INSERT INTO embeddings (segment_id, embedding_id, seq_id)
+             SELECT ?1, 'dropped-' || k, 1 FROM n",
+            [&meta.id],
+        )
+        .unwrap();
+    let before = topic_counts(&dir);
+    let opts = JobOptions {
+        backup: BackupTarget::Off,
+        vacuum: true,
+        in_place: false,
+    };
+    let r = prune::run(&dir, &plan, &opts, &Canceller::new(), &mut |_| {}).unwrap();
+    assert_eq!(topic_counts(&dir).get(&topic), before.get(&topic));
+    let t = r.topics.iter().find(|t| t.topic == topic).unwrap();
+    assert_eq!(t.rows_deleted, 0, "{t:?}");
+}

@@ -60,7 +60,7 @@ pub fn check(
     // Chroma names it from settings that need not be the defaults.
     let mut adds = conn.prepare(
         "SELECT COUNT(*) FROM embeddings_queue WHERE seq_id > ?1 AND operation IN (0, 2) \
-         AND substr(topic, -36) = ?2",
+         AND lower(substr(topic, -36)) = ?2",
     )?;
     let mut out = Vec::new();
     for (i, c) in snap.collections.iter().enumerate() {

@@ -174,27 +174,21 @@ pub fn judge(f: &Facts<'_>) -> Health {
     }
 }
 
-/// The pickle's `total_elements_added` against the header's element count. Chroma hands out
-/// one label per element it adds (deletes only mark), so the two are equal in every index it
-/// persisted whole: it writes the index files first and the pickle after them. More elements
-/// than were ever added is an index persisted without its pickle; fewer, an index older than
-/// its pickle. Either way labels and elements no longer match, and Chroma trips on them.
+/// The pickle's `total_elements_added` against the header's element count. Chroma writes the
+/// index files first and the pickle after them, so an index with more elements than its
+/// pickle says were ever added was persisted without its pickle (a crash mid-persist), and
+/// its newest elements have labels the pickle does not know. The other way round is no sign
+/// of damage: Python releases count a delete and re-add of an id in one batch (its label
+/// reused, no new element) as an add, and `chops hnsw rebuild` sets the count to the capacity.
 fn added_disagrees(h: &Header, p: &PickleFacts) -> Option<String> {
     let added = u64::try_from(p.total_elements_added?).ok()?;
     let n = h.cur_element_count;
-    if n > added {
-        Some(format!(
+    (n > added).then(|| {
+        format!(
             "header.bin counts {n} elements but index_metadata.pickle says only {added} were \
              ever added: the index was persisted and its pickle was not (a crash mid-persist)"
-        ))
-    } else if n < added {
-        Some(format!(
-            "index_metadata.pickle says {added} elements were added but header.bin counts only \
-             {n}: the index files are older than their pickle"
-        ))
-    } else {
-        None
-    }
+        )
+    })
 }
 
 /// What to do about a damaged segment, in words: what the release that wrote the dir needs

@@ -165,6 +165,17 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // Nothing to delete: the file is rewritten only when a compaction is asked for by name
     // (at 20 GB it is minutes of I/O to give back a few free pages).
     let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
+    if compact_only && !plan.dirs.is_empty() {
+        // The job compacts only alongside a delete; with folders alone it would skip it.
+        return Err((
+            Error::Usage(
+                "nothing to delete: --compact and --orphan-dirs run one at a time here (run \
+                 each on its own)"
+                    .into(),
+            ),
+            None,
+        ));
+    }
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
         let free = snap.free_bytes();
         let why = if free > 0 && !args.compact {
@@ -179,13 +190,13 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
              written"
                 .to_string()
         };
-        // A journal left by an interrupted compaction is SQLite's to roll back (Chroma's next
-        // write does, and so does a prune with --compact): say so rather than leave it unsaid.
+        // A journal beside the file here is a retired one (a hot journal is refused before
+        // this point): SQLite ignores it and removes it at its next write.
         let journal = chroma_wal::chroma::db::side_file(&snap.sqlite_path, "-journal");
-        let why = if journal.exists() && !args.compact {
+        let why = if journal.exists() {
             format!(
-                "{why}. chroma.sqlite3-journal is beside it (an interrupted transaction): SQLite \
-                 rolls it back at the next write; --compact does that and compacts the file"
+                "{why}. A retired chroma.sqlite3-journal (of an interrupted transaction) is \
+                 beside it; SQLite removes it at its next write"
             )
         } else {
             why

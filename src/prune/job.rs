@@ -256,6 +256,27 @@ fn run_locked(
             "kept whole: its rows hold the WAL's highest seq_id, above a recorded position".into(),
         );
     }
+    // Records in no index Chroma can load (a delete the index persisted while SQLite rolled
+    // it back): counted again under the lock, for the collections about to lose rows. Their
+    // WAL is how those records come back.
+    let owner = |topic: &str| match fresh.owner_of(topic) {
+        TopicOwner::Collection(i) => Some(i),
+        TopicOwner::Orphan => None,
+    };
+    let touched: std::collections::HashSet<usize> = bounds
+        .iter()
+        .filter(|b| b.bound.is_some() && b.expected > 0)
+        .filter_map(|b| owner(&b.topic))
+        .collect();
+    let uncovered = crate::chroma::coverage::check(conn, &fresh, &|i| touched.contains(&i))
+        .map_err(|e| ctx.fail(Step::Preflight, e))?;
+    for (i, u) in &uncovered {
+        for b in bounds.iter_mut().filter(|b| owner(&b.topic) == Some(*i)) {
+            b.bound = None;
+            b.expected = 0;
+            b.note = Some(format!("kept whole: {}", u.reason()));
+        }
+    }
     if let (Some(folder), Ok(live)) = (backup_folder, std::fs::metadata(&snap.sqlite_path)) {
         remove_live_links(folder, &live);
     }

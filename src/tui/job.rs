@@ -196,7 +196,7 @@ pub fn state_sentence(e: &JobError) -> &'static str {
     match e.state {
         DirState::Untouched => "Nothing was changed: the persist dir is untouched.",
         DirState::PrunedNotCompacted => {
-            "The WAL is exactly pruned, but the file was not compacted (prune again with --compact to compact it)."
+            "The WAL is exactly pruned, but the file was not compacted (chroma-wal prune --all --compact compacts it)."
         }
         DirState::Done => "The prune completed.",
     }
