@@ -314,6 +314,7 @@ fn the_job_counts_the_records_again_under_its_lock() {
         backup: BackupTarget::Off,
         vacuum: true,
         in_place: false,
+        compact: false,
     };
     let r = prune::run(&dir, &plan, &opts, &Canceller::new(), &mut |_| {}).unwrap();
     assert_eq!(topic_counts(&dir).get(&topic), before.get(&topic));

@@ -165,6 +165,7 @@ fn the_guard_under_the_lock_keeps_the_top_even_when_the_plan_did_not() {
         backup: BackupTarget::Off,
         vacuum: true,
         in_place: false,
+        compact: false,
     };
     let r = prune::run(&dir, &plan, &opts, &Canceller::new(), &mut |_| {}).unwrap();
     assert_eq!(topic_counts(&dir).get(&orphan).map(|c| c.0), Some(5));

@@ -237,7 +237,7 @@ proptest! {
             prop_assert_eq!(t.rows, want);
         }
         // Run it (no backup, no compaction: the rows are what matters here).
-        let opts = JobOptions { backup: BackupTarget::Off, vacuum: false, in_place: false };
+        let opts = JobOptions { backup: BackupTarget::Off, vacuum: false, in_place: false, compact: false };
         let r = prune::run(&dir, &plan, &opts, &Canceller::new(), &mut |_| {});
         if plan.rows() > 0 {
             r.unwrap();

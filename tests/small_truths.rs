@@ -100,3 +100,28 @@ fn the_size_after_a_compaction_is_an_upper_bound_and_says_so() {
         assert!(actual <= estimate, "{name}: {actual} > {estimate}");
     }
 }
+
+#[test]
+fn compact_by_name_with_orphan_folders_does_both() {
+    // v0_6_3 purges itself (nothing to delete), has free pages and an orphan folder.
+    let (_t, dir) = fixture_copy("v0_6_3");
+    let v = json_of(&["info", "--json"], &dir);
+    let orphans: Vec<String> = v["orphan_segment_dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["reclaimable"] == true)
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!orphans.is_empty() && v["prunable_rows"] == 0, "{v}");
+    let before = std::fs::metadata(dir.join("chroma.sqlite3")).unwrap().len();
+    bin()
+        .args(["prune", "--all", "--orphan-dirs", "--compact", "--yes", "--no-backup"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert!(std::fs::metadata(dir.join("chroma.sqlite3")).unwrap().len() < before);
+    for o in &orphans {
+        assert!(!dir.join(o).exists(), "{o} was not reclaimed");
+    }
+}

@@ -123,6 +123,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         backup: target,
         vacuum,
         in_place: args.in_place,
+        compact: args.compact,
     };
     if let Some(f) = &folder {
         chroma_wal::backup::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
@@ -165,17 +166,6 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // Nothing to delete: the file is rewritten only when a compaction is asked for by name
     // (at 20 GB it is minutes of I/O to give back a few free pages).
     let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
-    if compact_only && !plan.dirs.is_empty() {
-        // The job compacts only alongside a delete; with folders alone it would skip it.
-        return Err((
-            Error::Usage(
-                "nothing to delete: --compact and --orphan-dirs run one at a time here (run \
-                 each on its own)"
-                    .into(),
-            ),
-            None,
-        ));
-    }
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
         let free = snap.free_bytes();
         let why = if free > 0 && !args.compact {

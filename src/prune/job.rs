@@ -44,7 +44,7 @@ pub fn run(
     let before = Sizes::read(persist_dir);
     let fs_free_before = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
     let backup_folder = opts.backup.folder(persist_dir);
-    let db_work = plan.effective().next().is_some() || plan.dirs.is_empty();
+    let db_work = plan.effective().next().is_some() || plan.dirs.is_empty() || opts.compact;
     let mut prune_folder: Option<PathBuf> = None;
     let mut result = if db_work {
         let r = run_db(

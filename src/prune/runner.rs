@@ -122,6 +122,8 @@ pub struct JobOptions {
     pub vacuum: bool,
     /// Prune inside the file (DELETE + VACUUM) even where a compacted copy could replace it.
     pub in_place: bool,
+    /// Compact the file even when no row is deleted (asked for by name: `--compact`).
+    pub compact: bool,
 }
 
 impl JobOptions {

@@ -141,6 +141,7 @@ impl Options {
             backup: self.backup.clone(),
             vacuum: self.vacuum,
             in_place: self.in_place,
+            compact: false,
         }
     }
 }
