@@ -183,6 +183,20 @@ fn the_advice_is_what_the_release_that_wrote_the_dir_needs() {
     assert!(!a.contains("Automatic purging is on"), "{a}");
 }
 
+/// 1,000 records in the metadata segment `meta` that no index and no WAL row holds: what a
+/// delete the index persisted looks like once SQLite rolled the delete back, many times over.
+fn records_in_no_index(dir: &Path, meta: &str) {
+    rusqlite::Connection::open(dir.join("chroma.sqlite3"))
+        .unwrap()
+        .execute(
+            "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1000)
+             INSERT INTO embeddings (segment_id, embedding_id, seq_id)
+             SELECT ?1, 'dropped-' || k, 1 FROM n",
+            [meta],
+        )
+        .unwrap();
+}
+
 #[test]
 fn records_the_index_dropped_while_sqlite_kept_them() {
     // A delete persisted in the index and its pickle, then the kill rolled back the
@@ -204,15 +218,7 @@ fn records_the_index_dropped_while_sqlite_kept_them() {
             .as_str()
             .unwrap()
             .to_string();
-        rusqlite::Connection::open(dir.join("chroma.sqlite3"))
-            .unwrap()
-            .execute(
-                "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1000)
-                 INSERT INTO embeddings (segment_id, embedding_id, seq_id)
-                 SELECT ?1, 'dropped-' || k, 1 FROM n",
-                [&meta],
-            )
-            .unwrap();
+        records_in_no_index(&dir, &meta);
         let deep = json_of(&["info", "--json", "--deep"], &dir);
         let big = collection(&deep, "big", "default_tenant");
         assert_eq!(big["health"], "damaged", "{fixture}: {big}");
@@ -300,15 +306,7 @@ fn the_job_counts_the_records_again_under_its_lock() {
     let topic = big.default_topic();
     assert!(plan.topics.iter().any(|t| t.topic == topic && t.rows > 0));
     let meta = big.segments.iter().find(|s| s.scope == "METADATA").unwrap();
-    rusqlite::Connection::open(dir.join("chroma.sqlite3"))
-        .unwrap()
-        .execute(
-            "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 1000)
-             INSERT INTO embeddings (segment_id, embedding_id, seq_id)
-             SELECT ?1, 'dropped-' || k, 1 FROM n",
-            [&meta.id],
-        )
-        .unwrap();
+    records_in_no_index(&dir, &meta.id);
     let before = topic_counts(&dir);
     let opts = JobOptions {
         backup: BackupTarget::Off,
