@@ -116,7 +116,14 @@ fn compact_by_name_with_orphan_folders_does_both() {
     assert!(!orphans.is_empty() && v["prunable_rows"] == 0, "{v}");
     let before = std::fs::metadata(dir.join("chroma.sqlite3")).unwrap().len();
     bin()
-        .args(["prune", "--all", "--orphan-dirs", "--compact", "--yes", "--no-backup"])
+        .args([
+            "prune",
+            "--all",
+            "--orphan-dirs",
+            "--compact",
+            "--yes",
+            "--no-backup",
+        ])
         .arg(&dir)
         .assert()
         .success();
