@@ -103,6 +103,18 @@ impl Bound {
             Bound::Unknown(_) | Bound::Damaged { .. } => None,
         }
     }
+
+    /// The warning a damaged collection `name` gets (its whole WAL kept, how to recover).
+    pub fn warning(&self, name: &str) -> Option<String> {
+        match self {
+            Bound::Damaged {
+                segment,
+                reason,
+                recovery,
+            } => Some(damaged_warning(name, segment, reason, recovery)),
+            Bound::Known(_) | Bound::Unknown(_) => None,
+        }
+    }
 }
 
 /// One collection, in any tenant and database.
@@ -304,15 +316,7 @@ impl Snapshot {
             self.warnings.extend(warnings);
             let bound = compute_bound(&c.segments, &dir_facts);
             if bound != c.bound {
-                if let Bound::Damaged {
-                    segment,
-                    reason,
-                    recovery,
-                } = &bound
-                {
-                    self.warnings
-                        .push(damaged_warning(&c.name, segment, reason, recovery));
-                }
+                self.warnings.extend(bound.warning(&c.name));
                 c.bound = bound;
                 if !changed.contains(&ci) {
                     changed.push(ci);
@@ -454,7 +458,7 @@ pub struct FolderWork {
 
 pub(crate) type CatalogSegment = (String, String, String, Option<String>);
 
-pub(crate) fn damaged_warning(name: &str, segment: &str, reason: &str, recovery: &str) -> String {
+fn damaged_warning(name: &str, segment: &str, reason: &str, recovery: &str) -> String {
     format!(
         "collection {name} is damaged (segment {segment}: {reason}); its whole WAL is kept. \
          To recover: {recovery}"

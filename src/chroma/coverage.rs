@@ -16,7 +16,7 @@
 
 use rusqlite::Connection;
 
-use super::catalog::{compute_bound, damaged_warning, Snapshot};
+use super::catalog::Snapshot;
 use super::health::Health;
 use crate::error::Result;
 
@@ -72,20 +72,17 @@ pub fn check(
         let (Some(v), Some(m)) = (vector, metadata) else {
             continue;
         };
-        let labels = match (&v.health, &v.pickle, v.max_seq_id) {
-            (Health::Ok, Some(Ok(p)), Some(_)) => p.labels,
-            _ => None,
-        };
-        let (Some(labels), Some(position)) = (labels, v.max_seq_id) else {
+        let (Health::Ok, Some(Ok(p)), Some(position)) = (&v.health, &v.pickle, v.max_seq_id) else {
             continue;
         };
+        let Some(labels) = p.labels else { continue };
         let n: i64 = records.query_row([&m.id], |r| r.get(0))?;
         let n = n.max(0) as u64;
         if n <= labels {
             continue;
         }
-        let a: i64 =
-            adds.query_row(rusqlite::params![position, topic_uuid(&c.id)], |r| r.get(0))?;
+        let uuid = c.id.to_ascii_lowercase();
+        let a: i64 = adds.query_row(rusqlite::params![position, uuid], |r| r.get(0))?;
         let a = a.max(0) as u64;
         if n > labels.saturating_add(a) {
             out.push((
@@ -102,37 +99,22 @@ pub fn check(
     Ok(out)
 }
 
-fn topic_uuid(id: &str) -> String {
-    id.to_ascii_lowercase()
-}
-
-/// Make each found collection's vector segment damaged, with the reason and the advice of its
-/// era, and its bound follow (its whole WAL is kept). Returns the collections changed.
+/// Make each found collection's vector segment damaged, with the reason, as a pickle found
+/// damaged is applied ([`Snapshot::apply`]): its bound follows (its whole WAL is kept) and its
+/// era's advice goes into the warnings. Returns the collections changed.
 pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
-    let dir = snap.dir_facts();
-    let mut changed = Vec::new();
-    for (i, u) in found {
-        let Some(c) = snap.collections.get_mut(*i) else {
-            continue;
-        };
-        let why = u.reason();
-        if let Some(v) = c.segments.iter_mut().find(|s| s.scope == "VECTOR") {
+    let damaged = found
+        .iter()
+        .filter_map(|(i, u)| {
+            let c = snap.collections.get(*i)?;
+            let mut v = c.segments.iter().find(|s| s.scope == "VECTOR")?.clone();
+            let why = u.reason();
             v.health = Health::Damaged(why.clone());
             v.problem = Some(why);
-        }
-        c.bound = compute_bound(&c.segments, &dir);
-        if let super::Bound::Damaged {
-            segment,
-            reason,
-            recovery,
-        } = &c.bound
-        {
-            let w = damaged_warning(&c.name, segment, reason, recovery);
-            snap.warnings.push(w);
-        }
-        changed.push(*i);
-    }
-    changed
+            Some((*i, v, Vec::new()))
+        })
+        .collect();
+    snap.apply(damaged)
 }
 
 /// [`check`] on a read-only connection of its own (for the explorer's worker).

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::catalog::{
-    compute_bound, damaged_warning, looks_like_uuid, Bound, FolderWork, OrphanDir, PendingPickle,
-    Segment, SeqIdSource, Sizes, Snapshot,
+    compute_bound, looks_like_uuid, FolderWork, OrphanDir, PendingPickle, Segment, SeqIdSource,
+    Sizes, Snapshot,
 };
 use super::health::{self, Health};
 use super::hnsw::{self, IndexFolder};
@@ -445,14 +445,7 @@ pub fn read_into(snap: &mut Snapshot) {
         c.segments
             .sort_by(|a, b| a.scope.cmp(&b.scope).then(a.id.cmp(&b.id)));
         c.bound = compute_bound(&c.segments, &dir_facts);
-        if let Bound::Damaged {
-            segment,
-            reason,
-            recovery,
-        } = &c.bound
-        {
-            warnings.push(damaged_warning(&c.name, segment, reason, recovery));
-        }
+        warnings.extend(c.bound.warning(&c.name));
     }
     // Folders are named by segment id: any id in `segments`, in every tenant and database,
     // is live (never compare with collection ids). A max_seq_id row alone does not make a
