@@ -814,3 +814,50 @@ fn the_help_shows_this_views_keys_first_and_scrolls_to_its_end() {
     app.update(Action::Quit);
     assert!(app.quit);
 }
+
+/// The index truth arrives after the counts: the header says what was found, the collection's
+/// row says how many records no search returns, the segments pane names them, and the
+/// confirm dialog says which collections the prune leaves without a lossless rebuild.
+#[test]
+fn index_truth_in_the_row_the_pane_the_header_and_the_confirm() {
+    let mut app = app_on("rebuilt_v0_6_3");
+    let before = render(&app, 160, 40, Instant::now());
+    assert!(!before.contains("unreachable"), "{before}");
+    app.on_msg(Msg::TruthProgress { done: 5, total: 10 });
+    let reading = render(&app, 160, 40, Instant::now());
+    assert!(reading.contains("indexes: reading… 50%"), "{reading}");
+    let snap = app.snap.as_ref().unwrap().clone();
+    let found = chroma_wal::chroma::truth::read(&snap, &|_| true, true, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Truth(Ok(found)));
+    let screen = render(&app, 160, 40, Instant::now());
+    assert!(
+        screen.contains("289 records unreachable by search in 1 collection"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("289 records unreachable by search ·"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("a rebuild from the WAL loses 100"),
+        "{screen}"
+    );
+    let at = names(&app).iter().position(|n| n == "rebuilt").unwrap();
+    app.update(Action::Select(at));
+    app.update(Action::ToggleDetail);
+    let pane = render(&app, 160, 50, Instant::now());
+    assert!(pane.contains("289 unreachable (r010, r011"), "{pane}");
+    assert!(pane.contains("rebuild"), "{pane}");
+    // Pruning control (its rebuild loses 100 today) is not "lossless made lossy"; v1_5_9's is.
+    let mut app = app_on("v1_5_9");
+    let snap = app.snap.as_ref().unwrap().clone();
+    let found = chroma_wal::chroma::truth::read(&snap, &|_| true, true, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Truth(Ok(found)));
+    app.update(Action::MarkAll);
+    app.update(Action::Prune);
+    app.confirm_space = Some(fixed_space());
+    let confirm = render(&app, 150, 40, Instant::now());
+    assert!(confirm.contains("BEWARE"), "{confirm}");
+    assert!(confirm.contains("loses nothing today"), "{confirm}");
+    assert!(!confirm.contains("still reading the indexes"), "{confirm}");
+}

@@ -129,6 +129,8 @@ pub struct Collection {
     pub stored_topic: Option<String>,
     pub segments: Vec<Segment>,
     pub bound: Bound,
+    /// What its vector index holds against its records (`--deep`; see [`super::truth`]).
+    pub truth: Option<super::truth::IndexTruth>,
 }
 
 impl Collection {

@@ -33,10 +33,14 @@ pub struct Uncovered {
     pub position: i64,
 }
 
+/// How every reason [`Uncovered::reason`] gives begins: an index Chroma loads, whole, that
+/// lacks records. The index truth still reads such an index (its files are whole).
+pub const REASON_START: &str = "the metadata segment holds ";
+
 impl Uncovered {
     pub fn reason(&self) -> String {
         format!(
-            "the metadata segment holds {} records, but the index holds {} and the WAL above \
+            "{REASON_START}{} records, but the index holds {} and the WAL above \
              its position {} adds at most {}: at least {} records are in no index Chroma can \
              load (get() with embeddings fails, and no query returns them)",
             self.records,

@@ -22,6 +22,7 @@ pub mod folders;
 pub mod fsinfo;
 pub mod health;
 pub mod hnsw;
+pub mod idhash;
 pub mod pickle;
 pub mod procs;
 pub mod replay;
@@ -30,6 +31,7 @@ pub mod schema;
 pub mod seqid;
 pub mod snapshot;
 pub mod space;
+pub mod truth;
 pub mod wal;
 
 pub use catalog::{

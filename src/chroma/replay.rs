@@ -5,6 +5,7 @@
 //! Read at tags 0.4.24, 0.6.3 and 1.5.9 (`../shared/chroma-persist-format.md`, "What a
 //! rebuild replays"), and tried on dirs killed mid-persist (`tests/crash/crash.py`).
 
+use super::catalog::Segment;
 use super::schema::Era;
 
 /// What the dir says about replay, beside the segment itself.
@@ -39,6 +40,82 @@ pub fn rebuild_start(dir: &DirFacts, row: Option<i64>) -> RebuildStart {
     }
 }
 
+/// What one WAL row does to whether its id has a vector in the index, once Chroma applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The id has a vector afterwards.
+    Put,
+    /// The id has none afterwards.
+    Remove,
+    /// Whatever was there stays (an update without a vector; an operation not known here).
+    Keep,
+}
+
+/// The WAL's `operation` codes (every era): ADD, UPDATE, UPSERT, DELETE.
+pub mod op {
+    pub const ADD: i64 = 0;
+    pub const UPDATE: i64 = 1;
+    pub const UPSERT: i64 = 2;
+    pub const DELETE: i64 = 3;
+}
+
+/// What applying a row with `operation` (and a vector or not) does to its id in the index.
+///
+/// Read at 0.4.24, 0.5.5, 0.6.3 (`local_persistent_hnsw.py`, `local_hnsw.py`) and 1.5.9
+/// (`rust/segment/src/local_hnsw.rs`): an ADD or UPSERT with a vector leaves the id in the
+/// index (an ADD of an id already there is skipped, it stays); an UPDATE changes the vector of
+/// an id already there and is skipped for any other, so it never brings an id in; a DELETE
+/// takes it out; an ADD or UPSERT without a vector changes nothing.
+pub fn effect(operation: i64, has_vector: bool) -> Effect {
+    match operation {
+        op::ADD | op::UPSERT if has_vector => Effect::Put,
+        op::DELETE => Effect::Remove,
+        _ => Effect::Keep,
+    }
+}
+
+/// Which WAL rows a load or a rebuild replays into an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Rows with `seq_id` above this value, in seq_id order.
+    Above(i64),
+    /// None at all.
+    Nothing,
+    /// Not known for this schema.
+    Unknown,
+}
+
+/// Where the next load of vector segment `seg` starts replaying the WAL into its index.
+///
+/// - Python releases (0.4 – 0.6) load the index files (only when the pickle names a label)
+///   and replay the rows above the recorded position (0.4 – 0.5.5: the pickle's value; 0.6.3:
+///   the `max_seq_id` row, else the pickle's value), or every row when neither exists. A
+///   position of 0 replays nothing in 0.5.6 – 0.6.3 (`start or next`).
+/// - 1.x replays above the sqlite row (a missing row reads as 0; the pickle's value is not
+///   read on that path), unless the pickle is missing or holds no labels: then the segment is
+///   uninitialized, and every row still in the WAL is replayed into an empty index.
+pub fn load_start(dir: &DirFacts, seg: &Segment) -> Replay {
+    match dir.era {
+        Era::V1 => match seg.pickle.as_ref().and_then(|p| p.as_ref().ok()?.labels) {
+            Some(n) if n > 0 => Replay::Above(seg.sqlite_row().unwrap_or(0)),
+            _ => Replay::Above(i64::MIN),
+        },
+        Era::V056 if seg.max_seq_id == Some(0) => Replay::Nothing,
+        Era::V04 | Era::V050 | Era::V056 => Replay::Above(seg.max_seq_id.unwrap_or(i64::MIN)),
+        Era::Newer => Replay::Unknown,
+    }
+}
+
+/// [`rebuild_start`] as the rows it replays.
+pub fn rebuild_replay(start: RebuildStart) -> Replay {
+    match start {
+        RebuildStart::EveryRow => Replay::Above(i64::MIN),
+        RebuildStart::AfterRow(0) => Replay::Nothing,
+        RebuildStart::AfterRow(row) => Replay::Above(row),
+        RebuildStart::Unknown => Replay::Unknown,
+    }
+}
+
 /// Whether the WAL may already have lost rows a rebuild needs: Chroma's own purge deletes a
 /// collection's rows once both its segments have them, so with purging on, the rows below
 /// the recorded positions are gone for good.
@@ -55,6 +132,24 @@ mod tests {
             era,
             automatically_purge: purge,
         }
+    }
+
+    #[test]
+    fn what_each_operation_does_to_its_id() {
+        assert_eq!(effect(op::ADD, true), Effect::Put);
+        assert_eq!(effect(op::UPSERT, true), Effect::Put);
+        // An update is skipped for an id the index lacks: it never brings one in.
+        assert_eq!(effect(op::UPDATE, true), Effect::Keep);
+        assert_eq!(effect(op::UPDATE, false), Effect::Keep);
+        assert_eq!(effect(op::ADD, false), Effect::Keep);
+        assert_eq!(effect(op::DELETE, false), Effect::Remove);
+        assert_eq!(effect(9, true), Effect::Keep);
+        assert_eq!(rebuild_replay(RebuildStart::AfterRow(0)), Replay::Nothing);
+        assert_eq!(rebuild_replay(RebuildStart::AfterRow(7)), Replay::Above(7));
+        assert_eq!(
+            rebuild_replay(RebuildStart::EveryRow),
+            Replay::Above(i64::MIN)
+        );
     }
 
     #[test]

@@ -277,6 +277,7 @@ fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection
             tenant: text(r, 5),
             segments: Vec::new(),
             bound: Bound::Unknown("collection has no segments".into()),
+            truth: None,
             id,
         });
     }

@@ -8,6 +8,7 @@ use chroma_wal::backup as backups;
 use chroma_wal::prune::{BackupTarget, Canceller, Unit};
 use std::io::Write;
 
+use chroma_wal::chroma::truth;
 use chroma_wal::report::info::{self as report_info, InfoExtras};
 use chroma_wal::report::{self, disk as report_disk};
 use chroma_wal::Error;
@@ -24,9 +25,11 @@ pub struct InfoArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also read what takes longer: the elements marked deleted in every vector index (one
-    /// byte per element of data_level0.bin), and where the space goes (SQLite's dbstat reads
-    /// every page of chroma.sqlite3).
+    /// Also read what takes longer: every element of every vector index (its label and
+    /// deleted mark) against the collection's records and WAL, which says which records a
+    /// query cannot return, the deleted vectors still on disk, and whether removing the index
+    /// folder and letting Chroma rebuild it would lose anything; and where the space goes
+    /// (SQLite's dbstat reads every page of chroma.sqlite3).
     #[arg(long)]
     pub deep: bool,
 }
@@ -46,6 +49,20 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         // Records no loadable index holds (a crash between an index persist and its commit).
         chroma_wal::chroma::coverage::apply(&mut snap, &mut wal, &|_| true)
             .map_err(|e| (e, None))?;
+        // What each index holds against its records, and what a rebuild would bring back.
+        let pb = bar(
+            "indexes",
+            Some(truth::work(&snap, &|_| true, true)),
+            Unit::Checks,
+        );
+        let mut cb = |done: u64, total: u64| {
+            pb.set_length(total);
+            pb.set_position(done);
+            !cancel.is_cancelled()
+        };
+        let found = truth::read(&snap, &|_| true, true, &mut cb);
+        pb.finish_and_clear();
+        truth::apply(&mut snap, found.map_err(|e| (e, None))?);
     }
     let space = if args.deep {
         let pb = bar("mapping", None, Unit::Tables);

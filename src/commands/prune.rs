@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::ProgressBar;
 
-use chroma_wal::chroma::coverage;
-use chroma_wal::prune::{self, preflight, Canceller, Event, JobOptions, Plan, Selection};
+use chroma_wal::chroma::{coverage, truth};
+use chroma_wal::prune::{self, lossy, preflight, Canceller, Event, JobOptions, Plan, Selection};
 use chroma_wal::{report, units, Error};
 
 use super::{bar, open_and_count, print_json, stderr_is_tty, Outcome};
@@ -115,6 +115,25 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     let mut plan = Plan::build(&snap, &wal, &selection(args)).map_err(|e| (e, None))?;
     if args.orphan_dirs {
         plan = plan.with_dirs(&snap, None);
+    }
+    // Before the question (and in a dry run): which collections this prune leaves without a
+    // lossless rebuild from the WAL. Reads the WAL and the records of the collections it
+    // touches (not their index files); skipped with --yes, where no one is asked.
+    if !args.yes || args.dry_run {
+        let planned: std::collections::HashSet<usize> = plan
+            .effective()
+            .filter_map(|t| snap.find_collection(&t.collection.as_ref()?.0).ok())
+            .collect();
+        if !planned.is_empty() {
+            let found = truth::read(&snap, &|i| planned.contains(&i), false, &mut |_, _| {
+                !cancel.is_cancelled()
+            })
+            .map_err(|e| (e, None))?;
+            truth::apply(&mut snap, found);
+            for m in lossy::made_lossy(&plan, &snap) {
+                plan.notes.push(m.sentence());
+            }
+        }
     }
     let target = args.backup.target();
     let folder: Option<PathBuf> = target.folder(&snap.persist_dir);

@@ -8,6 +8,7 @@
 pub mod folders;
 pub mod guard;
 pub mod job;
+pub mod lossy;
 pub mod plan;
 pub mod preflight;
 pub mod runner;

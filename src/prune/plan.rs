@@ -242,6 +242,7 @@ mod tests {
             stored_topic: None,
             segments: Vec::new(),
             bound,
+            truth: None,
         }
     }
 

@@ -10,6 +10,7 @@ use std::io::Write;
 use serde::ser::{Serialize, Serializer};
 use serde_json::{json, Value};
 
+use crate::chroma::truth::IndexTruth;
 use crate::chroma::{Bound, Collection, Segment, Snapshot, TopicOwner, TopicStats, WalStats};
 use crate::report::{collection_wal, main_topic};
 
@@ -148,6 +149,7 @@ struct CollectionJson<'a> {
     health: &'static str,
     held_rows: u64,
     id: &'a str,
+    index_truth: Option<TruthJson<'a>>,
     name: &'a str,
     prunable_bytes_estimate: u64,
     prunable_rows: u64,
@@ -169,6 +171,7 @@ fn collection<'a>(c: &'a Collection, wal: &'a WalStats, i: usize) -> CollectionJ
         health: c.health(),
         held_rows: cw.rows - cw.prunable,
         id: &c.id,
+        index_truth: c.truth.as_ref().map(truth),
         name: &c.name,
         prunable_bytes_estimate: cw.prunable_bytes,
         prunable_rows: cw.prunable,
@@ -183,6 +186,38 @@ fn collection<'a>(c: &'a Collection, wal: &'a WalStats, i: usize) -> CollectionJ
         topic: main_topic(c, &cw),
         wal_rows: cw.rows,
         topics: cw.topics,
+    }
+}
+
+/// `index_truth` (`info --deep`): the contract in `docs/` and the README.
+#[derive(serde::Serialize)]
+struct TruthJson<'a> {
+    ghost_bytes: Option<u64>,
+    ghosts: Option<u64>,
+    in_index: Option<u64>,
+    missing: Option<u64>,
+    missing_sample: &'a [String],
+    note: Option<&'a str>,
+    rebuild_after_prune: Option<&'static str>,
+    rebuild_from_wal: &'static str,
+    rebuild_loses: Option<u64>,
+    records: u64,
+    stale_ids: Option<u64>,
+}
+
+fn truth(t: &IndexTruth) -> TruthJson<'_> {
+    TruthJson {
+        ghost_bytes: t.ghost_bytes,
+        ghosts: t.ghosts,
+        in_index: t.in_index,
+        missing: t.missing(),
+        missing_sample: &t.missing_sample,
+        note: t.note.as_deref(),
+        rebuild_after_prune: t.rebuild_after_prune.map(|r| r.key()),
+        rebuild_from_wal: t.rebuild.key(),
+        rebuild_loses: t.rebuild.loses(),
+        records: t.records,
+        stale_ids: t.stale_ids,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod disk;
 pub mod info;
 pub mod table;
+pub mod truth;
 
 use std::io::Write;
 
@@ -245,6 +246,7 @@ pub fn write_info_text(
             writeln!(out, "  {}  {}", o.name, bytes(o.bytes))?;
         }
     }
+    truth::write_text(out, snap)?;
     if !snap.warnings.is_empty() {
         writeln!(out, "\nWarnings")?;
         for w in &snap.warnings {

@@ -71,6 +71,12 @@ pub enum Msg {
     Counted(Result<WalStats, String>),
     /// The deleted marks of each vector index (segment id, count), after the counts.
     Deleted(Vec<(String, u64)>),
+    /// Reading the indexes against their records, after the deleted marks.
+    TruthProgress {
+        done: u64,
+        total: u64,
+    },
+    Truth(Result<Vec<(usize, crate::chroma::truth::IndexTruth)>, String>),
     Rows(RowsReply),
     SpaceProgress {
         done: u64,
@@ -173,6 +179,8 @@ pub struct App {
     pub rows_generation: u64,
     /// The space view, while it is open.
     pub space: Option<super::space::SpaceView>,
+    /// The index truth's progress (the truths themselves are in the snapshot).
+    pub truth: super::truth::TruthState,
     /// The table's rows after filter and sort, kept until the catalog, the counts, the
     /// filter or the sort change: a frame then costs the same at 20 collections or 20,000.
     rows_cache: std::cell::RefCell<Option<Vec<RowRef>>>,
@@ -198,6 +206,7 @@ impl App {
             help: Help::default(),
             job: None,
             confirm_space: None,
+            truth: Default::default(),
             message: None,
             quit: false,
             wal_rows: None,
@@ -434,6 +443,7 @@ impl App {
         match msg {
             Msg::Scanned(Ok(s)) => {
                 self.snap = Some(s);
+                self.truth = Default::default();
                 self.scan_error = None;
                 self.counts = Counts::Counting { done: 0, total: 0 };
                 let valid: BTreeSet<String> = self
@@ -488,6 +498,11 @@ impl App {
                         f.deleted = Some(*n);
                     }
                 }
+            }
+            Msg::TruthProgress { done, total } => self.on_truth_progress(done, total),
+            Msg::Truth(found) => {
+                self.on_truth(found);
+                self.rows_changed();
             }
             Msg::Job(ev) => {
                 if let Some(job) = &mut self.job {

@@ -74,7 +74,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[KeyCode::Right, KeyCode::Enter, KeyCode::Tab],
         label: "→/⏎",
-        help: "show or hide the segments of the selected collection",
+        help: "show or hide the segments and index truth of the selected collection",
         action: Action::ToggleDetail,
         views: MAIN,
         footer: true,
@@ -331,7 +331,7 @@ pub fn footer(view: View) -> Vec<(&'static str, &'static str)> {
 
 fn short(help: &'static str) -> &'static str {
     match help {
-        "show or hide the segments of the selected collection" => "detail",
+        "show or hide the segments and index truth of the selected collection" => "detail",
         "mark or unmark the selected row for pruning" => "mark",
         "mark every prunable row" => "mark all",
         "prune the marked rows (asks first)" => "prune",

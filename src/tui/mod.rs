@@ -10,6 +10,7 @@ pub mod keymap;
 pub mod rows;
 pub mod space;
 pub mod table;
+pub mod truth;
 pub mod ui;
 pub mod views;
 
@@ -200,6 +201,20 @@ impl Workers {
                     .filter_map(|s| Some((s.id.clone(), s.index.as_ref()?.deleted?)))
                     .collect();
                 let _ = tx.send(Msg::Deleted(found));
+            }
+            // Then each index against its records and the WAL: which records a query cannot
+            // return, the deleted vectors on disk, what a rebuild from the WAL brings back.
+            let mut last = Instant::now();
+            let mut progress = |done: u64, total: u64| {
+                if last.elapsed() >= Duration::from_millis(100) {
+                    last = Instant::now();
+                    let _ = tx.send(Msg::TruthProgress { done, total });
+                }
+                live()
+            };
+            let found = crate::chroma::truth::read(&snap, &|_| true, true, &mut progress);
+            if live() {
+                let _ = tx.send(Msg::Truth(found.map_err(|e| e.to_string())));
             }
         });
     }

@@ -131,6 +131,16 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                             Style::new().fg(Color::Green),
                         ),
                     ];
+                    if let Some((text, alarm)) = app.truth_summary() {
+                        spans.push(Span::styled(
+                            format!("  {text}"),
+                            Style::new().fg(if alarm {
+                                Color::LightRed
+                            } else {
+                                Color::DarkGray
+                            }),
+                        ));
+                    }
                     if !s.holders.list.is_empty() || w.changed_during_scan {
                         spans.push(Span::styled(
                             "  live dir: counts may lag (recounted every 10 s; r now)",
@@ -242,13 +252,18 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                                 .map(|m| m.to_string())
                                 .unwrap_or_else(|| "-".into()),
                         ),
-                        Cell::from(c.status()).fg(if c.is_damaged() {
-                            Color::Red
-                        } else if c.bound.value().is_some() {
-                            Color::Reset
-                        } else {
-                            Color::Yellow
-                        }),
+                        {
+                            let (text, alarm) = super::views::truth::status(c);
+                            Cell::from(text).fg(if c.is_damaged() {
+                                Color::Red
+                            } else if let Some(a) = alarm {
+                                a
+                            } else if c.bound.value().is_some() {
+                                Color::Reset
+                            } else {
+                                Color::Yellow
+                            })
+                        },
                     ]
                 }
                 (RowRef::Orphan(t), _, Some(w)) => {
@@ -431,6 +446,19 @@ fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
             " (no compaction)"
         }
     )));
+    if let Some(s) = &app.snap {
+        for m in crate::prune::lossy::made_lossy(&plan, s) {
+            lines.push(
+                Line::from(format!("  BEWARE           {}", m.sentence())).fg(Color::LightRed),
+            );
+        }
+        if !matches!(app.truth, crate::tui::truth::TruthState::Ready) {
+            lines.push(
+                Line::from("  rebuild check    still reading the indexes: what this prune takes from a rebuild is not known yet")
+                    .fg(Color::Yellow),
+            );
+        }
+    }
     for d in &plan.dirs {
         lines.push(Line::from(format!(
             "  orphan folder    {}  {}",

@@ -7,6 +7,7 @@
 //! at `i * size_data_per_element + offset_level0` in `data_level0.bin`; bit 0x01 of its third
 //! byte marks it deleted.
 
+pub mod elements;
 pub mod links;
 
 use std::collections::BTreeMap;

@@ -102,6 +102,32 @@ mod source;
 mod walker;
 mod whole;
 
+/// One entry of a pickle's `id_to_label`: the id (hashed) and its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdLabel {
+    pub id: crate::chroma::idhash::IdHash,
+    pub label: u64,
+}
+
+/// The entries of `id_to_label`, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelMap {
+    pub pairs: Vec<IdLabel>,
+    /// Entries whose key or value could not be read as an id and a label (a key fetched from
+    /// the memo, a value that is not an integer): a map with any is not complete.
+    pub unread: u64,
+}
+
+/// [`read`], and the entries of `id_to_label` (`--deep`: memory grows with the labels).
+pub fn read_labels(path: &Path) -> Result<(PickleFacts, LabelMap), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    walker::validate_with_labels(file, len)
+}
+
 pub use walker::read_prefix;
 use walker::validate;
 pub use whole::{decode_whole, in_guard};
@@ -212,6 +238,33 @@ mod tests {
         assert!(validate_bytes(evil).unwrap_err().contains("names code"));
         let evil0 = b"cos\nsystem\n(S'true'\ntR.";
         assert!(validate_bytes(evil0).unwrap_err().contains("os.system"));
+    }
+
+    #[test]
+    fn collects_id_to_label_in_both_shapes() {
+        use crate::chroma::idhash::IdHash;
+        let p = python_shape(&[0x4b, 120], &[0x4b, 8], 3);
+        let (f, m) = walker::validate_with_labels(&p[..], p.len() as u64).unwrap();
+        assert_eq!(f.labels, Some(3));
+        assert_eq!(m.unread, 0);
+        let want: Vec<IdLabel> = (0..3)
+            .map(|i| IdLabel {
+                id: IdHash::of(format!("id{i}").as_bytes()),
+                label: i,
+            })
+            .collect();
+        assert_eq!(m.pairs, want);
+        let rust = b"\x80\x03}(X\x0e\x00\x00\x00dimensionalityNX\n\x00\x00\x00max_seq_idK*X\x0b\x00\x00\x00id_to_label}(X\x01\x00\x00\x00aK\x01uu.";
+        let (_, m) = walker::validate_with_labels(&rust[..], rust.len() as u64).unwrap();
+        assert_eq!(
+            m.pairs,
+            vec![IdLabel {
+                id: IdHash::of(b"a"),
+                label: 1
+            }]
+        );
+        // Without collecting, nothing is hashed and the facts are the same.
+        assert_eq!(validate_bytes(&p).unwrap(), f);
     }
 
     #[test]

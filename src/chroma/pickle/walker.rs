@@ -6,7 +6,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use crate::chroma::idhash::{Hasher, IdHash};
+
 use super::source::{Bad, Src};
+use super::{IdLabel, LabelMap};
 use super::{PickleFacts, PickleSeqId, Shape, HIGHEST_PROTOCOL, MAX_LINE, PD_CLASS, PD_MODULE};
 
 // --- the walker ----------------------------------------------------------------------------
@@ -63,6 +66,8 @@ enum V {
         /// 1 + index into the walker's states, 0 for none.
         state: u32,
     },
+    /// A string the label collector hashed (only while collecting `id_to_label`).
+    Id(IdHash),
     /// Chroma's `PersistentData` class itself (a GLOBAL).
     Class,
     /// An instance of it, with the state a BUILD gave it.
@@ -82,6 +87,8 @@ impl V {
     fn memo(&self) -> Memo {
         match self {
             V::Str(t) => Memo::Str(*t),
+            // The hash is not kept: a key fetched from the memo is counted as unread.
+            V::Id(_) => Memo::Str(Tag::Other),
             V::Class => Memo::Class,
             V::Scalar(Scalar::None) => Memo::None,
             V::Dict { .. } => Memo::Dict,
@@ -132,6 +139,8 @@ struct Walker<R: Read> {
     states: Vec<State>,
     /// Stop as soon as the top-level dict's `max_seq_id` value is on the stack.
     early: bool,
+    /// Collect `id_to_label`'s entries as they are set (`--deep`); `None`: skip them.
+    collect: Option<LabelMap>,
 }
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T, Bad> {
@@ -162,15 +171,25 @@ impl<R: Read> Walker<R> {
 
     /// Read `n` payload bytes: kept when short (to recognise names), skipped otherwise.
     fn payload(&mut self, n: u64) -> Result<Tag, Bad> {
-        self.payload_as(n, false)
+        Ok(self.payload_as(n, false)?.0)
+    }
+
+    /// A text payload as a stack value: hashed when collecting labels and not a known name.
+    fn text(&mut self, n: u64) -> Result<V, Bad> {
+        let (tag, hash) = self.payload_as(n, true)?;
+        Ok(match (tag, hash) {
+            (Tag::Other, Some(h)) => V::Id(h),
+            _ => V::Str(tag),
+        })
     }
 
     /// With `text`, Python decodes the payload as UTF-8 (surrogates allowed) and fails on
     /// anything else: checked when it is short enough to be read anyway.
-    fn payload_as(&mut self, n: u64, text: bool) -> Result<Tag, Bad> {
+    fn payload_as(&mut self, n: u64, text: bool) -> Result<(Tag, Option<IdHash>), Bad> {
         if n > self.len.saturating_sub(self.pos) {
             return Err(Bad::Cut(self.op_pos));
         }
+        let hash = text && self.collect.is_some();
         if n <= 64 {
             let mut b = [0u8; 64];
             let b = &mut b[..n as usize];
@@ -185,18 +204,34 @@ impl<R: Read> Walker<R> {
             }
             self.pos += n;
             // Only the few names the walker looks for are compared.
-            return Ok(if (10..=51).contains(&n) {
+            let tag = if (10..=51).contains(&n) {
                 tag_of(b)
             } else {
                 Tag::Other
-            });
+            };
+            return Ok((tag, hash.then(|| IdHash::of(b))));
+        }
+        if hash {
+            let mut h = Hasher::default();
+            let mut chunk = [0u8; 4096];
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(chunk.len() as u64) as usize;
+                if !self.r.fill(&mut chunk[..k])? {
+                    return Err(Bad::Cut(self.op_pos));
+                }
+                h.update(&chunk[..k]);
+                left -= k as u64;
+            }
+            self.pos += n;
+            return Ok((Tag::Other, Some(h.finish())));
         }
         let skipped = self.r.skip(n)?;
         self.pos += skipped;
         if skipped < n {
             return Err(Bad::Cut(self.op_pos));
         }
-        Ok(Tag::Other)
+        Ok((Tag::Other, None))
     }
 
     fn line(&mut self) -> Result<Vec<u8>, Bad> {
@@ -300,6 +335,23 @@ impl<R: Read> Walker<R> {
             return invalid("sets items on something that is not a dict");
         };
         let pairs = (self.stack.len() - from) / 2;
+        if target > 0 && self.stack[target - 1] == V::Str(Tag::IdToLabel) {
+            if let Some(c) = self.collect.as_mut() {
+                for pair in self.stack[from..].chunks_exact(2) {
+                    match (pair[0], pair[1]) {
+                        (V::Id(id), V::Scalar(Scalar::Int(l)))
+                            if l >= 0 && l <= u64::MAX as i128 =>
+                        {
+                            c.pairs.push(IdLabel {
+                                id,
+                                label: l as u64,
+                            })
+                        }
+                        _ => c.unread += 1,
+                    }
+                }
+            }
+        }
         for i in 0..pairs {
             let k = self.stack[from + 2 * i];
             let V::Str(tag) = k else { continue };
@@ -505,18 +557,33 @@ impl<R: Read> Walker<R> {
                     if op == b'T' && n > i32::MAX as u64 {
                         return invalid("BINSTRING with a negative length");
                     }
-                    let t = self.payload_as(n, op == b'X')?;
-                    self.push(if op == b'X' { V::Str(t) } else { V::Other });
+                    if op == b'X' {
+                        let v = self.text(n)?;
+                        self.push(v);
+                    } else {
+                        self.payload(n)?;
+                        self.push(V::Other);
+                    }
                 }
                 b'U' | 0x8c | b'C' => {
                     let n = self.u8()? as u64;
-                    let t = self.payload_as(n, op == 0x8c)?;
-                    self.push(if op == 0x8c { V::Str(t) } else { V::Other });
+                    if op == 0x8c {
+                        let v = self.text(n)?;
+                        self.push(v);
+                    } else {
+                        self.payload(n)?;
+                        self.push(V::Other);
+                    }
                 }
                 0x8d | 0x8e | 0x96 => {
                     let n = u64::from_le_bytes(self.array::<8>()?);
-                    let t = self.payload_as(n, op == 0x8d)?;
-                    self.push(if op == 0x8d { V::Str(t) } else { V::Other });
+                    if op == 0x8d {
+                        let v = self.text(n)?;
+                        self.push(v);
+                    } else {
+                        self.payload(n)?;
+                        self.push(V::Other);
+                    }
                 }
                 // Containers.
                 b'}' => self.push(V::Dict { len: 0, state: 0 }),
@@ -726,7 +793,26 @@ pub(super) fn validate<R: Read>(r: R, len: u64) -> Result<PickleFacts, String> {
     walk_file(r, len, false)
 }
 
+/// [`validate`], collecting `id_to_label`'s entries on the way.
+pub(super) fn validate_with_labels<R: Read>(
+    r: R,
+    len: u64,
+) -> Result<(PickleFacts, LabelMap), String> {
+    let mut labels = Some(LabelMap::default());
+    let facts = walk(r, len, false, &mut labels)?;
+    Ok((facts, labels.unwrap_or_default()))
+}
+
 fn walk_file<R: Read>(r: R, len: u64, early: bool) -> Result<PickleFacts, String> {
+    walk(r, len, early, &mut None)
+}
+
+fn walk<R: Read>(
+    r: R,
+    len: u64,
+    early: bool,
+    collect: &mut Option<LabelMap>,
+) -> Result<PickleFacts, String> {
     let mut w = Walker {
         r: Src::new(r),
         pos: 0,
@@ -740,8 +826,11 @@ fn walk_file<R: Read>(r: R, len: u64, early: bool) -> Result<PickleFacts, String
         protocol: 0,
         states: Vec::new(),
         early,
+        collect: collect.take(),
     };
-    let top = match w.walk() {
+    let walked = w.walk();
+    *collect = w.collect.take();
+    let top = match walked {
         Ok(v) => v,
         Err(Bad::Cut(at)) => {
             return Err(if len == 0 {

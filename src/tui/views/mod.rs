@@ -4,3 +4,4 @@ pub mod help;
 pub mod rows;
 pub mod segments;
 pub mod space;
+pub mod truth;

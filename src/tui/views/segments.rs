@@ -93,7 +93,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let mut extra: Vec<Line> = c.segments.iter().filter_map(files_line).collect();
+    let mut extra: Vec<Line> = super::truth::lines(c);
+    extra.extend(c.segments.iter().filter_map(files_line));
     if let Bound::Damaged {
         segment,
         reason,

@@ -1,0 +1,95 @@
+//! The records of a metadata segment, read in id order in short statements and tallied
+//! against the index and the WAL (see [`super`]).
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use crate::chroma::idhash::IdHash;
+use crate::error::Result;
+
+/// What the index and the WAL say of one record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    /// A query can return it after the next load.
+    pub in_index: bool,
+    /// The index files give its id a live element.
+    pub in_live: bool,
+    /// A rebuild from the WAL gives it a vector.
+    pub rebuilt: bool,
+    /// The same after a prune of the collection's prunable rows.
+    pub rebuilt_pruned: bool,
+    /// A rebuild that replays every row left.
+    pub rebuilt_every: bool,
+}
+
+/// The counts over all records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub records: u64,
+    pub in_index: u64,
+    pub in_live: u64,
+    pub rebuilt: u64,
+    pub rebuilt_pruned: u64,
+    pub rebuilt_every: u64,
+    /// The first ids (in id order) a query cannot return.
+    pub missing_sample: Vec<String>,
+}
+
+/// Records per statement: each holds the read lock about as long as a WAL count's range.
+const CHUNK: i64 = 20_000;
+
+/// Tally every record of metadata segment `segment`, asking `judge` about each.
+pub fn tally(
+    conn: &Connection,
+    segment: &str,
+    judge: &mut dyn FnMut(&IdHash) -> Seen,
+) -> Result<Tally> {
+    let mut first_st = conn.prepare(
+        "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id >= ?2 \
+         ORDER BY embedding_id LIMIT ?3",
+    )?;
+    let mut st = conn.prepare(
+        "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id > ?2 \
+         ORDER BY embedding_id LIMIT ?3",
+    )?;
+    let mut t = Tally::default();
+    let mut after: Vec<u8> = Vec::new();
+    let mut first = true;
+    loop {
+        let mut n = 0i64;
+        let mut last: Option<Vec<u8>> = None;
+        {
+            let mut rows = if first {
+                // `>= ''`: every text, an empty id included.
+                first_st.query(rusqlite::params![segment, "", CHUNK])?
+            } else {
+                st.query(rusqlite::params![segment, after.as_slice(), CHUNK])?
+            };
+            while let Some(r) = rows.next()? {
+                n += 1;
+                let id: &[u8] = match r.get_ref(0)? {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => b,
+                    _ => continue,
+                };
+                let s = judge(&IdHash::of(id));
+                t.records += 1;
+                t.in_index += s.in_index as u64;
+                t.in_live += s.in_live as u64;
+                t.rebuilt += s.rebuilt as u64;
+                t.rebuilt_pruned += s.rebuilt_pruned as u64;
+                t.rebuilt_every += s.rebuilt_every as u64;
+                if !s.in_index && t.missing_sample.len() < super::SAMPLE {
+                    t.missing_sample
+                        .push(String::from_utf8_lossy(id).into_owned());
+                }
+                last = Some(id.to_vec());
+            }
+        }
+        first = false;
+        match last {
+            Some(l) if n == CHUNK => after = l,
+            _ => break,
+        }
+    }
+    Ok(t)
+}

@@ -1,0 +1,91 @@
+"""Build a persist dir with one large vector index, written by the real hnswlib and pickled
+with Chroma's own PersistentData class, for the index-truth and rebuild benchmarks.
+
+Run with the Python of the chromadb 0.4.22 venv (tests/fixtures/gen/venvs.sh): it imports
+chroma_hnswlib (the binding Chroma 0.4 - 0.6 ships) and chromadb's PersistentData.
+
+The base is tests/fixtures/v0_4_22 (a real dir). The vector segment of its default-database
+"big" collection gets a new index of N elements (labels 1..N, ids "v{label}", DIM-dim random
+float32 vectors, M 16, ef_construction 100, built with hnswlib on every core and persisted as
+Chroma persists it), GHOSTS of them marked deleted and dropped from the maps as Chroma drops a
+deleted id. Its metadata segment gets the N - GHOSTS live ids as records; the pickle's
+max_seq_id is the WAL's top, so nothing is replayed on load.
+
+Usage: gen_index.py OUT_DIR N [DIM] [GHOST_FRACTION]
+"""
+
+import os
+import pickle
+import shutil
+import sqlite3
+import struct
+import sys
+import time
+
+import hnswlib
+import numpy as np
+from chromadb.segment.impl.vector.local_persistent_hnsw import PersistentData
+
+here = os.path.dirname(os.path.abspath(__file__))
+base = os.path.join(here, "..", "fixtures", "v0_4_22")
+
+
+def main():
+    out = sys.argv[1]
+    n = int(sys.argv[2])
+    dim = int(sys.argv[3]) if len(sys.argv) > 3 else 384
+    ghost_frac = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    shutil.copytree(base, out)
+    db = sqlite3.connect(os.path.join(out, "chroma.sqlite3"))
+    (cid,) = db.execute(
+        "SELECT c.id FROM collections c JOIN databases d ON d.id = c.database_id "
+        "WHERE c.name = 'big' AND d.name = 'default_database'").fetchone()
+    seg = dict(db.execute("SELECT scope, id FROM segments WHERE collection = ?", (cid,)).fetchall())
+    vdir = os.path.join(out, seg["VECTOR"])
+    shutil.rmtree(vdir, ignore_errors=True)
+    os.makedirs(vdir)
+    (top,) = db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()
+
+    rng = np.random.default_rng(7)
+    index = hnswlib.Index(space="l2", dim=dim)
+    index.init_index(max_elements=n, ef_construction=100, M=16, is_persistent_index=True,
+                     persistence_location=vdir)
+    index.set_num_threads(os.cpu_count() or 1)
+    t0 = time.time()
+    batch = 20_000
+    for lo in range(0, n, batch):
+        k = min(batch, n - lo)
+        vecs = rng.uniform(-1, 1, size=(k, dim)).astype(np.float32)
+        index.add_items(vecs, np.arange(lo + 1, lo + 1 + k))
+        print(f"\r{lo + k}/{n} added ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    ghosts = int(n * ghost_frac)
+    # Every fifth label from the start: ghosts spread through the file, as deletes are.
+    step = max(1, n // ghosts) if ghosts else 0
+    dead = set(range(1, n + 1, step)[:ghosts]) if ghosts else set()
+    for label in dead:
+        index.mark_deleted(label)
+    index.persist_dirty()
+    live = [label for label in range(1, n + 1) if label not in dead]
+    id_to_label = {f"v{label}": label for label in live}
+    label_to_id = {label: f"v{label}" for label in live}
+    id_to_seq_id = {f"v{label}": top for label in live}
+    pd = PersistentData(dim, n, top, id_to_label, label_to_id, id_to_seq_id)
+    with open(os.path.join(vdir, "index_metadata.pickle"), "wb") as f:
+        pickle.dump(pd, f, pickle.HIGHEST_PROTOCOL)
+    blob = struct.pack(">Q", top)
+    db.execute("DELETE FROM embeddings WHERE segment_id = ?", (seg["METADATA"],))
+    db.executemany(
+        "INSERT INTO embeddings (segment_id, embedding_id, seq_id) VALUES (?, ?, ?)",
+        ((seg["METADATA"], f"v{label}", blob) for label in live))
+    db.execute("UPDATE collections SET dimension = ? WHERE id = ?", (dim, cid))
+    db.commit()
+    db.close()
+    print(f"{out}: {n} elements of {dim} dims, {ghosts} ghosts, {len(live)} records, "
+          f"built in {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
