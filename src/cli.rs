@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::commands::completions::CompletionsArgs;
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::prune::PruneArgs;
+pub use crate::commands::records::RecordsArgs;
 pub use crate::commands::restore::RestoreArgs;
 pub use crate::commands::rows::RowsArgs;
 
@@ -83,6 +84,15 @@ pub enum Command {
     /// Opens chroma.sqlite3 read-only and streams: memory does not grow with the topic.
     /// Exits 1 after listing when rows are malformed (they are shown, marked as such).
     Rows(RowsArgs),
+    /// List a collection's records as Chroma's get() returns them: id, document, metadata
+    /// (with Chroma's value types) and embedding, taken from the index or from the WAL rows
+    /// Chroma has yet to apply, in every era and without Chroma.
+    ///
+    /// Read-only (no byte and no modification time changes) and streamed: memory grows with
+    /// the index's labels, never with the vectors. A record whose vector is nowhere (no query
+    /// returns it) has source and embedding null; a damaged index gives every embedding null
+    /// and says why on stderr. An unknown collection exits 2.
+    Records(RecordsArgs),
     /// Undo a prune: put chroma.sqlite3 and every folder the prune moved back, from its
     /// backup (the newest one of this dir by default). Refuses while Chroma runs.
     ///

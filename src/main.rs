@@ -46,14 +46,19 @@ fn main() -> ExitCode {
         Some(cli::Command::Info(a)) => a.json,
         Some(cli::Command::Prune(a)) => a.json,
         Some(cli::Command::Restore(a)) => a.json,
-        Some(cli::Command::Completions(_) | cli::Command::Man | cli::Command::Rows(_)) | None => {
-            false
-        }
+        Some(
+            cli::Command::Completions(_)
+            | cli::Command::Man
+            | cli::Command::Rows(_)
+            | cli::Command::Records(_),
+        )
+        | None => false,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
         Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
         Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
         Some(cli::Command::Rows(a)) => commands::rows::run(a),
+        Some(cli::Command::Records(a)) => commands::records::run(a, &cancel),
         Some(cli::Command::Restore(a)) => commands::restore::run(a),
         Some(cli::Command::Completions(a)) => commands::completions::run(a),
         Some(cli::Command::Man) => commands::man::run(),

@@ -59,19 +59,69 @@ pub mod op {
     pub const DELETE: i64 = 3;
 }
 
-/// What applying a row with `operation` (and a vector or not) does to its id in the index.
+/// What applying a row does to its id's vector in the index (the records read this; the
+/// truth reads [`effect`], which follows from it).
 ///
 /// Read at 0.4.24, 0.5.5, 0.6.3 (`local_persistent_hnsw.py`, `local_hnsw.py`) and 1.5.9
-/// (`rust/segment/src/local_hnsw.rs`): an ADD or UPSERT with a vector leaves the id in the
-/// index (an ADD of an id already there is skipped, it stays); an UPDATE changes the vector of
-/// an id already there and is skipped for any other, so it never brings an id in; a DELETE
-/// takes it out; an ADD or UPSERT without a vector changes nothing.
-pub fn effect(operation: i64, has_vector: bool) -> Effect {
+/// (`rust/segment/src/local_hnsw.rs`): an ADD of an id already there is skipped; an UPSERT
+/// sets the vector either way; an UPDATE changes the vector of an id already there and is
+/// skipped for any other (it never brings an id in); a DELETE takes it out; an ADD or UPSERT
+/// without a vector, and an UPDATE without one, change no vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// The row's vector, whether or not the id was there.
+    Set,
+    /// The row's vector only when the id is not there yet.
+    SetIfAbsent,
+    /// The row's vector only when the id is there.
+    SetIfPresent,
+    /// The id is gone.
+    Remove,
+    /// Nothing changes.
+    Keep,
+}
+
+/// [`Content`] of a row with `operation`, with a vector or not.
+pub fn content(operation: i64, has_vector: bool) -> Content {
     match operation {
-        op::ADD | op::UPSERT if has_vector => Effect::Put,
-        op::DELETE => Effect::Remove,
-        _ => Effect::Keep,
+        op::ADD if has_vector => Content::SetIfAbsent,
+        op::UPSERT if has_vector => Content::Set,
+        op::UPDATE if has_vector => Content::SetIfPresent,
+        op::DELETE => Content::Remove,
+        _ => Content::Keep,
     }
+}
+
+/// What applying a row with `operation` (and a vector or not) does to whether its id is in
+/// the index (see [`content`]).
+pub fn effect(operation: i64, has_vector: bool) -> Effect {
+    match content(operation, has_vector) {
+        Content::Set | Content::SetIfAbsent => Effect::Put,
+        Content::Remove => Effect::Remove,
+        Content::SetIfPresent | Content::Keep => Effect::Keep,
+    }
+}
+
+/// Where an id's vector is after rows of [`Content`] are applied in seq_id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// None: the id has no vector.
+    Nothing,
+    /// The index files' element.
+    Index,
+    /// The WAL row with this seq_id.
+    Row(i64),
+}
+
+/// Fold `rows` (seq_id, content) in seq_id order over what the index holds to begin with.
+pub fn fold(start: Holder, rows: impl IntoIterator<Item = (i64, Content)>) -> Holder {
+    rows.into_iter().fold(start, |h, (seq, c)| match (c, h) {
+        (Content::Set, _) => Holder::Row(seq),
+        (Content::SetIfAbsent, Holder::Nothing) => Holder::Row(seq),
+        (Content::SetIfPresent, Holder::Index | Holder::Row(_)) => Holder::Row(seq),
+        (Content::Remove, _) => Holder::Nothing,
+        _ => h,
+    })
 }
 
 /// Which WAL rows a load or a rebuild replays into an index.
@@ -144,6 +194,19 @@ mod tests {
         assert_eq!(effect(op::ADD, false), Effect::Keep);
         assert_eq!(effect(op::DELETE, false), Effect::Remove);
         assert_eq!(effect(9, true), Effect::Keep);
+        // The vector: an update changes only an id already there; a second add is skipped.
+        let rows = [(3, content(op::ADD, true)), (4, content(op::ADD, true))];
+        assert_eq!(fold(Holder::Nothing, rows), Holder::Row(3));
+        assert_eq!(fold(Holder::Index, rows), Holder::Index);
+        let upd = [(5, content(op::UPDATE, true))];
+        assert_eq!(fold(Holder::Nothing, upd), Holder::Nothing);
+        assert_eq!(fold(Holder::Index, upd), Holder::Row(5));
+        let redo = [(6, content(op::DELETE, false)), (7, content(op::ADD, true))];
+        assert_eq!(fold(Holder::Index, redo), Holder::Row(7));
+        assert_eq!(
+            fold(Holder::Index, [(8, content(op::UPSERT, true))]),
+            Holder::Row(8)
+        );
         assert_eq!(rebuild_replay(RebuildStart::AfterRow(0)), Replay::Nothing);
         assert_eq!(rebuild_replay(RebuildStart::AfterRow(7)), Replay::Above(7));
         assert_eq!(

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod info;
 pub mod man;
 pub mod prune;
+pub mod records;
 pub mod restore;
 pub mod rows;
 

@@ -1,0 +1,316 @@
+//! Where each record's vector comes from, as `get()` in the dir's release would find it: the
+//! index files (the pickle's id → label, the element with that label), then the WAL rows the
+//! release replays on its next load, folded by [`crate::chroma::replay::fold`].
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use crate::chroma::catalog::{Segment, Snapshot};
+use crate::chroma::hnsw::elements::{self, ReadError};
+use crate::chroma::hnsw::{Header, DATA_LEVEL0};
+use crate::chroma::idhash::IdHash;
+use crate::chroma::replay::{self, Content, Holder, Replay};
+use crate::chroma::{pickle, Health, TopicOwner, INDEX_METADATA};
+use crate::error::{Error, Result};
+
+/// Where a record's vector was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Index,
+    Wal,
+}
+
+impl Source {
+    pub fn key(self) -> &'static str {
+        match self {
+            Source::Index => "index",
+            Source::Wal => "wal",
+        }
+    }
+}
+
+/// The index side, once read: labels by id and elements by label.
+struct Index {
+    file: File,
+    header: Header,
+    /// `(id, label)` sorted by id.
+    labels: Vec<(IdHash, u64)>,
+    /// `(label, internal id)` of elements not marked deleted, sorted by label; of several
+    /// elements of one label, the last in the file (as hnswlib's lookup keeps it).
+    elements: Vec<(u64, u64)>,
+}
+
+/// Every vector a collection's records can have, ready to be looked up by id.
+pub struct Vectors {
+    index: Option<Index>,
+    /// `(id, seq_id, content)` of the rows replayed on the next load, by id then seq_id.
+    rows: Vec<(IdHash, i64, Content)>,
+    /// Why no vector can be given at all (a damaged index), when so.
+    pub problem: Option<String>,
+}
+
+impl Vectors {
+    /// Read what the vector segment `v` of collection `ci` gives. Reads every element's label
+    /// (one pass over `data_level0.bin`) and the pickle's map; memory grows with the elements
+    /// (about 40 bytes each), never with the vectors.
+    pub fn open(conn: &Connection, snap: &Snapshot, ci: usize, v: &Segment) -> Result<Vectors> {
+        let facts = snap.dir_facts();
+        if let Health::Damaged(why) = &v.health {
+            if !why.starts_with(crate::chroma::coverage::REASON_START) {
+                return Ok(Vectors {
+                    index: None,
+                    rows: Vec::new(),
+                    problem: Some(format!(
+                        "the vector index cannot be loaded ({why}): no embedding is given"
+                    )),
+                });
+            }
+        }
+        let index = match read_index(v, &snap.persist_dir.join(&v.id)) {
+            Ok(ix) => ix,
+            Err(why) => {
+                return Ok(Vectors {
+                    index: None,
+                    rows: Vec::new(),
+                    problem: Some(format!(
+                        "the vector index cannot be read ({why}): no embedding is given"
+                    )),
+                })
+            }
+        };
+        let rows =
+            match replay::load_start(&facts, v) {
+                Replay::Above(start) => replayed_rows(conn, snap, ci, start)?,
+                Replay::Nothing => Vec::new(),
+                Replay::Unknown => return Ok(Vectors {
+                    index,
+                    rows: Vec::new(),
+                    problem: Some(
+                        "what this schema's release replays is not known: embeddings come from \
+                         the index files alone"
+                            .into(),
+                    ),
+                }),
+            };
+        Ok(Vectors {
+            index,
+            rows,
+            problem: None,
+        })
+    }
+
+    /// Where `id`'s vector is after the next load.
+    pub fn holder(&self, id: &IdHash) -> Holder {
+        let start = match self.label_element(id) {
+            Some(_) => Holder::Index,
+            None => Holder::Nothing,
+        };
+        let from = self.rows.partition_point(|(h, _, _)| h < id);
+        let rows = self.rows[from..]
+            .iter()
+            .take_while(|(h, _, _)| h == id)
+            .map(|(_, seq, c)| (*seq, *c));
+        replay::fold(start, rows)
+    }
+
+    /// Where `id`'s vector is, without reading it.
+    pub fn source(&self, id: &IdHash) -> Option<Source> {
+        if self.problem.is_some() && self.index.is_none() {
+            return None;
+        }
+        match self.holder(id) {
+            Holder::Nothing => None,
+            Holder::Index => Some(Source::Index),
+            Holder::Row(_) => Some(Source::Wal),
+        }
+    }
+
+    /// The internal id of `id`'s live element in the index files.
+    fn label_element(&self, id: &IdHash) -> Option<u64> {
+        let ix = self.index.as_ref()?;
+        let at = ix.labels.binary_search_by(|(h, _)| h.cmp(id)).ok()?;
+        let label = ix.labels[at].1;
+        let e = ix.elements.binary_search_by(|(l, _)| l.cmp(&label)).ok()?;
+        Some(ix.elements[e].1)
+    }
+
+    /// `id`'s vector and where it came from (`None`: it has none).
+    pub fn vector(&self, conn: &Connection, id: &IdHash) -> Result<Option<(Vec<f32>, Source)>> {
+        if self.problem.is_some() && self.index.is_none() {
+            return Ok(None);
+        }
+        match self.holder(id) {
+            Holder::Nothing => Ok(None),
+            Holder::Index => {
+                let (Some(ix), Some(internal)) = (self.index.as_ref(), self.label_element(id))
+                else {
+                    return Ok(None);
+                };
+                let h = &ix.header;
+                let at = internal * h.size_data_per_element + h.offset_data;
+                let mut buf = vec![0u8; (h.label_offset - h.offset_data) as usize];
+                ix.file.read_exact_at(&mut buf, at).map_err(|e| {
+                    Error::failed(format!("cannot read a vector from {DATA_LEVEL0}: {e}"))
+                })?;
+                Ok(Some((floats(&buf), Source::Index)))
+            }
+            Holder::Row(seq) => {
+                let row = conn.query_row(
+                    "SELECT vector, encoding FROM embeddings_queue WHERE seq_id = ?1",
+                    [seq],
+                    |r| {
+                        let v = match r.get_ref(0)? {
+                            ValueRef::Blob(b) => Some(b.to_vec()),
+                            _ => None,
+                        };
+                        let enc: Option<String> = r.get(1).ok().flatten();
+                        Ok((v, enc))
+                    },
+                );
+                match row {
+                    Ok((Some(b), enc)) => Ok(Some((decode(&b, enc.as_deref()), Source::Wal))),
+                    // The row went (a live Chroma purged it) since it was read.
+                    Ok((None, _)) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+/// The WAL's vector as Chroma encodes it: FLOAT32 (or INT32) little-endian, packed.
+fn decode(b: &[u8], encoding: Option<&str>) -> Vec<f32> {
+    match encoding {
+        Some(e) if e.eq_ignore_ascii_case("INT32") => b
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
+        _ => floats(b),
+    }
+}
+
+fn floats(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn read_index(v: &Segment, seg_dir: &Path) -> std::result::Result<Option<Index>, String> {
+    // Without a pickle that names a label, no release loads the files.
+    let named = matches!(&v.pickle, Some(Ok(f)) if f.labels.unwrap_or(0) > 0);
+    let Some(header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
+        return Ok(None);
+    };
+    if !named {
+        return Ok(None);
+    }
+    let mut elements: Vec<(u64, u64, bool)> = Vec::new();
+    match elements::each(seg_dir, &header, &mut |e| {
+        elements.push((e.label, e.internal, e.deleted));
+        true
+    }) {
+        Ok(()) => {}
+        Err(ReadError::Unreadable(why)) => return Err(why),
+        Err(ReadError::Stopped) => return Err("the read of the index stopped".into()),
+    }
+    elements.sort_unstable();
+    // The last element of each label in file order decides, as hnswlib's lookup does.
+    let mut live: Vec<(u64, u64)> = Vec::with_capacity(elements.len());
+    let mut i = 0;
+    while i < elements.len() {
+        let mut j = i;
+        while j + 1 < elements.len() && elements[j + 1].0 == elements[i].0 {
+            j += 1;
+        }
+        let (label, internal, deleted) = elements[j];
+        if !deleted {
+            live.push((label, internal));
+        }
+        i = j + 1;
+    }
+    drop(elements);
+    let (_, map) = pickle::read_labels(&seg_dir.join(INDEX_METADATA))
+        .map_err(|why| format!("{INDEX_METADATA} {why}"))?;
+    if map.unread > 0 {
+        return Err(format!(
+            "{} entries of {INDEX_METADATA}'s id_to_label are not an id and a label",
+            map.unread
+        ));
+    }
+    let mut labels: Vec<(IdHash, u64)> = map.pairs.iter().map(|p| (p.id, p.label)).collect();
+    drop(map);
+    labels.sort_unstable();
+    let file = File::open(seg_dir.join(DATA_LEVEL0))
+        .map_err(|e| format!("cannot open {DATA_LEVEL0}: {e}"))?;
+    Ok(Some(Index {
+        file,
+        header,
+        labels,
+        elements: live,
+    }))
+}
+
+/// The rows of collection `ci` above `start`, reduced to id, seq_id and content, sorted.
+fn replayed_rows(
+    conn: &Connection,
+    snap: &Snapshot,
+    ci: usize,
+    start: i64,
+) -> Result<Vec<(IdHash, i64, Content)>> {
+    let mut out = Vec::new();
+    let mut st = conn.prepare(
+        "SELECT seq_id, operation, id, vector IS NOT NULL, topic FROM embeddings_queue \
+         WHERE seq_id > ?1 AND seq_id <= ?2",
+    )?;
+    // Short statements in seq_id ranges, as every read of a live dir.
+    let (lo, top): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(seq_id), MAX(seq_id) FROM embeddings_queue",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (Some(lo), Some(top)) = (lo, top) else {
+        return Ok(out);
+    };
+    let mut from = start.max(lo.saturating_sub(1));
+    let span = 50_000i64;
+    let mut owner_of: std::collections::HashMap<Vec<u8>, bool> = Default::default();
+    while from < top {
+        let to = from.saturating_add(span).min(top);
+        let mut rows = st.query([from, to])?;
+        while let Some(r) = rows.next()? {
+            let topic: &[u8] = match r.get_ref(4)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => t,
+                _ => continue,
+            };
+            let mine = match owner_of.get(topic) {
+                Some(m) => *m,
+                None => {
+                    let m = snap.owner_of(&String::from_utf8_lossy(topic))
+                        == TopicOwner::Collection(ci);
+                    owner_of.insert(topic.to_vec(), m);
+                    m
+                }
+            };
+            if !mine {
+                continue;
+            }
+            let (ValueRef::Integer(seq), ValueRef::Integer(op)) = (r.get_ref(0)?, r.get_ref(1)?)
+            else {
+                continue;
+            };
+            let id = match r.get_ref(2)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => IdHash::of(t),
+                _ => continue,
+            };
+            let has_vector = matches!(r.get_ref(3)?, ValueRef::Integer(1));
+            out.push((id, seq, replay::content(op, has_vector)));
+        }
+        from = to;
+    }
+    out.sort_by_key(|(h, seq, _)| (*h, *seq));
+    Ok(out)
+}
