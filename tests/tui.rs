@@ -861,3 +861,114 @@ fn index_truth_in_the_row_the_pane_the_header_and_the_confirm() {
     assert!(confirm.contains("loses nothing today"), "{confirm}");
     assert!(!confirm.contains("still reading the indexes"), "{confirm}");
 }
+
+/// Drive the records view through its real worker: start it, answer every ask the view
+/// makes, until the view is idle with its vectors found.
+struct RecordsHarness {
+    asks: Option<std::sync::mpsc::Sender<chroma_wal::tui::records::RecordsAsk>>,
+    tx: std::sync::mpsc::Sender<Msg>,
+    rx: std::sync::mpsc::Receiver<Msg>,
+}
+
+impl RecordsHarness {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        RecordsHarness { asks: None, tx, rx }
+    }
+
+    fn settle(&mut self, app: &mut App, mut pending: Vec<Effect>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for e in pending.drain(..) {
+                match e {
+                    Effect::OpenRecords {
+                        generation,
+                        snap,
+                        collection,
+                    } => {
+                        let (a_tx, a_rx) = std::sync::mpsc::channel();
+                        self.asks = Some(a_tx);
+                        let tx = self.tx.clone();
+                        std::thread::spawn(move || {
+                            chroma_wal::tui::records::worker(
+                                generation, snap.0, collection, a_rx, tx,
+                            )
+                        });
+                    }
+                    Effect::Records { ask, .. } => {
+                        self.asks.as_ref().unwrap().send(*ask).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            let v = app.records.as_ref().unwrap();
+            if v.vectors_ready && v.loading.is_none() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "records view never settled");
+            if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(200)) {
+                pending = app.on_msg(m);
+            }
+        }
+    }
+}
+
+/// The records view: the first page at once, then where each vector is; a record no query
+/// returns is marked; Enter shows one whole with its vector; search by id and by text.
+#[test]
+fn records_view_marks_unreachable_shows_one_whole_and_searches() {
+    let mut app = app_on("rebuilt_v1_5_9");
+    let at = names(&app).iter().position(|n| n == "rebuilt").unwrap();
+    app.update(Action::Select(at));
+    let first = app.update(Action::OpenRecords);
+    assert_eq!(app.view, View::Records);
+    let mut h = RecordsHarness::new();
+    h.settle(&mut app, first);
+    let v = app.records.as_ref().unwrap();
+    assert_eq!(v.count, Some(351));
+    let screen = render(&app, 150, 30, Instant::now());
+    assert!(
+        screen.contains("records of rebuilt · 351 records"),
+        "{screen}"
+    );
+    assert!(screen.contains("unreachable"), "{screen}");
+    // Enter on the first record (r010: its vector is nowhere).
+    let e = app.update(Action::ToggleDetail);
+    h.settle(&mut app, e);
+    let whole = render(&app, 150, 30, Instant::now());
+    assert!(
+        whole.contains("none: no index holds this record's vector"),
+        "{whole}"
+    );
+    app.update(Action::Back);
+    // Search by id: only the matching records.
+    app.update(Action::FilterStart);
+    let mut e = Vec::new();
+    for c in "r35".chars() {
+        e.extend(app.records_search_input(Some(c), false, false));
+    }
+    e.extend(app.records_search_input(None, true, false));
+    h.settle(&mut app, e);
+    let v = app.records.as_ref().unwrap();
+    assert!(!v.records.is_empty());
+    assert!(
+        v.records.iter().all(|r| r.id.contains("r35")),
+        "{:?}",
+        v.records
+    );
+    // A record of the WAL tail: Enter shows its vector and where it comes from.
+    let i = v.records.iter().position(|r| r.source.is_some()).unwrap();
+    app.records.as_mut().unwrap().cursor = i;
+    let e = app.update(Action::ToggleDetail);
+    h.settle(&mut app, e);
+    let whole = render(&app, 150, 30, Instant::now());
+    assert!(whole.contains("8 dimensions, first values"), "{whole}");
+    // Esc closes the record, then clears the search, then goes back to the table.
+    app.update(Action::Back);
+    let e = app.update(Action::Back);
+    assert!(matches!(e.as_slice(), [Effect::Records { .. }]));
+    app.records.as_mut().unwrap().loading = None;
+    let e = app.update(Action::Back);
+    assert_eq!(e, vec![Effect::CloseRecords]);
+    assert_eq!(app.view, View::Main);
+}

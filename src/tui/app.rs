@@ -26,6 +26,8 @@ pub enum View {
     Rows,
     /// Where the space of the dir goes, and its backups.
     Space,
+    /// One collection's records, as get() returns them.
+    Records,
 }
 
 /// What a key (or the mouse) asks for.
@@ -52,6 +54,10 @@ pub enum Action {
     Back,
     /// Open the selected row's WAL rows.
     OpenRows,
+    /// Open the selected collection's records.
+    OpenRecords,
+    /// Search the records' documents.
+    TextSearch,
     NextMatch,
     PrevMatch,
     /// Open the space map.
@@ -78,6 +84,7 @@ pub enum Msg {
     },
     Truth(Result<Vec<(usize, crate::chroma::truth::IndexTruth)>, String>),
     Rows(RowsReply),
+    Records(super::records::RecordsReply),
     SpaceProgress {
         done: u64,
         total: u64,
@@ -85,6 +92,16 @@ pub enum Msg {
     Space(Result<crate::chroma::space::SpaceMap, String>),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
+}
+
+/// A snapshot handed to a worker, compared by identity (effects are compared in tests).
+#[derive(Debug, Clone)]
+pub struct SharedSnap(pub Arc<Snapshot>);
+
+impl PartialEq for SharedSnap {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Work the runner must start.
@@ -95,6 +112,18 @@ pub enum Effect {
     CancelJob,
     Rows(Box<RowsRequest>),
     MapSpace,
+    /// Start the records view's worker on collection `collection`.
+    OpenRecords {
+        generation: u64,
+        snap: SharedSnap,
+        collection: usize,
+    },
+    Records {
+        generation: u64,
+        ask: Box<super::records::RecordsAsk>,
+    },
+    /// The records view closed: its worker ends.
+    CloseRecords,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +208,8 @@ pub struct App {
     pub rows_generation: u64,
     /// The space view, while it is open.
     pub space: Option<super::space::SpaceView>,
+    /// The records view, while it is open.
+    pub records: Option<super::records::RecordsView>,
     /// The index truth's progress (the truths themselves are in the snapshot).
     pub truth: super::truth::TruthState,
     /// The table's rows after filter and sort, kept until the catalog, the counts, the
@@ -207,6 +238,7 @@ impl App {
             job: None,
             confirm_space: None,
             truth: Default::default(),
+            records: None,
             message: None,
             quit: false,
             wal_rows: None,
@@ -500,6 +532,7 @@ impl App {
                 }
             }
             Msg::TruthProgress { done, total } => self.on_truth_progress(done, total),
+            Msg::Records(reply) => return self.on_records_reply(reply),
             Msg::Truth(found) => {
                 self.on_truth(found);
                 self.rows_changed();
@@ -532,6 +565,7 @@ impl App {
             View::Main => self.update_main(action),
             View::Rows => self.update_rows(action),
             View::Space => self.update_space(action),
+            View::Records => self.update_records(action),
             View::Confirm => self.update_confirm(action),
             View::Running => self.update_running(action),
             View::Result => self.update_result(action),

@@ -18,8 +18,9 @@ pub struct Binding {
 
 const MAIN: &[View] = &[View::Main];
 /// Moving works the same in the table and in the rows view.
-const NAV: &[View] = &[View::Main, View::Rows];
+const NAV: &[View] = &[View::Main, View::Rows, View::Records];
 const ROWS: &[View] = &[View::Rows];
+const RECORDS: &[View] = &[View::Records];
 const SPACE: &[View] = &[View::Space];
 
 pub const BINDINGS: &[Binding] = &[
@@ -85,6 +86,46 @@ pub const BINDINGS: &[Binding] = &[
         help: "read the selected collection's WAL rows",
         action: Action::OpenRows,
         views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('e')],
+        label: "e",
+        help: "read the selected collection's records (documents, metadata, embeddings)",
+        action: Action::OpenRecords,
+        views: MAIN,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Enter],
+        label: "⏎",
+        help: "show the selected record whole (again: close it)",
+        action: Action::ToggleDetail,
+        views: RECORDS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('/')],
+        label: "/",
+        help: "search the records by id",
+        action: Action::FilterStart,
+        views: RECORDS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('t')],
+        label: "t",
+        help: "search the records' documents for a text",
+        action: Action::TextSearch,
+        views: RECORDS,
+        footer: true,
+    },
+    Binding {
+        keys: &[KeyCode::Esc, KeyCode::Left],
+        label: "Esc",
+        help: "close the record, clear the search, or back to the table",
+        action: Action::Back,
+        views: RECORDS,
         footer: true,
     },
     Binding {
@@ -221,7 +262,7 @@ pub const BINDINGS: &[Binding] = &[
         help: "cycle the sort: WAL rows, prunable, name",
         action: Action::Sort,
         views: MAIN,
-        footer: true,
+        footer: false, // the table's title says the sort; help lists the key
     },
     Binding {
         keys: &[KeyCode::Char('r')],
@@ -292,7 +333,13 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         help: "this help",
         action: Action::Help,
-        views: &[View::Main, View::Result, View::Rows, View::Space],
+        views: &[
+            View::Main,
+            View::Result,
+            View::Rows,
+            View::Space,
+            View::Records,
+        ],
         footer: true,
     },
     Binding {
@@ -300,7 +347,13 @@ pub const BINDINGS: &[Binding] = &[
         label: "q",
         help: "quit",
         action: Action::Quit,
-        views: &[View::Main, View::Result, View::Rows, View::Space],
+        views: &[
+            View::Main,
+            View::Result,
+            View::Rows,
+            View::Space,
+            View::Records,
+        ],
         footer: true,
     },
 ];
@@ -343,6 +396,11 @@ fn short(help: &'static str) -> &'static str {
         "back to the rescanned table" => "back",
         "this help" => "help",
         "read the selected collection's WAL rows" => "rows",
+        "read the selected collection's records (documents, metadata, embeddings)" => "records",
+        "show the selected record whole (again: close it)" => "record",
+        "search the records by id" => "search id",
+        "search the records' documents for a text" => "search text",
+        "close the record, clear the search, or back to the table" => "back",
         "show the selected WAL row whole (again: close it)" => "row",
         "search the rows by id" => "search id",
         "next (older) match" => "next",

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod job;
 pub mod keymap;
+pub mod records;
 pub mod rows;
 pub mod space;
 pub mod table;
@@ -56,6 +57,8 @@ pub struct Workers {
     generation: Arc<AtomicU64>,
     canceller: Option<Canceller>,
     opts: JobOptions,
+    /// The records view's worker: its generation and where its asks go.
+    records: Option<(u64, Sender<records::RecordsAsk>)>,
 }
 
 impl Workers {
@@ -66,6 +69,7 @@ impl Workers {
             generation: Arc::new(AtomicU64::new(0)),
             canceller: None,
             opts: opts.job_options(),
+            records: None,
         }
     }
 
@@ -73,6 +77,26 @@ impl Workers {
         match effect {
             Effect::Scan => self.scan(),
             Effect::RunJob(plan) => self.job(*plan),
+            Effect::OpenRecords {
+                generation,
+                snap,
+                collection,
+            } => {
+                let (asks_tx, asks) = mpsc::channel();
+                self.records = Some((generation, asks_tx));
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    records::worker(generation, snap.0, collection, asks, tx)
+                });
+            }
+            Effect::Records { generation, ask } => {
+                if let Some((g, to)) = &self.records {
+                    if *g == generation {
+                        let _ = to.send(*ask);
+                    }
+                }
+            }
+            Effect::CloseRecords => self.records = None,
             Effect::MapSpace => {
                 let (tx, path) = (self.tx.clone(), self.path.clone());
                 std::thread::spawn(move || {
@@ -241,6 +265,15 @@ pub const LIVE_REFRESH: Duration = Duration::from_secs(10);
 pub fn handle(app: &mut App, ev: TermEvent) -> Vec<Effect> {
     match ev {
         TermEvent::Key(k) if k.kind == KeyEventKind::Press => {
+            if app.records_searching() {
+                return match k.code {
+                    KeyCode::Enter => app.records_search_input(None, true, false),
+                    KeyCode::Esc => app.records_search_input(None, false, true),
+                    KeyCode::Backspace => app.records_search_input(None, false, false),
+                    KeyCode::Char(c) => app.records_search_input(Some(c), false, false),
+                    _ => Vec::new(),
+                };
+            }
             if app.rows_searching() {
                 return match k.code {
                     KeyCode::Enter => app.rows_search_input(None, true, false),

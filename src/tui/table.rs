@@ -92,6 +92,7 @@ impl App {
                 return vec![Effect::Scan];
             }
             Action::OpenRows => return self.open_rows(),
+            Action::OpenRecords => return self.open_records(),
             Action::OpenSpace => return self.open_space(),
             Action::Help => self.help.open(),
             Action::Quit => self.quit = true,
@@ -103,6 +104,7 @@ impl App {
             Action::Yes
             | Action::No
             | Action::NextMatch
+            | Action::TextSearch
             | Action::PrevMatch
             | Action::DeleteBackup => {}
         }

@@ -65,6 +65,7 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         View::Running => draw_running(f, app, body, now),
         View::Result => draw_result(f, app, body),
         View::Rows => super::views::rows::draw(f, app, body),
+        View::Records => super::views::records::draw(f, app, body),
         View::Space => super::views::space::draw(f, app, body),
     }
     draw_footer(f, app, footer);
@@ -649,7 +650,13 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         .wal_rows
         .as_ref()
         .filter(|_| app.view == View::Rows)
-        .and_then(super::views::rows::search_line);
+        .and_then(super::views::rows::search_line)
+        .or_else(|| {
+            app.records
+                .as_ref()
+                .filter(|_| app.view == View::Records)
+                .and_then(super::views::records::search_line)
+        });
     if let Some(line) = searching {
         spans.extend(line.spans);
     } else if app.filter_editing {
@@ -669,7 +676,13 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         .wal_rows
         .as_ref()
         .filter(|_| app.view == View::Rows)
-        .and_then(|v| v.message.clone());
+        .and_then(|v| v.message.clone())
+        .or_else(|| {
+            app.records
+                .as_ref()
+                .filter(|_| app.view == View::Records)
+                .and_then(|v| v.message.clone())
+        });
     let status = match rows_message.as_ref().or(app.message.as_ref()) {
         Some(m) => Line::from(m.clone()).fg(Color::Yellow),
         None if app.view == View::Main => Line::from(format!(

@@ -172,6 +172,23 @@ impl Reader {
         filter: &Filter,
         embeddings: bool,
     ) -> Result<Vec<Record>> {
+        self.read(after, limit, filter, embeddings, true)
+    }
+
+    /// Up to `limit` records before `before`, in `embeddings.id` order (scrolling back).
+    pub fn page_before(&self, before: i64, limit: usize, filter: &Filter) -> Result<Vec<Record>> {
+        self.read(before, limit, filter, false, false)
+    }
+
+    fn read(
+        &self,
+        from: i64,
+        limit: usize,
+        filter: &Filter,
+        embeddings: bool,
+        forward: bool,
+    ) -> Result<Vec<Record>> {
+        let after = from;
         let (cond, arg) = match filter {
             Filter::All => ("", None),
             Filter::Id(s) => ("AND instr(e.embedding_id, ?3) > 0", Some(s.as_str())),
@@ -181,9 +198,10 @@ impl Reader {
                 Some(s.as_str()),
             ),
         };
+        let (op, order) = if forward { (">", "") } else { ("<", "DESC") };
         let sql = format!(
-            "SELECT e.id, e.embedding_id FROM embeddings e WHERE e.segment_id = ?1 AND e.id > ?2 \
-             {cond} ORDER BY e.id LIMIT {limit}"
+            "SELECT e.id, e.embedding_id FROM embeddings e WHERE e.segment_id = ?1 AND e.id {op} ?2 \
+             {cond} ORDER BY e.id {order} LIMIT {limit}"
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit);
@@ -202,6 +220,9 @@ impl Reader {
                 };
                 ids.push((rowid, id));
             }
+        }
+        if !forward {
+            ids.reverse();
         }
         let rowids: Vec<i64> = ids.iter().map(|(r, _)| *r).collect();
         let mut metas = meta::read(&self.conn, self.shape, &rowids)?;

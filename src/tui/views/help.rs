@@ -63,6 +63,7 @@ impl Help {
 const ORDER: &[View] = &[
     View::Main,
     View::Rows,
+    View::Records,
     View::Space,
     View::Confirm,
     View::Running,
@@ -73,6 +74,7 @@ fn name(v: View) -> &'static str {
     match v {
         View::Main => "the collections table",
         View::Rows => "the WAL rows view (w)",
+        View::Records => "the records view (e)",
         View::Space => "the space map (m)",
         View::Confirm => "the confirm dialog",
         View::Running => "while a prune runs",
