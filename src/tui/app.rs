@@ -474,8 +474,8 @@ impl App {
         }
         match msg {
             Msg::Scanned(Ok(s)) => {
+                let s = self.keep_truth(s);
                 self.snap = Some(s);
-                self.truth = Default::default();
                 self.scan_error = None;
                 self.counts = Counts::Counting { done: 0, total: 0 };
                 let valid: BTreeSet<String> = self

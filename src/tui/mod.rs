@@ -228,6 +228,11 @@ impl Workers {
             }
             // Then each index against its records and the WAL: which records a query cannot
             // return, the deleted vectors on disk, what a rebuild from the WAL brings back.
+            // Not on a live dir's refresh (every 10 s): a read of every index that takes
+            // longer would start over forever. The first scan's truth is kept (app.rs).
+            if gen > 1 && !snap.holders.list.is_empty() {
+                return;
+            }
             let mut last = Instant::now();
             let mut progress = |done: u64, total: u64| {
                 if last.elapsed() >= Duration::from_millis(100) {

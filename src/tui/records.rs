@@ -20,6 +20,17 @@ pub const PAGE: usize = 200;
 /// Records held at most (three pages).
 pub const WINDOW: usize = 3 * PAGE;
 
+/// What a page read after a record is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The next page, appended to the window.
+    Next,
+    /// A new window from the start (g, a search): the cursor goes to its top.
+    Restart,
+    /// The same window read again (the vectors are now known): the cursor stays.
+    Refresh,
+}
+
 /// What the worker is asked to read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordsAsk {
@@ -28,8 +39,7 @@ pub enum RecordsAsk {
         after: i64,
         limit: usize,
         filter: Filter,
-        /// A fresh window (a search, the vectors now known) rather than the next page.
-        fresh: bool,
+        mode: Mode,
     },
     /// The page before `before`.
     Before { before: i64, filter: Filter },
@@ -50,10 +60,14 @@ pub enum RecordsAnswer {
     },
     After {
         records: Vec<Record>,
-        fresh: bool,
+        after: i64,
+        limit: usize,
+        mode: Mode,
     },
     Before(Vec<Record>),
     One(Box<Record>),
+    /// The record asked for whole is not there any more (a live dir changed).
+    Gone(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +106,8 @@ pub struct RecordsView {
     pub detail: Option<Box<Record>>,
     pub detail_open: bool,
     pub message: Option<String>,
+    /// The latest ask made while another read was under way: sent when it ends.
+    queued: Option<(RecordsAsk, &'static str)>,
 }
 
 impl RecordsView {
@@ -115,15 +131,25 @@ impl RecordsView {
             detail: None,
             detail_open: false,
             message: None,
+            queued: None,
         }
     }
 
+    /// Send `ask` now, or (a read is under way: one at a time, so no answer is ever stale)
+    /// as soon as it ends; a later ask replaces a queued one.
     fn ask(&mut self, ask: RecordsAsk, what: &'static str) -> Option<RecordsAsk> {
         if self.loading.is_some() {
+            self.queued = Some((ask, what));
             return None;
         }
         self.loading = Some(what);
         Some(ask)
+    }
+
+    /// The queued ask, once the read under way has ended.
+    fn next_queued(&mut self) -> Option<RecordsAsk> {
+        let (ask, what) = self.queued.take()?;
+        self.ask(ask, what)
     }
 
     pub fn selected(&self) -> Option<&Record> {
@@ -156,7 +182,7 @@ impl RecordsView {
                         after,
                         limit: PAGE,
                         filter,
-                        fresh: false,
+                        mode: Mode::Next,
                     },
                     "reading more records",
                 );
@@ -175,7 +201,7 @@ impl RecordsView {
                 after: i64::MIN,
                 limit: PAGE,
                 filter,
-                fresh: true,
+                mode: Mode::Restart,
             },
             what,
         )
@@ -211,7 +237,7 @@ impl RecordsView {
         None
     }
 
-    /// Take a worker's answer in; a refresh to ask for, when the vectors became known.
+    /// Take a worker's answer in; the next ask to send, if any.
     pub fn on_reply(&mut self, reply: RecordsReply) -> Option<RecordsAsk> {
         if reply.generation != self.generation {
             return None;
@@ -221,11 +247,16 @@ impl RecordsView {
             Err(e) => {
                 self.loading = None;
                 self.error = Some(e);
-                return None;
+                return self.next_queued();
             }
         };
+        self.error = None;
         match answer {
-            RecordsAnswer::Opened { count } => self.count = Some(count),
+            // Sent unasked, while the first page is on its way: no read ends here.
+            RecordsAnswer::Opened { count } => {
+                self.count = Some(count);
+                return None;
+            }
             RecordsAnswer::VectorsReady { problem } => {
                 self.vectors_ready = true;
                 self.problem = problem;
@@ -233,39 +264,47 @@ impl RecordsView {
                 let filter = self.filter.clone();
                 let limit = self.records.len().max(PAGE);
                 let after = self.window_after;
-                self.loading = None;
                 return self.ask(
                     RecordsAsk::After {
                         after,
                         limit,
                         filter,
-                        fresh: true,
+                        mode: Mode::Refresh,
                     },
                     "reading where the vectors are",
                 );
             }
-            RecordsAnswer::After { records, fresh } => {
+            RecordsAnswer::After {
+                records,
+                after,
+                limit,
+                mode,
+            } => {
                 self.loading = None;
                 let got = records.len();
-                if fresh {
-                    let keep = self.cursor;
-                    self.at_end = got < PAGE.max(self.records.len());
-                    self.records = records.into();
-                    self.cursor = keep.min(self.records.len().saturating_sub(1));
-                    if self.window_after == i64::MIN || got == 0 {
-                        self.window_after = i64::MIN;
+                self.at_end = got < limit;
+                match mode {
+                    Mode::Restart | Mode::Refresh => {
+                        let keep = if mode == Mode::Refresh {
+                            self.cursor
+                        } else {
+                            0
+                        };
+                        self.records = records.into();
+                        self.window_after = after;
+                        self.cursor = keep.min(self.records.len().saturating_sub(1));
                     }
-                } else {
-                    self.at_end = got < PAGE;
-                    self.records.extend(records);
-                    if got > 0 {
-                        self.cursor = (self.cursor + 1).min(self.records.len() - 1);
-                    }
-                    while self.records.len() > WINDOW {
-                        if let Some(r) = self.records.pop_front() {
-                            self.window_after = r.rowid;
+                    Mode::Next => {
+                        self.records.extend(records);
+                        if got > 0 {
+                            self.cursor = (self.cursor + 1).min(self.records.len() - 1);
                         }
-                        self.cursor = self.cursor.saturating_sub(1);
+                        while self.records.len() > WINDOW {
+                            if let Some(r) = self.records.pop_front() {
+                                self.window_after = r.rowid;
+                            }
+                            self.cursor = self.cursor.saturating_sub(1);
+                        }
                     }
                 }
             }
@@ -275,9 +314,8 @@ impl RecordsView {
                 if got < PAGE {
                     self.window_after = i64::MIN;
                 } else if let Some(r) = records.first() {
-                    // Starts after the record before the first one read: not known here, so
-                    // one below it (rowids are integers; none lies between).
-                    self.window_after = r.rowid - 1;
+                    // Rowids are integers: the window starts after the one below its first.
+                    self.window_after = r.rowid.saturating_sub(1);
                 }
                 for r in records.into_iter().rev() {
                     self.records.push_front(r);
@@ -290,10 +328,17 @@ impl RecordsView {
             }
             RecordsAnswer::One(r) => {
                 self.loading = None;
-                self.detail = Some(r);
+                if self.detail_open {
+                    self.detail = Some(r);
+                }
+            }
+            RecordsAnswer::Gone(why) => {
+                self.loading = None;
+                self.detail_open = false;
+                self.message = Some(why);
             }
         }
-        None
+        self.next_queued()
     }
 }
 
@@ -352,10 +397,7 @@ impl App {
                 v.detail_open = !v.detail_open && v.selected().is_some();
                 v.detail = None;
                 match (v.detail_open, v.selected().map(|r| r.rowid)) {
-                    (true, Some(rowid)) => {
-                        v.loading = None;
-                        v.ask(RecordsAsk::One { rowid }, "reading the record")
-                    }
+                    (true, Some(rowid)) => v.ask(RecordsAsk::One { rowid }, "reading the record"),
                     _ => None,
                 }
             }
@@ -452,7 +494,9 @@ pub fn worker(
         .page(i64::MIN, PAGE, &Filter::All, false)
         .map(|records| RecordsAnswer::After {
             records,
-            fresh: true,
+            after: i64::MIN,
+            limit: PAGE,
+            mode: Mode::Restart,
         })
         .map_err(|e| e.to_string());
     if !send(page) {
@@ -468,30 +512,130 @@ pub fn worker(
         return;
     }
     while let Ok(ask) = asks.recv() {
-        let answer =
-            match ask {
-                RecordsAsk::After {
+        let answer = match ask {
+            RecordsAsk::After {
+                after,
+                limit,
+                filter,
+                mode,
+            } => reader
+                .page(after, limit, &filter, false)
+                .map(|records| RecordsAnswer::After {
+                    records,
                     after,
                     limit,
-                    filter,
-                    fresh,
-                } => reader
-                    .page(after, limit, &filter, false)
-                    .map(|records| RecordsAnswer::After { records, fresh }),
-                RecordsAsk::Before { before, filter } => reader
-                    .page_before(before, PAGE, &filter)
-                    .map(RecordsAnswer::Before),
-                RecordsAsk::One { rowid } => reader
-                    .page(rowid - 1, 1, &Filter::All, true)
-                    .and_then(|mut r| match r.pop() {
-                        Some(r) => Ok(RecordsAnswer::One(Box::new(r))),
-                        None => Err(crate::error::Error::failed(
-                            "the record is gone (the dir changed since it was listed)",
-                        )),
-                    }),
-            };
+                    mode,
+                }),
+            RecordsAsk::Before { before, filter } => reader
+                .page_before(before, PAGE, &filter)
+                .map(RecordsAnswer::Before),
+            RecordsAsk::One { rowid } => reader
+                .page(rowid.saturating_sub(1), 1, &Filter::All, true)
+                .map(|mut r| match r.pop() {
+                    Some(r) if r.rowid == rowid => RecordsAnswer::One(Box::new(r)),
+                    _ => RecordsAnswer::Gone(
+                        "that record is gone: the dir changed since it was listed".into(),
+                    ),
+                }),
+        };
         if !send(answer.map_err(|e| e.to_string())) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(rowid: i64) -> Record {
+        Record {
+            rowid,
+            id: format!("r{rowid}"),
+            document: None,
+            metadata: None,
+            embedding: None,
+            source: None,
+        }
+    }
+
+    /// An answer of `n` records (rowids 1..=n after `from`, or from 1 at the start).
+    fn after(
+        v: &mut RecordsView,
+        from: i64,
+        n: i64,
+        limit: usize,
+        mode: Mode,
+    ) -> Option<RecordsAsk> {
+        let first = from.max(0) + 1;
+        v.on_reply(RecordsReply {
+            generation: v.generation,
+            answer: Ok(RecordsAnswer::After {
+                records: (first..first + n).map(rec).collect(),
+                after: from,
+                limit,
+                mode,
+            }),
+        })
+    }
+
+    #[test]
+    fn a_restart_from_a_long_window_can_still_page_on() {
+        let mut v = RecordsView::new(1, "c".into());
+        after(&mut v, i64::MIN, 0, PAGE, Mode::Restart);
+        v.records = (1..=600).map(rec).collect();
+        v.cursor = 450;
+        let ask = v.restart("g");
+        assert!(matches!(
+            ask,
+            Some(RecordsAsk::After {
+                mode: Mode::Restart,
+                ..
+            })
+        ));
+        after(&mut v, i64::MIN, PAGE as i64, PAGE, Mode::Restart);
+        assert!(!v.at_end, "a full page is not the end");
+        assert_eq!(v.cursor, 0);
+        assert_eq!(v.records.len(), PAGE);
+        // The next page is asked for past the window's end.
+        v.cursor = PAGE - 1;
+        assert!(matches!(
+            v.step(1),
+            Some(RecordsAsk::After {
+                after: 200,
+                mode: Mode::Next,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_ask_made_while_reading_is_sent_after_and_the_latest_wins() {
+        let mut v = RecordsView::new(1, "c".into());
+        // The first page is on its way: a search typed meanwhile waits, then goes.
+        v.search_editing = Some(SearchKind::Id);
+        v.search = "x".into();
+        assert_eq!(v.search_input(None, true, false), None);
+        v.search_editing = Some(SearchKind::Text);
+        v.search = "fox".into();
+        assert_eq!(v.search_input(None, true, false), None);
+        let next = after(&mut v, i64::MIN, 5, PAGE, Mode::Restart);
+        match next {
+            Some(RecordsAsk::After { filter, mode, .. }) => {
+                assert_eq!(filter, Filter::Document("fox".into()));
+                assert_eq!(mode, Mode::Restart);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(v.loading.is_some());
+        // An error is shown, and the next good answer clears it.
+        v.on_reply(RecordsReply {
+            generation: 1,
+            answer: Err("busy".into()),
+        });
+        assert_eq!(v.error.as_deref(), Some("busy"));
+        after(&mut v, i64::MIN, 2, PAGE, Mode::Restart);
+        assert_eq!(v.error, None);
+        assert!(v.at_end);
     }
 }

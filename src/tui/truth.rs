@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::chroma::truth::{self, IndexTruth};
+use crate::chroma::Snapshot;
 
 use super::app::App;
 
@@ -23,6 +24,37 @@ pub enum TruthState {
 }
 
 impl App {
+    /// A new scan of the dir: on a live dir (its refreshes do not read the indexes again),
+    /// the truth already read is carried over, by collection id; otherwise it is read anew.
+    pub(crate) fn keep_truth(&mut self, mut new: Arc<Snapshot>) -> Arc<Snapshot> {
+        let live = !new.holders.list.is_empty();
+        let old = self
+            .snap
+            .as_ref()
+            .filter(|_| live && self.truth == TruthState::Ready);
+        let Some(old) = old else {
+            self.truth = TruthState::Waiting;
+            return new;
+        };
+        let found: Vec<(usize, IndexTruth)> = {
+            let by_id: std::collections::HashMap<&str, &IndexTruth> = old
+                .collections
+                .iter()
+                .filter_map(|c| Some((c.id.as_str(), c.truth.as_ref()?)))
+                .collect();
+            new.collections
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.truth.is_none())
+                .filter_map(|(i, c)| Some((i, (*by_id.get(c.id.as_str())?).clone())))
+                .collect()
+        };
+        if !found.is_empty() {
+            truth::apply(Arc::make_mut(&mut new), found);
+        }
+        new
+    }
+
     pub(crate) fn on_truth_progress(&mut self, done: u64, total: u64) {
         if !matches!(self.truth, TruthState::Ready | TruthState::Failed(_)) {
             self.truth = TruthState::Reading { done, total };

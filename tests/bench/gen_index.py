@@ -11,7 +11,11 @@ Chroma persists it), GHOSTS of them marked deleted and dropped from the maps as 
 deleted id. Its metadata segment gets the N - GHOSTS live ids as records; the pickle's
 max_seq_id is the WAL's top, so nothing is replayed on load.
 
+Each record also gets a document of about 100 characters and two metadata values (an int and
+a string), as `add(documents=..., metadatas=...)` stores them: the records export reads them.
+
 Usage: gen_index.py OUT_DIR N [DIM] [GHOST_FRACTION]
+       gen_index.py docs OUT_DIR   (only add the documents and metadata to such a dir)
 """
 
 import os
@@ -30,7 +34,33 @@ here = os.path.dirname(os.path.abspath(__file__))
 base = os.path.join(here, "..", "fixtures", "v0_4_22")
 
 
+def add_docs(out):
+    db = sqlite3.connect(os.path.join(out, "chroma.sqlite3"))
+    (cid,) = db.execute(
+        "SELECT c.id FROM collections c JOIN databases d ON d.id = c.database_id "
+        "WHERE c.name = 'big' AND d.name = 'default_database'").fetchone()
+    seg = dict(db.execute("SELECT scope, id FROM segments WHERE collection = ?", (cid,)).fetchall())
+    rows = db.execute("SELECT id, embedding_id FROM embeddings WHERE segment_id = ?",
+                      (seg["METADATA"],)).fetchall()
+    db.execute("DELETE FROM embedding_metadata WHERE id IN "
+               "(SELECT id FROM embeddings WHERE segment_id = ?)", (seg["METADATA"],))
+    meta = []
+    for rowid, eid in rows:
+        n = int(eid[1:])
+        meta.append((rowid, "chroma:document", f"document {eid}: the quick brown fox jumps over "
+                     f"the lazy dog, then rests by the river bank {n % 97}", None, None))
+        meta.append((rowid, "n", None, n, None))
+        meta.append((rowid, "kind", "synthetic" if n % 3 else "original", None, None))
+    db.executemany("INSERT INTO embedding_metadata (id, key, string_value, int_value, float_value) "
+                   "VALUES (?, ?, ?, ?, ?)", meta)
+    db.commit()
+    db.close()
+
+
 def main():
+    if sys.argv[1] == "docs":
+        add_docs(sys.argv[2])
+        return
     out = sys.argv[1]
     n = int(sys.argv[2])
     dim = int(sys.argv[3]) if len(sys.argv) > 3 else 384
@@ -83,6 +113,7 @@ def main():
     db.execute("UPDATE collections SET dimension = ? WHERE id = ?", (dim, cid))
     db.commit()
     db.close()
+    add_docs(out)
     print(f"{out}: {n} elements of {dim} dims, {ghosts} ghosts, {len(live)} records, "
           f"built in {time.time() - t0:.0f} s", file=sys.stderr)
 

@@ -25,10 +25,13 @@ pub(super) struct Src<R: Read> {
 }
 
 impl<R: Read> Src<R> {
-    pub(super) fn new(r: R) -> Self {
+    /// A buffer for an input of `len` bytes: at most 1 MiB, and no more than the input (a
+    /// dir of 16,000 small pickles zeroed 1 MiB for each).
+    pub(super) fn new(r: R, len: u64) -> Self {
+        let cap = len.clamp(64, 1 << 20) as usize;
         Src {
             r,
-            buf: vec![0u8; 1 << 20].into_boxed_slice(),
+            buf: vec![0u8; cap].into_boxed_slice(),
             at: 0,
             end: 0,
         }

@@ -38,6 +38,19 @@ fn tag_of(s: &[u8]) -> Tag {
     }
 }
 
+/// The bytes of a recognised name.
+fn tag_name(t: Tag) -> Option<&'static [u8]> {
+    Some(match t {
+        Tag::Other => return None,
+        Tag::Module => PD_MODULE,
+        Tag::Class => PD_CLASS,
+        Tag::Dimensionality => b"dimensionality",
+        Tag::MaxSeqId => b"max_seq_id",
+        Tag::IdToLabel => b"id_to_label",
+        Tag::TotalElementsAdded => b"total_elements_added",
+    })
+}
+
 /// The keys of Chroma's state dict that matter here, as set on one dict.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct State {
@@ -338,7 +351,13 @@ impl<R: Read> Walker<R> {
         if target > 0 && self.stack[target - 1] == V::Str(Tag::IdToLabel) {
             if let Some(c) = self.collect.as_mut() {
                 for pair in self.stack[from..].chunks_exact(2) {
-                    match (pair[0], pair[1]) {
+                    // An id that spells one of the names the walker knows was tagged, not
+                    // hashed: its name is hashed here.
+                    let key = match pair[0] {
+                        V::Str(t) => tag_name(t).map_or(pair[0], |n| V::Id(IdHash::of(n))),
+                        k => k,
+                    };
+                    match (key, pair[1]) {
                         (V::Id(id), V::Scalar(Scalar::Int(l)))
                             if l >= 0 && l <= u64::MAX as i128 =>
                         {
@@ -814,7 +833,7 @@ fn walk<R: Read>(
     collect: &mut Option<LabelMap>,
 ) -> Result<PickleFacts, String> {
     let mut w = Walker {
-        r: Src::new(r),
+        r: Src::new(r, len),
         pos: 0,
         len,
         op_pos: 0,

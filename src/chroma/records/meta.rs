@@ -75,16 +75,19 @@ fn value(r: &rusqlite::Row<'_>, from: usize, has_bool: bool) -> rusqlite::Result
 /// The documents and metadata of the records whose `embeddings.id` is in `rowids` (sorted).
 pub fn read(conn: &Connection, shape: Shape, rowids: &[i64]) -> Result<HashMap<i64, Meta>> {
     let mut out: HashMap<i64, Meta> = HashMap::with_capacity(rowids.len());
-    let (Some(&lo), Some(&hi)) = (rowids.first(), rowids.last()) else {
+    if rowids.is_empty() {
         return Ok(out);
-    };
+    }
+    // The page's rowids exactly (json_each), never a range: a sparse page (a search's
+    // matches) would make one statement read most of the table.
+    let list = serde_json::to_string(rowids).unwrap_or_else(|_| "[]".into());
     let wanted: std::collections::HashSet<i64> = rowids.iter().copied().collect();
     let bool_col = if shape.has_bool { "bool_value" } else { "NULL" };
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, key, string_value, int_value, float_value, {bool_col} FROM embedding_metadata \
-         WHERE id BETWEEN ?1 AND ?2 ORDER BY id, key"
+         WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id, key"
     ))?;
-    let mut rows = st.query([lo, hi])?;
+    let mut rows = st.query([&list])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         if !wanted.contains(&id) {
@@ -110,9 +113,10 @@ pub fn read(conn: &Connection, shape: Shape, rowids: &[i64]) -> Result<HashMap<i
     if shape.has_arrays {
         let mut st = conn.prepare_cached(&format!(
             "SELECT id, key, string_value, int_value, float_value, {bool_col} \
-             FROM embedding_metadata_array WHERE id BETWEEN ?1 AND ?2 ORDER BY id, rowid"
+             FROM embedding_metadata_array WHERE id IN (SELECT value FROM json_each(?1)) \
+             ORDER BY id, rowid"
         ))?;
-        let mut rows = st.query([lo, hi])?;
+        let mut rows = st.query([&list])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             if !wanted.contains(&id) {

@@ -264,8 +264,10 @@ fn replayed_rows(
     let mut out = Vec::new();
     let mut st = conn.prepare(
         "SELECT seq_id, operation, id, vector IS NOT NULL, topic FROM embeddings_queue \
-         WHERE seq_id > ?1 AND seq_id <= ?2",
+         WHERE seq_id > ?1 AND seq_id <= ?2 ORDER BY seq_id",
     )?;
+    let mut next_row =
+        conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
     // Short statements in seq_id ranges, as every read of a live dir.
     let (lo, top): (Option<i64>, Option<i64>) = conn.query_row(
         "SELECT MIN(seq_id), MAX(seq_id) FROM embeddings_queue",
@@ -281,7 +283,9 @@ fn replayed_rows(
     while from < top {
         let to = from.saturating_add(span).min(top);
         let mut rows = st.query([from, to])?;
+        let mut any = false;
         while let Some(r) = rows.next()? {
+            any = true;
             let topic: &[u8] = match r.get_ref(4)? {
                 ValueRef::Text(t) | ValueRef::Blob(t) => t,
                 _ => continue,
@@ -309,7 +313,15 @@ fn replayed_rows(
             let has_vector = matches!(r.get_ref(3)?, ValueRef::Integer(1));
             out.push((id, seq, replay::content(op, has_vector)));
         }
+        drop(rows);
         from = to;
+        // A gap in the seq_ids: straight to the next row, not range by empty range.
+        if !any {
+            match next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))? {
+                Some(n) => from = n.saturating_sub(1),
+                None => break,
+            }
+        }
     }
     out.sort_by_key(|(h, seq, _)| (*h, *seq));
     Ok(out)

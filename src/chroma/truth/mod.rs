@@ -12,7 +12,7 @@
 //!   starts, what each operation does. The rebuild and the records export use the same ones.
 //!
 //! Ids are compared as 128-bit hashes ([`crate::chroma::idhash`]): memory grows with the
-//! records and the WAL rows (about 24 bytes each), never with the vectors.
+//! records and the WAL rows (24 to 32 bytes each), never with the vectors.
 
 pub mod index;
 pub mod records;

@@ -49,9 +49,11 @@ pub fn tally(
          ORDER BY embedding_id LIMIT ?3",
     )?;
     let mut st = conn.prepare(
-        "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id > ?2 \
-         ORDER BY embedding_id LIMIT ?3",
+        "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 \
+         AND embedding_id > CAST(?2 AS TEXT) ORDER BY embedding_id LIMIT ?3",
     )?;
+    // The last id is bound as bytes and cast to text: a blob compares above every text, and
+    // a lossy conversion would not be the same key.
     let mut t = Tally::default();
     let mut after: Vec<u8> = Vec::new();
     let mut first = true;
@@ -92,4 +94,45 @@ pub fn tally(
         }
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More records than one statement reads: every one is tallied, in id order.
+    #[test]
+    fn every_chunk_is_read() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE embeddings (id INTEGER PRIMARY KEY, segment_id TEXT, embedding_id TEXT, \
+             UNIQUE (segment_id, embedding_id));",
+        )
+        .unwrap();
+        let n = CHUNK as usize * 2 + 17;
+        let tx = c.unchecked_transaction().unwrap();
+        for i in 0..n {
+            tx.execute(
+                "INSERT INTO embeddings (segment_id, embedding_id) VALUES ('s', ?1)",
+                [format!("id{i:06}")],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO embeddings (segment_id, embedding_id) VALUES ('other', 'x')",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let mut seen = 0u64;
+        let t = tally(&c, "s", &mut |_| {
+            seen += 1;
+            Seen::default()
+        })
+        .unwrap();
+        assert_eq!(t.records, n as u64);
+        assert_eq!(seen, n as u64);
+        assert_eq!(t.missing_sample[0], "id000000");
+        assert_eq!(t.missing_sample.len(), crate::chroma::truth::SAMPLE);
+    }
 }

@@ -43,7 +43,7 @@ pub fn read(
     };
     let mut st = conn.prepare(
         "SELECT topic, seq_id, operation, id, vector IS NOT NULL FROM embeddings_queue \
-         WHERE seq_id BETWEEN ?1 AND ?2",
+         WHERE seq_id BETWEEN ?1 AND ?2 ORDER BY seq_id",
     )?;
     let mut next_row =
         conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
