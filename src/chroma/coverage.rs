@@ -135,13 +135,23 @@ pub fn apply(
     only: &dyn Fn(usize) -> bool,
 ) -> Result<usize> {
     let found = find(snap, only)?;
-    let changed = mark(snap, &found);
+    mark_and_rebound(snap, wal, &found)?;
+    Ok(found.len())
+}
+
+/// Mark what [`find`] found damaged and take their rows out of the prunable ones.
+pub fn mark_and_rebound(
+    snap: &mut Snapshot,
+    wal: &mut super::WalStats,
+    found: &[(usize, Uncovered)],
+) -> Result<()> {
+    let changed = mark(snap, found);
     if !wal.rebound(snap, &changed) {
         // A damaged collection has no bound: rebound always takes it out. Should that ever
         // change, the counts are read again rather than left wrong.
         *wal = super::wal::scan(snap, &mut |_, _| true)?;
     }
-    Ok(found.len())
+    Ok(())
 }
 
 /// The collections with rows a prune of everything would delete.

@@ -24,7 +24,8 @@ pub fn count_deleted(snap: &mut Snapshot, progress: DeepProgress<'_>) -> Result<
             let Some(h) = folder.parsed().copied() else {
                 continue;
             };
-            if h.implausible().is_some() {
+            // Already counted (the index truth reads every element in the same pass).
+            if h.implausible().is_some() || folder.deleted.is_some() {
                 continue;
             }
             let bytes = level0_bytes(&h);
@@ -54,7 +55,8 @@ fn work(snap: &Snapshot) -> impl Iterator<Item = (&str, u64)> {
         .iter()
         .flat_map(|c| c.segments.iter())
         .filter_map(|s| {
-            let h = s.index.as_ref()?.parsed()?;
+            let f = s.index.as_ref().filter(|f| f.deleted.is_none())?;
+            let h = f.parsed()?;
             Some((s.id.as_str(), level0_bytes(h)))
         })
 }

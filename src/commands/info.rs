@@ -8,7 +8,7 @@ use chroma_wal::backup as backups;
 use chroma_wal::prune::{BackupTarget, Canceller, Unit};
 use std::io::Write;
 
-use chroma_wal::chroma::truth;
+use chroma_wal::chroma::{coverage, truth};
 use chroma_wal::report::info::{self as report_info, InfoExtras};
 use chroma_wal::report::{self, disk as report_disk};
 use chroma_wal::Error;
@@ -36,20 +36,13 @@ pub struct InfoArgs {
 
 pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
     let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    let mut space = None;
     if args.deep {
-        let pb = bar("deleted", None, Unit::Bytes);
-        let mut cb = |done: u64, total: u64| {
-            pb.set_length(total);
-            pb.set_position(done);
-            !cancel.is_cancelled()
-        };
-        let r = chroma_wal::chroma::deep::count_deleted(&mut snap, &mut cb);
-        pb.finish_and_clear();
-        r.map_err(|e| (e, None))?;
-        // Records no loadable index holds (a crash between an index persist and its commit).
-        chroma_wal::chroma::coverage::apply(&mut snap, &mut wal, &|_| true)
-            .map_err(|e| (e, None))?;
-        // What each index holds against its records, and what a rebuild would bring back.
+        // Three reads at once, each on its own connection: what each index holds against its
+        // records and what a rebuild from the WAL would bring back (its pass over each index
+        // counts the deleted marks too); the records no loadable index holds (a crash between
+        // an index persist and its commit); and where the space of chroma.sqlite3 goes
+        // (dbstat reads every page).
         let pb = bar(
             "indexes",
             Some(truth::work(&snap, &|_| true, true)),
@@ -60,23 +53,37 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
             pb.set_position(done);
             !cancel.is_cancelled()
         };
-        let found = truth::read(&snap, &|_| true, true, &mut cb);
+        let shared = &snap;
+        let (found, uncovered, mapped) = std::thread::scope(|sc| {
+            let map = sc.spawn(move || {
+                chroma_wal::chroma::space::map(shared, &mut |_, _| !cancel.is_cancelled())
+            });
+            let cover = sc.spawn(move || coverage::find(shared, &|_| true));
+            let found = truth::read(shared, &|_| true, true, &mut cb);
+            let uncovered = cover
+                .join()
+                .unwrap_or_else(|_| Err(Error::failed("counting the records failed")));
+            let mapped = map
+                .join()
+                .unwrap_or_else(|_| Err(Error::failed("mapping the space failed")));
+            (found, uncovered, mapped)
+        });
         pb.finish_and_clear();
+        coverage::mark_and_rebound(&mut snap, &mut wal, &uncovered.map_err(|e| (e, None))?)
+            .map_err(|e| (e, None))?;
         truth::apply(&mut snap, found.map_err(|e| (e, None))?);
-    }
-    let space = if args.deep {
-        let pb = bar("mapping", None, Unit::Tables);
+        space = Some(mapped.map_err(|e| (e, None))?);
+        // The deleted marks of the indexes the truth did not read (no pickle, damaged).
+        let pb = bar("deleted", None, Unit::Bytes);
         let mut cb = |done: u64, total: u64| {
             pb.set_length(total);
             pb.set_position(done);
             !cancel.is_cancelled()
         };
-        let m = chroma_wal::chroma::space::map(&snap, &mut cb);
+        let r = chroma_wal::chroma::deep::count_deleted(&mut snap, &mut cb);
         pb.finish_and_clear();
-        Some(m.map_err(|e| (e, None))?)
-    } else {
-        None
-    };
+        r.map_err(|e| (e, None))?;
+    }
     let backups = BackupTarget::Default
         .folder(&snap.persist_dir)
         .map(|f| backups::list(&f, &snap.persist_dir))

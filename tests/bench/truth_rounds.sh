@@ -22,7 +22,7 @@ done
 med() { sort -n -k"$2" "$tmp/$1" | awk -v c="$2" '{a[NR]=$c} END {print a[int((NR+1)/2)]}'; }
 echo "$dir: ${#files[@]} index files, $(du -cb "${files[@]}" | tail -1 | cut -f1) bytes; $rounds rounds"
 for n in cat_warm deep_warm cat_cold deep_cold ${before:+before_warm before_cold}; do
-  printf '%-12s median %6s s, peak RSS %7s KiB\n' "$n" "$(med $n 1)" "$(med $n 2)"
+  printf '%-12s median %6s s, peak RSS %7s KiB (all: %s)\n' "$n" "$(med $n 1)" "$(med $n 2)" "$(cut -d' ' -f1 "$tmp/$n" | tr '\n' ' ')"
 done
 for w in warm cold; do
   awk -v d="$(med deep_$w 1)" -v c="$(med cat_$w 1)" -v w=$w \

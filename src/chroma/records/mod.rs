@@ -199,9 +199,11 @@ impl Reader {
             ),
         };
         let (op, order) = if forward { (">", "") } else { ("<", "DESC") };
+        // `+e.segment_id`: walk the rowids from `from` on, never the (segment, id) index then
+        // a sort of the whole collection, which made every page cost the collection.
         let sql = format!(
-            "SELECT e.id, e.embedding_id FROM embeddings e WHERE e.segment_id = ?1 AND e.id {op} ?2 \
-             {cond} ORDER BY e.id {order} LIMIT {limit}"
+            "SELECT e.id, e.embedding_id FROM embeddings e WHERE +e.segment_id = ?1 \
+             AND e.id {op} ?2 {cond} ORDER BY e.id {order} LIMIT {limit}"
         );
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit);

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use crate::chroma::catalog::{Segment, Snapshot};
 use crate::chroma::hnsw::elements::{self, ReadError};
 use crate::chroma::hnsw::{Header, DATA_LEVEL0};
-use crate::chroma::idhash::IdHash;
+use crate::chroma::idhash::{IdHash, IdMap, LabelMap};
 use crate::chroma::replay::{self, Content, Holder, Replay};
 use crate::chroma::{pickle, Health, TopicOwner, INDEX_METADATA};
 use crate::error::{Error, Result};
@@ -37,11 +37,11 @@ impl Source {
 struct Index {
     file: File,
     header: Header,
-    /// `(id, label)` sorted by id.
-    labels: Vec<(IdHash, u64)>,
-    /// `(label, internal id)` of elements not marked deleted, sorted by label; of several
-    /// elements of one label, the last in the file (as hnswlib's lookup keeps it).
-    elements: Vec<(u64, u64)>,
+    /// The label of each id.
+    labels: IdMap<u64>,
+    /// The internal id of each label's element not marked deleted; of several elements of
+    /// one label, the last in the file (as hnswlib's lookup keeps it).
+    elements: LabelMap<u64>,
 }
 
 /// Every vector a collection's records can have, ready to be looked up by id.
@@ -132,10 +132,7 @@ impl Vectors {
     /// The internal id of `id`'s live element in the index files.
     fn label_element(&self, id: &IdHash) -> Option<u64> {
         let ix = self.index.as_ref()?;
-        let at = ix.labels.binary_search_by(|(h, _)| h.cmp(id)).ok()?;
-        let label = ix.labels[at].1;
-        let e = ix.elements.binary_search_by(|(l, _)| l.cmp(&label)).ok()?;
-        Some(ix.elements[e].1)
+        ix.elements.get(ix.labels.get(id)?).copied()
     }
 
     /// `id`'s vector and where it came from (`None`: it has none).
@@ -208,31 +205,21 @@ fn read_index(v: &Segment, seg_dir: &Path) -> std::result::Result<Option<Index>,
     if !named {
         return Ok(None);
     }
-    let mut elements: Vec<(u64, u64, bool)> = Vec::new();
+    // Each label's last element in the file decides, as hnswlib's lookup does: a later
+    // element marked deleted takes the label out again.
+    let mut live: LabelMap<u64> = LabelMap::default();
     match elements::each(seg_dir, &header, &mut |e| {
-        elements.push((e.label, e.internal, e.deleted));
+        if e.deleted {
+            live.remove(&e.label);
+        } else {
+            live.insert(e.label, e.internal);
+        }
         true
     }) {
         Ok(()) => {}
         Err(ReadError::Unreadable(why)) => return Err(why),
         Err(ReadError::Stopped) => return Err("the read of the index stopped".into()),
     }
-    elements.sort_unstable();
-    // The last element of each label in file order decides, as hnswlib's lookup does.
-    let mut live: Vec<(u64, u64)> = Vec::with_capacity(elements.len());
-    let mut i = 0;
-    while i < elements.len() {
-        let mut j = i;
-        while j + 1 < elements.len() && elements[j + 1].0 == elements[i].0 {
-            j += 1;
-        }
-        let (label, internal, deleted) = elements[j];
-        if !deleted {
-            live.push((label, internal));
-        }
-        i = j + 1;
-    }
-    drop(elements);
     let (_, map) = pickle::read_labels(&seg_dir.join(INDEX_METADATA))
         .map_err(|why| format!("{INDEX_METADATA} {why}"))?;
     if map.unread > 0 {
@@ -241,9 +228,8 @@ fn read_index(v: &Segment, seg_dir: &Path) -> std::result::Result<Option<Index>,
             map.unread
         ));
     }
-    let mut labels: Vec<(IdHash, u64)> = map.pairs.iter().map(|p| (p.id, p.label)).collect();
+    let labels: IdMap<u64> = map.pairs.iter().map(|p| (p.id, p.label)).collect();
     drop(map);
-    labels.sort_unstable();
     let file = File::open(seg_dir.join(DATA_LEVEL0))
         .map_err(|e| format!("cannot open {DATA_LEVEL0}: {e}"))?;
     Ok(Some(Index {

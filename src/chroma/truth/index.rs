@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::chroma::catalog::Segment;
 use crate::chroma::hnsw::elements::{self, ReadError};
-use crate::chroma::idhash::IdHash;
+use crate::chroma::idhash::IdSet;
 use crate::chroma::pickle;
 use crate::chroma::{Health, INDEX_METADATA};
 
@@ -21,8 +21,10 @@ pub enum IndexSide {
 /// The index as its files hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Loaded {
-    /// Ids whose label has an element not marked deleted, sorted, each once.
-    pub live: Vec<IdHash>,
+    /// Ids whose label has an element not marked deleted.
+    pub live: IdSet,
+    /// Elements marked deleted (what `--deep` counts; read in the same pass).
+    pub deleted: u64,
     /// Elements no id can reach: marked deleted, a label no id names, a second element of a
     /// label. `None`: the vectors could not be read.
     pub ghosts: Option<u64>,
@@ -40,23 +42,33 @@ pub fn read(
     v: &Segment,
     seg_dir: &Path,
     progress: &mut dyn FnMut(u64) -> bool,
+    ahead: Option<&mut dyn FnMut() -> Labels>,
 ) -> Result<IndexSide, ReadError> {
     // An index found short of records (the count of `coverage`) is whole and loads: it is read.
     if let Health::Damaged(why) = &v.health {
         if why.starts_with(crate::chroma::coverage::REASON_START) {
-            return read_whole(v, seg_dir, progress);
+            return read_whole(v, seg_dir, progress, ahead);
         }
         return Ok(IndexSide::Unknown(format!(
             "Chroma cannot load this index ({why})"
         )));
     }
-    read_whole(v, seg_dir, progress)
+    read_whole(v, seg_dir, progress, ahead)
+}
+
+/// The pickle's `id_to_label`, as [`read_labels`] reads it (maybe ahead, on another thread).
+pub type Labels = Result<pickle::LabelMap, String>;
+
+/// Read the pickle's `id_to_label` of the index in `seg_dir` (what [`read`] needs of it).
+pub fn read_labels(seg_dir: &Path) -> Labels {
+    pickle::read_labels(&seg_dir.join(INDEX_METADATA)).map(|(_, m)| m)
 }
 
 fn read_whole(
     v: &Segment,
     seg_dir: &Path,
     progress: &mut dyn FnMut(u64) -> bool,
+    ahead: Option<&mut dyn FnMut() -> Labels>,
 ) -> Result<IndexSide, ReadError> {
     let Some(folder) = v.index.as_ref() else {
         // Nothing persisted: the load starts from an empty index.
@@ -86,6 +98,7 @@ fn read_whole(
         });
     };
     // Every element: its label, sorted, with its deleted mark.
+    let mut deleted = 0u64;
     let mut labels: Vec<(u64, bool)> =
         Vec::with_capacity(h.cur_element_count.min(1 << 24) as usize);
     let size = h.size_data_per_element;
@@ -93,6 +106,7 @@ fn read_whole(
     let mut tick = 0u32;
     let r = elements::each(seg_dir, &h, &mut |e| {
         labels.push((e.label, e.deleted));
+        deleted += e.deleted as u64;
         read_bytes += size;
         tick += 1;
         if tick >= 4096 {
@@ -116,6 +130,7 @@ fn read_whole(
             ghosts: Some(elements),
             dim: h.dimensionality(),
             elements,
+            deleted,
             ..Loaded::default()
         }));
     }
@@ -144,8 +159,9 @@ fn read_whole(
         i = j;
     }
     drop(labels);
-    let map = match pickle::read_labels(&seg_dir.join(INDEX_METADATA)) {
-        Ok((_, map)) => map,
+    // Asked for only now, after the elements: read ahead on another thread, or here.
+    let map = match ahead.map_or_else(|| read_labels(seg_dir), |f| f()) {
+        Ok(map) => map,
         Err(why) => {
             return Ok(IndexSide::Unknown(format!(
                 "{INDEX_METADATA} could not be read again: {why}"
@@ -159,23 +175,22 @@ fn read_whole(
         )));
     }
     let mut named = vec![false; live_labels.len()];
-    let mut live = Vec::with_capacity(map.pairs.len());
+    let mut live = IdSet::with_capacity_and_hasher(map.pairs.len(), Default::default());
     let mut stale_ids = 0u64;
     for p in &map.pairs {
         match live_labels.binary_search(&p.label) {
             Ok(at) => {
                 named[at] = true;
-                live.push(p.id);
+                live.insert(p.id);
             }
             Err(_) => stale_ids += 1,
         }
     }
     drop(map);
     ghosts += named.iter().filter(|n| !**n).count() as u64;
-    live.sort_unstable();
-    live.dedup();
     Ok(IndexSide::Read(Loaded {
         live,
+        deleted,
         ghosts: Some(ghosts),
         stale_ids,
         dim: h.dimensionality(),

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use crate::chroma::catalog::{Bound, Collection, Snapshot};
 use crate::chroma::hnsw::elements::ReadError;
-use crate::chroma::idhash::IdHash;
+use crate::chroma::idhash::{IdHash, IdMap, IdSet};
 use crate::chroma::replay::{self, Effect, Replay};
 use crate::chroma::schema::Era;
 use crate::error::{Error, Result};
@@ -83,7 +83,12 @@ pub struct IndexTruth {
     pub note: Option<String>,
     /// Why the rebuild loses records, in this era (one sentence; `None`: it does not).
     pub rebuild_why: Option<String>,
+    /// Elements marked deleted, counted in the same pass (`None`: not read).
+    pub deleted_marks: Option<u64>,
 }
+
+/// Index files from this size up are read while another thread reads the records.
+const PARALLEL_FROM: u64 = 64 << 20;
 
 /// How many missing ids are named.
 pub const SAMPLE: usize = 10;
@@ -140,14 +145,14 @@ const EVERY: usize = 3;
 /// Per distinct id of the WAL rows: for each variant, the last effect (2 bits: 0 none,
 /// 1 put, 2 remove). Sorted by id.
 struct Folded {
-    bits: Vec<(IdHash, u8)>,
+    bits: IdMap<u8>,
 }
 
 impl Folded {
     fn new(mut rows: Vec<Row>, takes: [&dyn Fn(i64) -> bool; 4]) -> Folded {
         // Stable: each id's rows stay in seq_id order.
         rows.sort_by_key(|r| r.id);
-        let mut bits = Vec::new();
+        let mut bits = IdMap::default();
         let mut i = 0;
         while i < rows.len() {
             let id = rows[i].id;
@@ -169,7 +174,7 @@ impl Folded {
                 i += 1;
             }
             if b != 0 {
-                bits.push((id, b));
+                bits.insert(id, b);
             }
         }
         Folded { bits }
@@ -177,8 +182,7 @@ impl Folded {
 
     /// The last effect of `variant` on `id` (`None`: no row of that variant touches it).
     fn get(&self, id: &IdHash, variant: usize) -> Option<bool> {
-        let at = self.bits.binary_search_by(|(h, _)| h.cmp(id)).ok()?;
-        match (self.bits[at].1 >> (2 * variant)) & 3 {
+        match (self.bits.get(id)? >> (2 * variant)) & 3 {
             1 => Some(true),
             2 => Some(false),
             _ => None,
@@ -223,22 +227,47 @@ pub fn read(
         let Some((v, m)) = vector_and_metadata(c) else {
             continue;
         };
-        let side = if with_index {
-            let base = done;
-            let r = index::read(v, &snap.persist_dir.join(&v.id), &mut |b| {
-                progress(base + b, total)
-            });
-            if let Some(h) = v.index.as_ref().and_then(|f| f.parsed()) {
-                done += h.cur_element_count.saturating_mul(h.size_data_per_element);
-            }
-            match r {
-                Ok(side) => Some(side),
-                Err(ReadError::Stopped) => return Err(cancelled()),
-                Err(ReadError::Unreadable(why)) => Some(IndexSide::Unknown(why)),
-            }
+        let seg_dir = snap.persist_dir.join(&v.id);
+        let index_bytes = v.index.as_ref().and_then(|f| f.parsed()).map_or(0, |h| {
+            h.cur_element_count.saturating_mul(h.size_data_per_element)
+        });
+        let base = done;
+        let read_index =
+            |progress: Progress<'_>, labels: Option<&mut dyn FnMut() -> index::Labels>| {
+                if !with_index {
+                    return Ok(None);
+                }
+                match index::read(v, &seg_dir, &mut |b| progress(base + b, total), labels) {
+                    Ok(side) => Ok(Some(side)),
+                    Err(ReadError::Stopped) => Err(cancelled()),
+                    Err(ReadError::Unreadable(why)) => Ok(Some(IndexSide::Unknown(why))),
+                }
+            };
+        // A big index is read on this thread while another reads the pickle's labels and
+        // the records' ids: the disk and both cores are kept busy at once.
+        let (side, hashes) = if with_index && index_bytes >= PARALLEL_FROM {
+            let (path, segment, dir) = (snap.sqlite_path.clone(), m.id.clone(), seg_dir.clone());
+            std::thread::scope(|sc| {
+                let (tx, rx) = std::sync::mpsc::channel::<index::Labels>();
+                let other = sc.spawn(move || -> Result<Vec<IdHash>> {
+                    let _ = tx.send(index::read_labels(&dir));
+                    let c = crate::chroma::db::open_read_only(&path)?;
+                    records::hashes(&c, &segment)
+                });
+                let mut labels = || {
+                    rx.recv()
+                        .unwrap_or_else(|_| Err("reading the pickle's labels failed".into()))
+                };
+                let side = read_index(&mut *progress, Some(&mut labels));
+                let hashes = other
+                    .join()
+                    .map_err(|_| Error::failed("reading the records failed"))?;
+                Ok::<_, Error>((side?, Some(hashes?)))
+            })?
         } else {
-            None
+            (read_index(&mut *progress, None)?, None)
         };
+        done += index_bytes;
         let load = replay::load_start(&facts, v);
         let rebuild = replay::rebuild_replay(replay::rebuild_start(&facts, v.sqlite_row()));
         let bound = c.bound.value();
@@ -255,23 +284,26 @@ pub fn read(
             my_rows,
             [&load_take, &rebuild_take, &pruned_take, &every_take],
         );
-        let live: &[IdHash] = match &side {
+        let empty = IdSet::default();
+        let live: &IdSet = match &side {
             Some(IndexSide::Read(l)) => &l.live,
-            _ => &[],
+            _ => &empty,
         };
-        let tally = records::tally(&conn, &m.id, &mut |h| {
-            let in_index = match folded.get(h, LOAD) {
-                Some(p) => p,
-                None => live.binary_search(h).is_ok(),
-            };
+        let mut judge = |h: &IdHash| {
+            let in_live = live.contains(h);
             records::Seen {
-                in_index,
-                in_live: live.binary_search(h).is_ok(),
+                in_index: folded.get(h, LOAD).unwrap_or(in_live),
+                in_live,
                 rebuilt: folded.get(h, REBUILD) == Some(true),
                 rebuilt_pruned: folded.get(h, PRUNED) == Some(true),
                 rebuilt_every: folded.get(h, EVERY) == Some(true),
             }
-        })?;
+        };
+        let tally = match &hashes {
+            Some(hs) => records::tally_hashes(&conn, &m.id, hs, &mut judge)?,
+            None => records::tally(&conn, &m.id, &mut judge)?,
+        };
+        drop(hashes);
         let verdict = |n: u64| match rebuild {
             Replay::Unknown => Rebuild::Unknown,
             _ if n >= tally.records => Rebuild::Lossless,
@@ -301,6 +333,12 @@ pub fn apply(snap: &mut Snapshot, found: Vec<(usize, IndexTruth)>) {
         let Some(c) = snap.collections.get_mut(i) else {
             continue;
         };
+        let mut t = t;
+        // Found damaged since it was read (the records count ran at the same time): no prune
+        // takes its rows, so none makes its rebuild lossy.
+        if matches!(c.bound, Bound::Damaged { .. }) {
+            t.rebuild_after_prune = None;
+        }
         let old_warning = c.bound.warning(&c.name);
         if let Bound::Damaged { recovery, .. } = &mut c.bound {
             *recovery = follow_verdict(recovery, &t);
@@ -313,6 +351,13 @@ pub fn apply(snap: &mut Snapshot, found: Vec<(usize, IndexTruth)>) {
         }
         if let Some(w) = t.warning(&c.name) {
             snap.warnings.push(w);
+        }
+        // The deleted marks were counted in the same pass: `--deep` need not read again.
+        if let Some(n) = t.deleted_marks {
+            let v = c.segments.iter_mut().find(|s| s.scope == "VECTOR");
+            if let Some(f) = v.and_then(|v| v.index.as_mut()) {
+                f.deleted.get_or_insert(n);
+            }
         }
         c.truth = Some(t);
     }
@@ -396,6 +441,10 @@ fn build(
 ) -> IndexTruth {
     let mut notes = Vec::new();
     let mut rebuild_why = None;
+    let deleted_marks = match side {
+        Some(IndexSide::Read(l)) if l.elements > 0 => Some(l.deleted),
+        _ => None,
+    };
     let (in_index, ghosts, ghost_bytes, stale) = match side {
         Some(IndexSide::Read(l)) if load != Replay::Unknown => {
             let unreached = (l.live.len() as u64).saturating_sub(t.in_live);
@@ -488,6 +537,7 @@ fn build(
                 .join(" ")
         }),
         rebuild_why,
+        deleted_marks,
     }
 }
 
@@ -562,6 +612,7 @@ mod tests {
             rebuild_after_prune: Some(Rebuild::Loses(4)),
             note: Some("x".into()),
             rebuild_why: None,
+            deleted_marks: None,
         };
         assert_eq!(t.missing(), Some(3));
         assert_eq!(

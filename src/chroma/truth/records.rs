@@ -38,23 +38,19 @@ pub struct Tally {
 /// Records per statement: each holds the read lock about as long as a WAL count's range.
 const CHUNK: i64 = 20_000;
 
-/// Tally every record of metadata segment `segment`, asking `judge` about each.
-pub fn tally(
-    conn: &Connection,
-    segment: &str,
-    judge: &mut dyn FnMut(&IdHash) -> Seen,
-) -> Result<Tally> {
-    let mut first_st = conn.prepare(
+/// Call `f` with every record id of metadata segment `segment`, in id order, a chunk per
+/// statement; `f` returns `false` to stop.
+fn each_id(conn: &Connection, segment: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
+    let mut first_st = conn.prepare_cached(
         "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id >= ?2 \
          ORDER BY embedding_id LIMIT ?3",
     )?;
-    let mut st = conn.prepare(
+    // The last id is bound as bytes and cast to text: a blob compares above every text, and
+    // a lossy conversion would not be the same key.
+    let mut st = conn.prepare_cached(
         "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 \
          AND embedding_id > CAST(?2 AS TEXT) ORDER BY embedding_id LIMIT ?3",
     )?;
-    // The last id is bound as bytes and cast to text: a blob compares above every text, and
-    // a lossy conversion would not be the same key.
-    let mut t = Tally::default();
     let mut after: Vec<u8> = Vec::new();
     let mut first = true;
     loop {
@@ -73,16 +69,8 @@ pub fn tally(
                     ValueRef::Text(b) | ValueRef::Blob(b) => b,
                     _ => continue,
                 };
-                let s = judge(&IdHash::of(id));
-                t.records += 1;
-                t.in_index += s.in_index as u64;
-                t.in_live += s.in_live as u64;
-                t.rebuilt += s.rebuilt as u64;
-                t.rebuilt_pruned += s.rebuilt_pruned as u64;
-                t.rebuilt_every += s.rebuilt_every as u64;
-                if !s.in_index && t.missing_sample.len() < super::SAMPLE {
-                    t.missing_sample
-                        .push(String::from_utf8_lossy(id).into_owned());
+                if !f(id) {
+                    return Ok(());
                 }
                 last = Some(id.to_vec());
             }
@@ -90,8 +78,70 @@ pub fn tally(
         first = false;
         match last {
             Some(l) if n == CHUNK => after = l,
-            _ => break,
+            _ => return Ok(()),
         }
+    }
+}
+
+/// The hashes of every record id of `segment`, in id order (read while the index is read on
+/// another thread; about 16 bytes a record).
+pub fn hashes(conn: &Connection, segment: &str) -> Result<Vec<IdHash>> {
+    let mut out = Vec::new();
+    each_id(conn, segment, &mut |id| {
+        out.push(IdHash::of(id));
+        true
+    })?;
+    Ok(out)
+}
+
+fn count(t: &mut Tally, s: Seen) {
+    t.records += 1;
+    t.in_index += s.in_index as u64;
+    t.in_live += s.in_live as u64;
+    t.rebuilt += s.rebuilt as u64;
+    t.rebuilt_pruned += s.rebuilt_pruned as u64;
+    t.rebuilt_every += s.rebuilt_every as u64;
+}
+
+/// Tally every record of metadata segment `segment`, asking `judge` about each.
+pub fn tally(
+    conn: &Connection,
+    segment: &str,
+    judge: &mut dyn FnMut(&IdHash) -> Seen,
+) -> Result<Tally> {
+    let mut t = Tally::default();
+    each_id(conn, segment, &mut |id| {
+        let s = judge(&IdHash::of(id));
+        count(&mut t, s);
+        if !s.in_index && t.missing_sample.len() < super::SAMPLE {
+            t.missing_sample
+                .push(String::from_utf8_lossy(id).into_owned());
+        }
+        true
+    })?;
+    Ok(t)
+}
+
+/// [`tally`] of hashes already read; the sample of missing ids is read again (in id order,
+/// only as far as it takes) when any is missing.
+pub fn tally_hashes(
+    conn: &Connection,
+    segment: &str,
+    hashes: &[IdHash],
+    judge: &mut dyn FnMut(&IdHash) -> Seen,
+) -> Result<Tally> {
+    let mut t = Tally::default();
+    for h in hashes {
+        count(&mut t, judge(h));
+    }
+    if t.in_index < t.records {
+        each_id(conn, segment, &mut |id| {
+            if !judge(&IdHash::of(id)).in_index {
+                t.missing_sample
+                    .push(String::from_utf8_lossy(id).into_owned());
+            }
+            t.missing_sample.len() < super::SAMPLE
+        })?;
     }
     Ok(t)
 }
@@ -134,5 +184,10 @@ mod tests {
         assert_eq!(seen, n as u64);
         assert_eq!(t.missing_sample[0], "id000000");
         assert_eq!(t.missing_sample.len(), crate::chroma::truth::SAMPLE);
+        // The same from hashes read first, the sample read again.
+        let h = hashes(&c, "s").unwrap();
+        assert_eq!(h.len(), n);
+        let t2 = tally_hashes(&c, "s", &h, &mut |_| Seen::default()).unwrap();
+        assert_eq!(t2, t);
     }
 }
