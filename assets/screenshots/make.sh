@@ -2,7 +2,8 @@
 # Every picture of the explorer, from the current release binary in a real terminal.
 # tmux runs the binary (130x34), send-keys types, capture-pane -e reads the screen with its
 # colours; ansi2svg.py draws that as SVG (xterm's palette) and the plain text goes beside it.
-# - main, detail (the segments pane), confirm, result, rows, row, space: on a copy of the demo dir;
+# - main, detail (the segments pane), confirm, result, rows, row, space, records, record:
+#   on a copy of the demo dir;
 # - running: on a bigger dir made by tests/bench/gen.py (the demo prunes in milliseconds),
 #   captured while the prune runs.
 # Needs tmux and python3. Usage: bash assets/screenshots/make.sh
@@ -59,6 +60,12 @@ keys Enter; shot row 0.6 "┌ row "
 keys Escape; sleep 0.4
 keys Escape; sleep 0.4
 keys m; shot space 1.5 "where the space goes"
+
+# The records view (after the index truth has been read), and one record whole.
+keys Escape; sleep 0.4
+keys e; shot records 2 "┌ records of"
+keys Down Down; sleep 0.3
+keys Enter; shot record 0.8 "┌ record "
 
 # A prune long enough to be seen running.
 python3 tests/bench/gen.py "$tmp/big" 150000 >/dev/null
