@@ -214,9 +214,33 @@ impl Workers {
             if !live() || tx.send(Msg::Counted(counted)).is_err() {
                 return;
             }
-            // Then the deleted marks of each index: one byte per element, off the UI thread.
             // Its own copy (the UI holds the shared one), made here and not on the UI thread.
             let mut snap = Arc::unwrap_or_clone(snap);
+            // Then each index against its records and the WAL: which records a query cannot
+            // return, the deleted vectors on disk, what a rebuild from the WAL brings back;
+            // its pass over each index counts the deleted marks too. Not on a live dir's
+            // refresh (every 10 s): a read of every index that takes longer would start over
+            // forever. The first scan's truth is kept (app.rs).
+            if gen == 1 || snap.holders.list.is_empty() {
+                let mut last = Instant::now();
+                let mut progress = |done: u64, total: u64| {
+                    if last.elapsed() >= Duration::from_millis(100) {
+                        last = Instant::now();
+                        let _ = tx.send(Msg::TruthProgress { done, total });
+                    }
+                    live()
+                };
+                let found = crate::chroma::truth::read(&snap, &|_| true, true, &mut progress);
+                if !live() {
+                    return;
+                }
+                if let Ok(f) = &found {
+                    crate::chroma::truth::apply(&mut snap, f.clone());
+                }
+                let _ = tx.send(Msg::Truth(found.map_err(|e| e.to_string())));
+            }
+            // Then the deleted marks of the indexes the truth did not read: one byte per
+            // element, off the UI thread.
             if deep::count_deleted(&mut snap, &mut |_, _| live()).is_ok() && live() {
                 let found = snap
                     .collections
@@ -225,25 +249,6 @@ impl Workers {
                     .filter_map(|s| Some((s.id.clone(), s.index.as_ref()?.deleted?)))
                     .collect();
                 let _ = tx.send(Msg::Deleted(found));
-            }
-            // Then each index against its records and the WAL: which records a query cannot
-            // return, the deleted vectors on disk, what a rebuild from the WAL brings back.
-            // Not on a live dir's refresh (every 10 s): a read of every index that takes
-            // longer would start over forever. The first scan's truth is kept (app.rs).
-            if gen > 1 && !snap.holders.list.is_empty() {
-                return;
-            }
-            let mut last = Instant::now();
-            let mut progress = |done: u64, total: u64| {
-                if last.elapsed() >= Duration::from_millis(100) {
-                    last = Instant::now();
-                    let _ = tx.send(Msg::TruthProgress { done, total });
-                }
-                live()
-            };
-            let found = crate::chroma::truth::read(&snap, &|_| true, true, &mut progress);
-            if live() {
-                let _ = tx.send(Msg::Truth(found.map_err(|e| e.to_string())));
             }
         });
     }
