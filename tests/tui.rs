@@ -891,7 +891,12 @@ impl RecordsHarness {
                         let tx = self.tx.clone();
                         std::thread::spawn(move || {
                             chroma_wal::tui::records::worker(
-                                generation, snap.0, collection, a_rx, tx,
+                                generation,
+                                snap.0,
+                                collection,
+                                a_rx,
+                                tx,
+                                Default::default(),
                             )
                         });
                     }

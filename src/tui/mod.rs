@@ -17,7 +17,7 @@ pub mod views;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,8 +57,9 @@ pub struct Workers {
     generation: Arc<AtomicU64>,
     canceller: Option<Canceller>,
     opts: JobOptions,
-    /// The records view's worker: its generation and where its asks go.
-    records: Option<(u64, Sender<records::RecordsAsk>)>,
+    /// The records view's worker: its generation, where its asks go, and its flag to stop
+    /// mapping the labels once the view is gone.
+    records: Option<(u64, Sender<records::RecordsAsk>, Arc<AtomicBool>)>,
 }
 
 impl Workers {
@@ -83,20 +84,29 @@ impl Workers {
                 collection,
             } => {
                 let (asks_tx, asks) = mpsc::channel();
-                self.records = Some((generation, asks_tx));
+                let closed = Arc::new(AtomicBool::new(false));
+                if let Some((_, _, old)) =
+                    self.records.replace((generation, asks_tx, closed.clone()))
+                {
+                    old.store(true, Ordering::Relaxed);
+                }
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
-                    records::worker(generation, snap.0, collection, asks, tx)
+                    records::worker(generation, snap.0, collection, asks, tx, closed)
                 });
             }
             Effect::Records { generation, ask } => {
-                if let Some((g, to)) = &self.records {
+                if let Some((g, to, _)) = &self.records {
                     if *g == generation {
                         let _ = to.send(*ask);
                     }
                 }
             }
-            Effect::CloseRecords => self.records = None,
+            Effect::CloseRecords => {
+                if let Some((_, _, closed)) = self.records.take() {
+                    closed.store(true, Ordering::Relaxed);
+                }
+            }
             Effect::MapSpace => {
                 let (tx, path) = (self.tx.clone(), self.path.clone());
                 std::thread::spawn(move || {

@@ -471,6 +471,7 @@ pub fn worker(
     ci: usize,
     asks: Receiver<RecordsAsk>,
     tx: Sender<Msg>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let send = |answer: Result<RecordsAnswer, String>| {
         tx.send(Msg::Records(RecordsReply { generation, answer }))
@@ -503,7 +504,9 @@ pub fn worker(
         return;
     }
     let ready = reader
-        .load_vectors(&snap, ci)
+        .load_vectors_until(&snap, ci, &|| {
+            closed.load(std::sync::atomic::Ordering::Relaxed)
+        })
         .map(|_| RecordsAnswer::VectorsReady {
             problem: reader.problem().map(str::to_string),
         })

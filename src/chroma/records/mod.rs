@@ -135,12 +135,22 @@ impl Reader {
     /// Read where the vectors are (one pass over the index's labels, the pickle's map and the
     /// WAL rows to replay). Until then, pages have no embedding and no source.
     pub fn load_vectors(&mut self, snap: &Snapshot, ci: usize) -> Result<()> {
+        self.load_vectors_until(snap, ci, &|| false)
+    }
+
+    /// [`Reader::load_vectors`], giving up (with an error) once `stop` says so.
+    pub fn load_vectors_until(
+        &mut self,
+        snap: &Snapshot,
+        ci: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let c = &snap.collections[ci];
         let Some(v) = c.segments.iter().find(|s| s.scope == "VECTOR") else {
             self.vectors = None;
             return Ok(());
         };
-        self.vectors = Some(vectors::Vectors::open(&self.conn, snap, ci, v)?);
+        self.vectors = Some(vectors::Vectors::open(&self.conn, snap, ci, v, stop)?);
         Ok(())
     }
 

@@ -57,7 +57,13 @@ impl Vectors {
     /// Read what the vector segment `v` of collection `ci` gives. Reads every element's label
     /// (one pass over `data_level0.bin`) and the pickle's map; memory grows with the elements
     /// (about 40 bytes each), never with the vectors.
-    pub fn open(conn: &Connection, snap: &Snapshot, ci: usize, v: &Segment) -> Result<Vectors> {
+    pub fn open(
+        conn: &Connection,
+        snap: &Snapshot,
+        ci: usize,
+        v: &Segment,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vectors> {
         let facts = snap.dir_facts();
         if let Health::Damaged(why) = &v.health {
             if !why.starts_with(crate::chroma::coverage::REASON_START) {
@@ -70,7 +76,7 @@ impl Vectors {
                 });
             }
         }
-        let index = match read_index(v, &snap.persist_dir.join(&v.id)) {
+        let index = match read_index(v, &snap.persist_dir.join(&v.id), stop) {
             Ok(ix) => ix,
             Err(why) => {
                 return Ok(Vectors {
@@ -196,7 +202,11 @@ fn floats(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-fn read_index(v: &Segment, seg_dir: &Path) -> std::result::Result<Option<Index>, String> {
+fn read_index(
+    v: &Segment,
+    seg_dir: &Path,
+    stop: &dyn Fn() -> bool,
+) -> std::result::Result<Option<Index>, String> {
     // Without a pickle that names a label, no release loads the files.
     let named = matches!(&v.pickle, Some(Ok(f)) if f.labels.unwrap_or(0) > 0);
     let Some(header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
@@ -214,7 +224,8 @@ fn read_index(v: &Segment, seg_dir: &Path) -> std::result::Result<Option<Index>,
         } else {
             live.insert(e.label, e.internal);
         }
-        true
+        // Asked now and then whether the reader is still wanted (a view closed mid-way).
+        e.internal % 65_536 != 0 || !stop()
     }) {
         Ok(()) => {}
         Err(ReadError::Unreadable(why)) => return Err(why),
