@@ -62,6 +62,18 @@ pub fn one_line(s: &str, n: usize) -> String {
     }
 }
 
+/// The first `n` values of a vector, `decimals` after the point, with ", …" when it has more:
+/// how the rows view, the records view and `records` show a vector.
+pub fn floats(v: &[f32], n: usize, decimals: usize) -> String {
+    let head: Vec<String> = v
+        .iter()
+        .take(n)
+        .map(|x| format!("{x:.decimals$}"))
+        .collect();
+    let more = if v.len() > n { ", …" } else { "" };
+    format!("{}{more}", head.join(", "))
+}
+
 /// How many of `width` cells a bar for `part` of `whole` fills (at least one for any part).
 pub fn bar_cells(part: u64, whole: u64, width: usize) -> usize {
     let n = if whole == 0 {

@@ -34,8 +34,15 @@ pub struct Uncovered {
 }
 
 /// How every reason [`Uncovered::reason`] gives begins: an index Chroma loads, whole, that
-/// lacks records. The index truth still reads such an index (its files are whole).
-pub const REASON_START: &str = "the metadata segment holds ";
+/// lacks records.
+const REASON_START: &str = "the metadata segment holds ";
+
+/// Why Chroma cannot load the index of a segment with health `h`, if it cannot: a damaged
+/// verdict, unless the damage is only this count's (the files are whole and load; the index
+/// truth and the records read them).
+pub fn unloadable(h: &Health) -> Option<&str> {
+    h.reason().filter(|why| !why.starts_with(REASON_START))
+}
 
 impl Uncovered {
     pub fn reason(&self) -> String {

@@ -28,7 +28,7 @@ pub fn count_deleted(snap: &mut Snapshot, progress: DeepProgress<'_>) -> Result<
             if h.implausible().is_some() || folder.deleted.is_some() {
                 continue;
             }
-            let bytes = level0_bytes(&h);
+            let bytes = h.level0_bytes();
             // A cut data_level0.bin is already a verdict; a count of part of it would read
             // as the whole index's.
             folder.deleted = match folder.short_file(&h) {
@@ -46,10 +46,6 @@ pub fn count_deleted(snap: &mut Snapshot, progress: DeepProgress<'_>) -> Result<
     Ok(())
 }
 
-fn level0_bytes(h: &hnsw::Header) -> u64 {
-    h.cur_element_count.saturating_mul(h.size_data_per_element)
-}
-
 fn work(snap: &Snapshot) -> impl Iterator<Item = (&str, u64)> {
     snap.collections
         .iter()
@@ -57,6 +53,6 @@ fn work(snap: &Snapshot) -> impl Iterator<Item = (&str, u64)> {
         .filter_map(|s| {
             let f = s.index.as_ref().filter(|f| f.deleted.is_none())?;
             let h = f.parsed()?;
-            Some((s.id.as_str(), level0_bytes(h)))
+            Some((s.id.as_str(), h.level0_bytes()))
         })
 }

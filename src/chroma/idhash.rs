@@ -21,69 +21,36 @@ impl IdHash {
     }
 }
 
-/// A set and a map keyed by id hashes: the key already is a good hash, so the table uses
-/// its low bits as they are (a lookup is one probe, not a binary search's twenty cache
-/// misses over a million ids).
-pub type IdSet = std::collections::HashSet<IdHash, BuildIdHasher>;
-pub type IdMap<V> = std::collections::HashMap<IdHash, V, BuildIdHasher>;
+/// A set and maps keyed by id hashes or labels. The keys already are good hashes (or small
+/// integers): the table spreads them with one multiply instead of SipHash, and a lookup is one
+/// probe, not a binary search's twenty cache misses over a million ids.
+pub type IdSet = std::collections::HashSet<IdHash, BuildKeyHasher>;
+pub type IdMap<V> = std::collections::HashMap<IdHash, V, BuildKeyHasher>;
+pub type LabelMap<V> = std::collections::HashMap<u64, V, BuildKeyHasher>;
 
 /// See [`IdSet`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BuildIdHasher;
+pub struct BuildKeyHasher;
 
-impl std::hash::BuildHasher for BuildIdHasher {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
     }
 }
 
-/// Folds the two words of an [`IdHash`] together; nothing else is hashed with it.
+/// Fibonacci hashing of the words written (an [`IdHash`]'s two, a label's one).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct IdHasher(u64);
+pub struct KeyHasher(u64);
 
-impl std::hash::Hasher for IdHasher {
+impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(29) ^ n;
-    }
-}
-
-/// A map keyed by labels (small integers, mostly consecutive): one multiply spreads them.
-pub type LabelMap<V> = std::collections::HashMap<u64, V, BuildLabelHasher>;
-
-/// See [`LabelMap`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BuildLabelHasher;
-
-impl std::hash::BuildHasher for BuildLabelHasher {
-    type Hasher = LabelHasher;
-    fn build_hasher(&self) -> LabelHasher {
-        LabelHasher(0)
-    }
-}
-
-/// Fibonacci hashing of one u64.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LabelHasher(u64);
-
-impl std::hash::Hasher for LabelHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.write_u64(u64::from(*b));
         }
     }
 

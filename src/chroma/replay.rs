@@ -6,6 +6,7 @@
 //! rebuild replays"), and tried on dirs killed mid-persist (`tests/crash/crash.py`).
 
 use super::catalog::Segment;
+use super::rows::Operation;
 use super::schema::Era;
 
 /// What the dir says about replay, beside the segment itself.
@@ -51,14 +52,6 @@ pub enum Effect {
     Keep,
 }
 
-/// The WAL's `operation` codes (every era): ADD, UPDATE, UPSERT, DELETE.
-pub mod op {
-    pub const ADD: i64 = 0;
-    pub const UPDATE: i64 = 1;
-    pub const UPSERT: i64 = 2;
-    pub const DELETE: i64 = 3;
-}
-
 /// What applying a row does to its id's vector in the index (the records read this; the
 /// truth reads [`effect`], which follows from it).
 ///
@@ -81,13 +74,14 @@ pub enum Content {
     Keep,
 }
 
-/// [`Content`] of a row with `operation`, with a vector or not.
+/// [`Content`] of a row with `operation` (the WAL's code, as [`Operation`] reads it), with a
+/// vector or not.
 pub fn content(operation: i64, has_vector: bool) -> Content {
-    match operation {
-        op::ADD if has_vector => Content::SetIfAbsent,
-        op::UPSERT if has_vector => Content::Set,
-        op::UPDATE if has_vector => Content::SetIfPresent,
-        op::DELETE => Content::Remove,
+    match Operation::from_code(operation) {
+        Operation::Add if has_vector => Content::SetIfAbsent,
+        Operation::Upsert if has_vector => Content::Set,
+        Operation::Update if has_vector => Content::SetIfPresent,
+        Operation::Delete => Content::Remove,
         _ => Content::Keep,
     }
 }
@@ -95,10 +89,17 @@ pub fn content(operation: i64, has_vector: bool) -> Content {
 /// What applying a row with `operation` (and a vector or not) does to whether its id is in
 /// the index (see [`content`]).
 pub fn effect(operation: i64, has_vector: bool) -> Effect {
-    match content(operation, has_vector) {
-        Content::Set | Content::SetIfAbsent => Effect::Put,
-        Content::Remove => Effect::Remove,
-        Content::SetIfPresent | Content::Keep => Effect::Keep,
+    content(operation, has_vector).effect()
+}
+
+impl Content {
+    /// What it does to whether the id is in the index.
+    pub fn effect(self) -> Effect {
+        match self {
+            Content::Set | Content::SetIfAbsent => Effect::Put,
+            Content::Remove => Effect::Remove,
+            Content::SetIfPresent | Content::Keep => Effect::Keep,
+        }
     }
 }
 
@@ -146,14 +147,19 @@ pub enum Replay {
 ///   uninitialized, and every row still in the WAL is replayed into an empty index.
 pub fn load_start(dir: &DirFacts, seg: &Segment) -> Replay {
     match dir.era {
-        Era::V1 => match seg.pickle.as_ref().and_then(|p| p.as_ref().ok()?.labels) {
-            Some(n) if n > 0 => Replay::Above(seg.sqlite_row().unwrap_or(0)),
-            _ => Replay::Above(i64::MIN),
-        },
+        Era::V1 if loads_files(seg) => Replay::Above(seg.sqlite_row().unwrap_or(0)),
+        Era::V1 => Replay::Above(i64::MIN),
         Era::V056 if seg.max_seq_id == Some(0) => Replay::Nothing,
         Era::V04 | Era::V050 | Era::V056 => Replay::Above(seg.max_seq_id.unwrap_or(i64::MIN)),
         Era::Newer => Replay::Unknown,
     }
+}
+
+/// Whether a load reads the index files at all: only when the pickle names a label (Python
+/// loads them `if len(id_to_label) > 0`; 1.x calls the segment uninitialized otherwise, as
+/// with no pickle). Otherwise the load starts from an empty index.
+pub fn loads_files(seg: &Segment) -> bool {
+    matches!(&seg.pickle, Some(Ok(f)) if f.labels.unwrap_or(0) > 0)
 }
 
 /// [`rebuild_start`] as the rows it replays.
@@ -176,6 +182,13 @@ pub fn purged(dir: &DirFacts) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod op {
+        pub const ADD: i64 = 0;
+        pub const UPDATE: i64 = 1;
+        pub const UPSERT: i64 = 2;
+        pub const DELETE: i64 = 3;
+    }
 
     fn dir(era: Era, purge: Option<bool>) -> DirFacts {
         DirFacts {

@@ -112,31 +112,14 @@ pub fn run(args: &RecordsArgs, cancel: &Canceller) -> Outcome {
     Ok(())
 }
 
+/// `s` on one line, cut or padded to `n` characters.
 fn cut(s: &str, n: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if flat.chars().count() <= n {
-        format!("{flat:<n$}")
-    } else {
-        let head: String = flat.chars().take(n.saturating_sub(1)).collect();
-        format!("{head}…")
-    }
+    format!("{:<n$}", units::one_line(s, n))
 }
 
 fn text_line(r: &Record) -> String {
     let emb = match &r.embedding {
-        Some(v) => format!(
-            "{} dims [{}{}]",
-            v.len(),
-            v.iter()
-                .take(3)
-                .map(|x| format!("{x:.4}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if v.len() > 3 { ", …" } else { "" }
-        ),
+        Some(v) => format!("{} dims [{}]", v.len(), units::floats(v, 3, 4)),
         None if r.source.is_none() => "none: no query returns it".into(),
         None => "-".into(),
     };

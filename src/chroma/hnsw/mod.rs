@@ -156,6 +156,12 @@ impl Header {
         Some(format!("header.bin is impossible: {why}"))
     }
 
+    /// The bytes of `data_level0.bin` its elements take (what a pass over them reads).
+    pub fn level0_bytes(&self) -> u64 {
+        self.cur_element_count
+            .saturating_mul(self.size_data_per_element)
+    }
+
     /// The vector dimension the element layout implies (float32 vectors).
     pub fn dimensionality(&self) -> u64 {
         self.label_offset.saturating_sub(self.offset_data) / 4

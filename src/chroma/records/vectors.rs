@@ -14,7 +14,8 @@ use crate::chroma::hnsw::elements::{self, ReadError};
 use crate::chroma::hnsw::{Header, DATA_LEVEL0};
 use crate::chroma::idhash::{IdHash, IdMap, LabelMap};
 use crate::chroma::replay::{self, Content, Holder, Replay};
-use crate::chroma::{pickle, Health, TopicOwner, INDEX_METADATA};
+use crate::chroma::truth::walrows;
+use crate::chroma::{pickle, INDEX_METADATA};
 use crate::error::{Error, Result};
 
 /// Where a record's vector was found.
@@ -65,16 +66,14 @@ impl Vectors {
         stop: &dyn Fn() -> bool,
     ) -> Result<Vectors> {
         let facts = snap.dir_facts();
-        if let Health::Damaged(why) = &v.health {
-            if !why.starts_with(crate::chroma::coverage::REASON_START) {
-                return Ok(Vectors {
-                    index: None,
-                    rows: Vec::new(),
-                    problem: Some(format!(
-                        "the vector index cannot be loaded ({why}): no embedding is given"
-                    )),
-                });
-            }
+        if let Some(why) = crate::chroma::coverage::unloadable(&v.health) {
+            return Ok(Vectors {
+                index: None,
+                rows: Vec::new(),
+                problem: Some(format!(
+                    "the vector index cannot be loaded ({why}): no embedding is given"
+                )),
+            });
         }
         let index = match read_index(v, &snap.persist_dir.join(&v.id), stop) {
             Ok(ix) => ix,
@@ -207,8 +206,7 @@ fn read_index(
     seg_dir: &Path,
     stop: &dyn Fn() -> bool,
 ) -> std::result::Result<Option<Index>, String> {
-    // Without a pickle that names a label, no release loads the files.
-    let named = matches!(&v.pickle, Some(Ok(f)) if f.labels.unwrap_or(0) > 0);
+    let named = replay::loads_files(v);
     let Some(header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
         return Ok(None);
     };
@@ -251,75 +249,20 @@ fn read_index(
     }))
 }
 
-/// The rows of collection `ci` above `start`, reduced to id, seq_id and content, sorted.
+/// The rows of collection `ci` above `start` (read as the index truth reads them), sorted by
+/// id, then seq_id.
 fn replayed_rows(
     conn: &Connection,
     snap: &Snapshot,
     ci: usize,
     start: i64,
 ) -> Result<Vec<(IdHash, i64, Content)>> {
-    let mut out = Vec::new();
-    let mut st = conn.prepare(
-        "SELECT seq_id, operation, id, vector IS NOT NULL, topic FROM embeddings_queue \
-         WHERE seq_id > ?1 AND seq_id <= ?2 ORDER BY seq_id",
-    )?;
-    let mut next_row =
-        conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
-    // Short statements in seq_id ranges, as every read of a live dir.
-    let (lo, top): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT MIN(seq_id), MAX(seq_id) FROM embeddings_queue",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (Some(lo), Some(top)) = (lo, top) else {
-        return Ok(out);
-    };
-    let mut from = start.max(lo.saturating_sub(1));
-    let span = 50_000i64;
-    let mut owner_of: std::collections::HashMap<Vec<u8>, bool> = Default::default();
-    while from < top {
-        let to = from.saturating_add(span).min(top);
-        let mut rows = st.query([from, to])?;
-        let mut any = false;
-        while let Some(r) = rows.next()? {
-            any = true;
-            let topic: &[u8] = match r.get_ref(4)? {
-                ValueRef::Text(t) | ValueRef::Blob(t) => t,
-                _ => continue,
-            };
-            let mine = match owner_of.get(topic) {
-                Some(m) => *m,
-                None => {
-                    let m = snap.owner_of(&String::from_utf8_lossy(topic))
-                        == TopicOwner::Collection(ci);
-                    owner_of.insert(topic.to_vec(), m);
-                    m
-                }
-            };
-            if !mine {
-                continue;
-            }
-            let (ValueRef::Integer(seq), ValueRef::Integer(op)) = (r.get_ref(0)?, r.get_ref(1)?)
-            else {
-                continue;
-            };
-            let id = match r.get_ref(2)? {
-                ValueRef::Text(t) | ValueRef::Blob(t) => IdHash::of(t),
-                _ => continue,
-            };
-            let has_vector = matches!(r.get_ref(3)?, ValueRef::Integer(1));
-            out.push((id, seq, replay::content(op, has_vector)));
-        }
-        drop(rows);
-        from = to;
-        // A gap in the seq_ids: straight to the next row, not range by empty range.
-        if !any {
-            match next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))? {
-                Some(n) => from = n.saturating_sub(1),
-                None => break,
-            }
-        }
-    }
+    let rows = walrows::read(conn, snap, &|i| i == ci, start, &mut |_| true)?;
+    let mut out: Vec<(IdHash, i64, Content)> = rows
+        .into_values()
+        .flatten()
+        .map(|r| (r.id, r.seq, r.content))
+        .collect();
     out.sort_by_key(|(h, seq, _)| (*h, *seq));
     Ok(out)
 }

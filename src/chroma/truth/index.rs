@@ -7,7 +7,7 @@ use crate::chroma::catalog::Segment;
 use crate::chroma::hnsw::elements::{self, ReadError};
 use crate::chroma::idhash::IdSet;
 use crate::chroma::pickle;
-use crate::chroma::{Health, INDEX_METADATA};
+use crate::chroma::{replay, INDEX_METADATA};
 
 /// What a load of the index starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +44,7 @@ pub fn read(
     progress: &mut dyn FnMut(u64) -> bool,
     ahead: Option<&mut dyn FnMut() -> Labels>,
 ) -> Result<IndexSide, ReadError> {
-    // An index found short of records (the count of `coverage`) is whole and loads: it is read.
-    if let Health::Damaged(why) = &v.health {
-        if why.starts_with(crate::chroma::coverage::REASON_START) {
-            return read_whole(v, seg_dir, progress, ahead);
-        }
+    if let Some(why) = crate::chroma::coverage::unloadable(&v.health) {
         return Ok(IndexSide::Unknown(format!(
             "Chroma cannot load this index ({why})"
         )));
@@ -82,10 +78,7 @@ fn read_whole(
     // when the pickle names a label; 1.x calls the segment uninitialized). The load starts
     // from an empty index; whatever vectors the files hold belong to no record. The maps are
     // read after the elements, so the two never take memory at once.
-    let uninitialized = match &v.pickle {
-        Some(Ok(f)) => f.labels.unwrap_or(0) == 0,
-        _ => true,
-    };
+    let uninitialized = !replay::loads_files(v);
     let Some(h) = header else {
         // No header: no vector on disk. A 1.x folder in that state loads as uninitialized.
         return Ok(if uninitialized {

@@ -159,7 +159,7 @@ impl Folded {
             let mut b = 0u8;
             while i < rows.len() && rows[i].id == id {
                 let r = rows[i];
-                let code = match r.effect {
+                let code = match r.effect() {
                     Effect::Put => 1u8,
                     Effect::Remove => 2u8,
                     Effect::Keep => 0u8,
@@ -214,7 +214,7 @@ pub fn read(
     let wanted = |i: usize| wanted(snap, only, i);
     let total = work(snap, only, with_index);
     let wal_rows = wal_estimate(snap);
-    let mut rows = walrows::read(&conn, snap, &wanted, &mut |n| {
+    let mut rows = walrows::read(&conn, snap, &wanted, i64::MIN, &mut |n| {
         progress(n.min(wal_rows), total)
     })?;
     let mut done = wal_rows;
@@ -228,9 +228,11 @@ pub fn read(
             continue;
         };
         let seg_dir = snap.persist_dir.join(&v.id);
-        let index_bytes = v.index.as_ref().and_then(|f| f.parsed()).map_or(0, |h| {
-            h.cur_element_count.saturating_mul(h.size_data_per_element)
-        });
+        let index_bytes = v
+            .index
+            .as_ref()
+            .and_then(|f| f.parsed())
+            .map_or(0, |h| h.level0_bytes());
         let base = done;
         let read_index =
             |progress: Progress<'_>, labels: Option<&mut dyn FnMut() -> index::Labels>| {
@@ -394,7 +396,7 @@ pub fn work(snap: &Snapshot, only: &dyn Fn(usize) -> bool, with_index: bool) -> 
             .filter_map(|i| vector_and_metadata(&snap.collections[i]))
             .filter_map(|(v, _)| {
                 let h = v.index.as_ref()?.parsed()?;
-                Some(h.cur_element_count.saturating_mul(h.size_data_per_element))
+                Some(h.level0_bytes())
             })
             .sum()
     } else {
@@ -562,12 +564,17 @@ pub fn of_collection(path: &Path, name_or_id: &str) -> Result<Option<IndexTruth>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chroma::replay::Content;
 
     fn row(id: &str, seq: i64, effect: Effect) -> Row {
         Row {
             id: IdHash::of(id.as_bytes()),
             seq,
-            effect,
+            content: match effect {
+                Effect::Put => Content::Set,
+                Effect::Remove => Content::Remove,
+                Effect::Keep => Content::Keep,
+            },
         }
     }
 

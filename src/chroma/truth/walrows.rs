@@ -1,5 +1,6 @@
 //! The WAL rows of the collections being judged, read once for all of them, in seq_id order,
-//! each reduced to what replay needs: the id (hashed), its seq_id and its effect.
+//! each reduced to what replay needs: the id (hashed), its seq_id and what it does to the
+//! id's vector. The index truth reads every row; the records read those above a load's start.
 //!
 //! Read as the WAL counts are: seq_id ranges, one short statement each, outside any
 //! transaction, so a live Chroma's writes wait at most one range.
@@ -11,7 +12,7 @@ use rusqlite::Connection;
 
 use crate::chroma::catalog::{Snapshot, TopicOwner};
 use crate::chroma::idhash::IdHash;
-use crate::chroma::replay::{effect, Effect};
+use crate::chroma::replay::{content, Content, Effect};
 use crate::error::{Error, Result};
 
 /// One row as replay sees it.
@@ -19,17 +20,26 @@ use crate::error::{Error, Result};
 pub struct Row {
     pub id: IdHash,
     pub seq: i64,
-    pub effect: Effect,
+    pub content: Content,
+}
+
+impl Row {
+    /// What it does to whether the id is in the index.
+    pub fn effect(&self) -> Effect {
+        self.content.effect()
+    }
 }
 
 /// Rows per collection (index into `snap.collections`), each list in seq_id order.
 pub type Rows = HashMap<usize, Vec<Row>>;
 
-/// Read the rows of every collection `wanted` accepts. `progress(rows read)`; `false` stops.
+/// Read the rows with a seq_id above `above` of every collection `wanted` accepts.
+/// `progress(rows read)`; `false` stops.
 pub fn read(
     conn: &Connection,
     snap: &Snapshot,
     wanted: &dyn Fn(usize) -> bool,
+    above: i64,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Rows> {
     let mut out: Rows = HashMap::new();
@@ -50,7 +60,7 @@ pub fn read(
     // Raw topic bytes to the collection they belong to, when it is wanted.
     let mut owners: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
     let mut seen = 0u64;
-    let mut from = lo;
+    let mut from = lo.max(above.saturating_add(1));
     let mut span: i64 = 20_000;
     let target = std::time::Duration::from_millis(20);
     while from <= hi {
@@ -92,7 +102,7 @@ pub fn read(
             out.entry(i).or_default().push(Row {
                 id,
                 seq,
-                effect: effect(operation, has_vector),
+                content: content(operation, has_vector),
             });
         }
         drop(rows);

@@ -162,14 +162,9 @@ fn draw_record(f: &mut Frame, r: &Record, full: Option<&Record>, ready: bool, ar
     };
     let vector = match (&r.embedding, full.is_some()) {
         (Some(e), _) => format!(
-            "{} dimensions, first values {}{}",
+            "{} dimensions, first values {}",
             e.len(),
-            e.iter()
-                .take(8)
-                .map(|x| format!("{x:.6}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if e.len() > 8 { ", …" } else { "" }
+            crate::units::floats(e, 8, 6)
         ),
         (None, false) => "reading…".into(),
         (None, true) => "none".into(),

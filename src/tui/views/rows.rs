@@ -194,11 +194,7 @@ fn draw_row(f: &mut Frame, r: &WalRow, area: Rect) {
                 (Some(b), Some(d)) => format!(
                     "{d} dimensions ({} bytes), first values {}",
                     count(b as u64),
-                    r.vector_head
-                        .iter()
-                        .map(|x| format!("{x:.4}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::units::floats(&r.vector_head, r.vector_head.len(), 4)
                 ),
                 (Some(b), None) => format!("{b} bytes (not whole float32 values)"),
                 _ => "none".into(),
