@@ -467,7 +467,7 @@ fn a_disk_too_small_is_refused_in_advance() {
     let sqlite = std::fs::metadata(fixture.join("chroma.sqlite3"))
         .unwrap()
         .len();
-    let dir_bytes: u64 = walk(&fixture)
+    let dir_bytes: u64 = files_below(&fixture)
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
@@ -501,19 +501,6 @@ fn a_disk_too_small_is_refused_in_advance() {
         .stderr(predicates::str::contains("not enough free disk"));
     assert_eq!(before, std::fs::read(dir.join("chroma.sqlite3")).unwrap());
     assert!(listing(&small.path.join("b")).is_empty());
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -635,7 +622,7 @@ fn a_disk_that_fills_up_during_the_copy_fails_cleanly() {
     let sqlite = std::fs::metadata(b.template.join("chroma.sqlite3"))
         .unwrap()
         .len();
-    let folders: u64 = walk(&b.template)
+    let folders: u64 = files_below(&b.template)
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();

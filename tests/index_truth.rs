@@ -10,19 +10,6 @@ use std::path::Path;
 use common::{bin, expected, fixture_copy, json_of, owned_state};
 use serde_json::Value;
 
-const ALL: &[&str] = &[
-    "v0_4_22",
-    "v0_5_5",
-    "v0_6_3",
-    "v1_5_9",
-    "upgraded_0_4_22_to_0_6_3",
-    "upgraded_0_5_5_to_1_5_9",
-    "deletions_v1_5_9",
-    "orphans_v0_6_3",
-    "rebuilt_v1_5_9",
-    "rebuilt_v0_6_3",
-];
-
 fn deep(dir: &Path) -> Value {
     json_of(&["info", "--deep", "--json"], dir)
 }
@@ -39,7 +26,7 @@ fn truth_of<'a>(info: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn every_fixture_agrees_with_its_release() {
-    for name in ALL {
+    for name in common::all_fixtures() {
         let (_t, dir) = fixture_copy(name);
         let info = deep(&dir);
         let exp = expected(name);
@@ -153,24 +140,11 @@ fn without_deep_there_is_no_truth_and_deep_changes_nothing() {
 
 fn mtimes(dir: &Path) -> Vec<(String, std::time::SystemTime)> {
     let mut out = Vec::new();
-    for e in walk(dir) {
+    for e in common::files_below(dir) {
         let m = std::fs::metadata(&e).unwrap();
         out.push((e.display().to_string(), m.modified().unwrap()));
     }
     out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
     out
 }
 

@@ -9,19 +9,6 @@ use std::collections::BTreeMap;
 use common::{bin, fixture_copy, owned_state};
 use serde_json::Value;
 
-const ALL: &[&str] = &[
-    "v0_4_22",
-    "v0_5_5",
-    "v0_6_3",
-    "v1_5_9",
-    "upgraded_0_4_22_to_0_6_3",
-    "upgraded_0_5_5_to_1_5_9",
-    "deletions_v1_5_9",
-    "orphans_v0_6_3",
-    "rebuilt_v1_5_9",
-    "rebuilt_v0_6_3",
-];
-
 fn release_records(name: &str) -> Value {
     let p = common::root()
         .join("tests/fixtures")
@@ -30,25 +17,13 @@ fn release_records(name: &str) -> Value {
 }
 
 fn ours(dir: &std::path::Path, collection: &str) -> Vec<Value> {
-    let out = bin()
-        .args(["records", "--jsonl", "--collection", collection])
-        .arg(dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::jsonl_of(&["records", "--jsonl", "--collection", collection], dir)
 }
 
 #[test]
 fn every_record_reads_as_its_release_returns_it() {
     let mut compared = 0;
-    for name in ALL {
+    for name in common::all_fixtures() {
         let (_t, dir) = fixture_copy(name);
         let before = owned_state(&dir);
         let theirs = release_records(name);

@@ -10,20 +10,9 @@ use common::*;
 use serde_json::Value;
 
 fn rows_jsonl(dir: &Path, extra: &[&str]) -> Vec<Value> {
-    let out = bin()
-        .args(["rows", "--jsonl"])
-        .args(extra)
-        .arg(dir)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let mut args = vec!["rows", "--jsonl"];
+    args.extend_from_slice(extra);
+    jsonl_of(&args, dir)
 }
 
 /// What the test itself reads: (seq_id, operation, id, metadata text, vector bytes).

@@ -21,6 +21,52 @@ pub const FIXTURES: &[&str] = &[
     "upgraded_0_5_5_to_1_5_9",
 ];
 
+/// The fixtures with a particular story (deletions persisted, an orphan folder, an index
+/// folder removed and rebuilt by the release), beside [`FIXTURES`].
+pub const MORE_FIXTURES: &[&str] = &[
+    "deletions_v1_5_9",
+    "orphans_v0_6_3",
+    "rebuilt_v1_5_9",
+    "rebuilt_v0_6_3",
+];
+
+/// Every fixture a release wrote through the API (not the WAL-mode one, which a read may
+/// checkpoint).
+pub fn all_fixtures() -> impl Iterator<Item = &'static str> {
+    FIXTURES.iter().chain(MORE_FIXTURES).copied()
+}
+
+/// Every file below `d`, recursively.
+pub fn files_below(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `chroma-wal ARGS... DIR`, which must succeed: its stdout as JSON Lines.
+pub fn jsonl_of(args: &[&str], dir: &Path) -> Vec<serde_json::Value> {
+    let out = bin()
+        .args(args)
+        .arg(dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
