@@ -131,23 +131,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 /// Enter: one record whole (`full`: read again with its embedding, once it arrives).
 fn draw_record(f: &mut Frame, r: &Record, full: Option<&Record>, ready: bool, area: Rect) {
     let r = full.unwrap_or(r);
-    let w = area.width.saturating_sub(8).max(20);
-    let h = area.height.saturating_sub(2).max(8);
-    let [_, mid, _] = Layout::horizontal([
-        Constraint::Fill(1),
-        Constraint::Length(w),
-        Constraint::Fill(1),
-    ])
-    .areas(area);
-    let [_, r_area, _] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(h),
-        Constraint::Fill(1),
-    ])
-    .areas(mid);
+    let r_area = super::whole_item_area(area);
     let dim = Style::new().fg(Color::DarkGray);
-    let field =
-        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<11}"), dim), Span::raw(v)]);
+    let field = super::field;
     let source = match (r.source, ready) {
         (_, false) => "still finding where the vectors are…".to_string(),
         (Some(Source::Index), true) => "the index files (data_level0.bin)".into(),

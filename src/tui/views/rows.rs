@@ -2,7 +2,7 @@
 //! prune keeps (held) and the ones it takes (prunable) drawn where it falls; Enter shows one
 //! row whole.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap};
@@ -164,23 +164,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 
 /// Enter: one row whole.
 fn draw_row(f: &mut Frame, r: &WalRow, area: Rect) {
-    let w = area.width.saturating_sub(8).max(20);
-    let h = area.height.saturating_sub(2).max(8);
-    let [_, mid, _] = Layout::horizontal([
-        Constraint::Fill(1),
-        Constraint::Length(w),
-        Constraint::Fill(1),
-    ])
-    .areas(area);
-    let [_, r_area, _] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(h),
-        Constraint::Fill(1),
-    ])
-    .areas(mid);
+    let r_area = super::whole_item_area(area);
     let dim = Style::new().fg(Color::DarkGray);
-    let field =
-        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<11}"), dim), Span::raw(v)]);
+    let field = super::field;
     let mut lines = vec![
         field("seq_id", r.seq_id.to_string()),
         field("state", r.state.key().to_string()),
