@@ -7,8 +7,13 @@
 //! at `i * size_data_per_element + offset_level0` in `data_level0.bin`; bit 0x01 of its third
 //! byte marks it deleted.
 
+pub mod check;
 pub mod elements;
+pub mod graph;
 pub mod links;
+pub mod rebuild;
+pub mod space;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,0 +1,284 @@
+//! One index rebuilt without its ghosts: the elements Chroma can reach (a label the pickle
+//! names, not marked deleted, the element hnswlib's lookup keeps) read from the old folder,
+//! a fresh graph over them ([`super::graph`]), every file written new into another folder
+//! ([`super::write`]), then read back and judged ([`super::check`]) before anyone swaps it in.
+//!
+//! Labels, vectors (bit for bit), `M`, `ef_construction`, the level multiplier, the capacity
+//! and, for cosine, each element's stored norm are kept; the pickle is Chroma's and is copied
+//! byte for byte (its ids, labels and `total_elements_added` do not change, so the next label
+//! Chroma hands out is the one it would have). The elements keep their order in the old file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::check::{recall, OnDisk};
+use super::elements::{self, ReadError};
+use super::graph::{self, exact_knn, Params, Space};
+use super::{write, Header, HEADER, LENGTH};
+use crate::chroma::{pickle, INDEX_METADATA};
+
+/// What a rebuild is doing, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Reading,
+    Building,
+    Writing,
+    Checking,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Reading => "reading",
+            Phase::Building => "building",
+            Phase::Writing => "writing",
+            Phase::Checking => "checking",
+        }
+    }
+}
+
+/// What a rebuild made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebuilt {
+    pub elements_before: u64,
+    pub elements_after: u64,
+    pub ghosts_removed: u64,
+    /// Recall@10 of the old and the new graph, on the same queries, against exact search.
+    pub recall_before: f64,
+    pub recall_after: f64,
+    pub queries: usize,
+}
+
+/// How many of the index's own vectors are used as queries for recall.
+pub const QUERIES: usize = 200;
+/// Recall is measured at k = 10 with hnswlib's default search ef (10).
+pub const K: usize = 10;
+pub const EF: usize = 10;
+/// How far below the old graph's the new graph's recall may measure before the rebuild is
+/// refused: two standard errors of a recall measured on 200 × 10 neighbours.
+pub const RECALL_SLACK: f64 = 0.02;
+
+/// Why a rebuild did not produce a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebuildError {
+    Cancelled,
+    Failed(String),
+}
+
+impl From<String> for RebuildError {
+    fn from(s: String) -> Self {
+        RebuildError::Failed(s)
+    }
+}
+
+fn read_err(e: ReadError) -> RebuildError {
+    match e {
+        ReadError::Stopped => RebuildError::Cancelled,
+        ReadError::Unreadable(w) => RebuildError::Failed(w),
+    }
+}
+
+/// Which of the old elements Chroma can reach: by label, the last element not marked deleted
+/// among those of a label the pickle names (hnswlib's lookup keeps the last).
+pub fn reachable(elements: &[(u64, bool)], named: &dyn Fn(u64) -> bool) -> Vec<bool> {
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    for (i, &(label, deleted)) in elements.iter().enumerate() {
+        if !deleted && named(label) {
+            last.insert(label, i);
+        }
+    }
+    let mut keep = vec![false; elements.len()];
+    for (_, i) in last {
+        keep[i] = true;
+    }
+    keep
+}
+
+/// Rebuild the index in `old` into the empty folder `out`. `progress(phase, done, total)`;
+/// `stop` cancels.
+pub fn rebuild(
+    old: &Path,
+    out: &Path,
+    space: Space,
+    progress: &mut dyn FnMut(Phase, u64, u64),
+    stop: &AtomicBool,
+) -> Result<Rebuilt, RebuildError> {
+    let hb = std::fs::read(old.join(HEADER)).map_err(|e| format!("{HEADER}: {e}"))?;
+    let h = Header::parse(&hb)?;
+    if let Some(why) = h.implausible() {
+        return Err(why.into());
+    }
+    let n_old = h.cur_element_count;
+    let (_, map) = pickle::read_labels(&old.join(INDEX_METADATA))
+        .map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
+    if map.unread > 0 {
+        return Err(RebuildError::Failed(format!(
+            "{} entries of the pickle's id_to_label cannot be read",
+            map.unread
+        )));
+    }
+    let named: std::collections::HashSet<u64> = map.pairs.iter().map(|p| p.label).collect();
+    drop(map);
+
+    // Pass 1: labels and marks.
+    let mut marks: Vec<(u64, bool)> = Vec::with_capacity(n_old.min(1 << 26) as usize);
+    elements::each(old, &h, &mut |e| {
+        marks.push((e.label, e.deleted));
+        if marks.len() % 65_536 == 0 {
+            progress(Phase::Reading, marks.len() as u64, 2 * n_old);
+            return !stop.load(Ordering::Relaxed);
+        }
+        true
+    })
+    .map_err(read_err)?;
+    let keep = reachable(&marks, &|l| named.contains(&l));
+    drop(marks);
+    let n = keep.iter().filter(|k| **k).count();
+
+    // Pass 2: the kept vectors, and for cosine their stored norms.
+    let dim = h.dimensionality() as usize;
+    let mut vectors: Vec<f32> = Vec::with_capacity(n * dim);
+    let mut labels: Vec<u64> = Vec::with_capacity(n);
+    let mut from: Vec<u64> = Vec::with_capacity(n);
+    elements::each(old, &h, &mut |e| {
+        if keep[e.internal as usize] {
+            vectors.extend(e.floats());
+            labels.push(e.label);
+            from.push(e.internal);
+        }
+        if e.internal % 65_536 == 0 {
+            progress(Phase::Reading, n_old + e.internal, 2 * n_old);
+            return !stop.load(Ordering::Relaxed);
+        }
+        true
+    })
+    .map_err(read_err)?;
+    let lengths: Vec<[u8; 4]> = if space == Space::Cosine {
+        let all = std::fs::read(old.join(LENGTH)).map_err(|e| format!("{LENGTH}: {e}"))?;
+        from.iter()
+            .map(|&i| {
+                let at = i as usize * 4;
+                all.get(at..at + 4)
+                    .map(|s| [s[0], s[1], s[2], s[3]])
+                    .ok_or_else(|| format!("{LENGTH} is shorter than its elements"))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![[0u8; 4]; n]
+    };
+    drop(from);
+
+    // The graph.
+    let params = Params {
+        m: h.m as usize,
+        ef_construction: h.ef_construction as usize,
+        space,
+        seed: 100,
+    };
+    let done = AtomicU64::new(0);
+    let g = std::thread::scope(|s| {
+        let worker = s.spawn(|| graph::build(&vectors, dim, params, &done, stop));
+        while !worker.is_finished() {
+            progress(Phase::Building, done.load(Ordering::Relaxed), n as u64);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        worker.join()
+    })
+    .map_err(|_| RebuildError::Failed("the graph build failed".into()))?
+    .map_err(|_| RebuildError::Cancelled)?;
+    progress(Phase::Building, n as u64, n as u64);
+
+    // The files.
+    let new_h = write::header_for(&h, &g, n as u64);
+    let e = write::Elements {
+        vectors: &vectors,
+        dim,
+        labels: &labels,
+        lengths: &lengths,
+    };
+    write::write(out, &new_h, &g, &e, &mut |d| {
+        progress(Phase::Writing, d, n as u64)
+    })
+    .map_err(|e| format!("writing the new index: {e}"))?;
+    drop(g);
+    copy_synced(&old.join(INDEX_METADATA), &out.join(INDEX_METADATA))
+        .map_err(|e| format!("copying {INDEX_METADATA}: {e}"))?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(RebuildError::Cancelled);
+    }
+
+    // Read back and judged.
+    progress(Phase::Checking, 0, 3);
+    let new_index = OnDisk::open(out).map_err(|e| format!("the new index: {e}"))?;
+    new_index
+        .check(&labels, &mut |i, bytes| {
+            let want = &vectors[i * dim..(i + 1) * dim];
+            bytes
+                .chunks_exact(4)
+                .zip(want)
+                .all(|(b, w)| b == w.to_le_bytes())
+        })
+        .map_err(|e| format!("the new index: {e}"))?;
+    let old_pickle = std::fs::read(old.join(INDEX_METADATA)).map_err(|e| e.to_string())?;
+    let new_pickle = std::fs::read(out.join(INDEX_METADATA)).map_err(|e| e.to_string())?;
+    if old_pickle != new_pickle {
+        return Err("the copied pickle differs from Chroma's".to_string().into());
+    }
+    progress(Phase::Checking, 1, 3);
+    let step = (n / QUERIES.min(n.max(1))).max(1);
+    let queries: Vec<Vec<f32>> = (0..n)
+        .step_by(step)
+        .take(QUERIES)
+        .map(|i| vectors[i * dim..(i + 1) * dim].to_vec())
+        .collect();
+    let truth: Vec<Vec<u64>> = exact_knn(&vectors, dim, space, &queries, K)
+        .into_iter()
+        .map(|ids| ids.into_iter().map(|i| labels[i as usize]).collect())
+        .collect();
+    progress(Phase::Checking, 2, 3);
+    let recall_after = recall(&new_index, space, &queries, &truth, K, EF, &|_, _| false);
+    let old_index = OnDisk::open(old).map_err(|e| format!("the old index: {e}"))?;
+    let recall_before = recall(&old_index, space, &queries, &truth, K, EF, &|i, _| {
+        !keep.get(i as usize).copied().unwrap_or(false)
+    });
+    progress(Phase::Checking, 3, 3);
+    if recall_after + RECALL_SLACK < recall_before {
+        return Err(RebuildError::Failed(format!(
+            "the new graph finds fewer true neighbours than the old one (recall@{K} {recall_after:.3} against {recall_before:.3})"
+        )));
+    }
+    Ok(Rebuilt {
+        elements_before: n_old,
+        elements_after: n as u64,
+        ghosts_removed: n_old - n as u64,
+        recall_before,
+        recall_after,
+        queries: queries.len(),
+    })
+}
+
+/// Copy a file and fsync the copy.
+fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::copy(from, to)?;
+    std::fs::File::open(to)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_live_element_of_a_named_label_is_kept() {
+        let e = [
+            (1, false),
+            (2, true),
+            (1, false), // a second element of label 1: the lookup keeps this one
+            (3, false), // named by no id
+            (4, false),
+            (4, true), // the last of label 4 is deleted: the live one before it stays
+        ];
+        let keep = reachable(&e, &|l| l != 3);
+        assert_eq!(keep, vec![false, false, true, false, true, false]);
+    }
+}

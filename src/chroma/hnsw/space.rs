@@ -1,0 +1,70 @@
+//! Which distance a collection's index was built for, read where each era keeps it:
+//! - 0.4 – 0.6: `hnsw:space` in `segment_metadata` (copied there from the collection's
+//!   metadata at creation; the local segment reads only this copy). 0.5/0.6's
+//!   `config_json_str` can say `l2` for a cosine collection and is not what the segment uses.
+//! - 1.x: the segment's legacy `hnsw:*` metadata where there is some (migrated collections),
+//!   else `collections.schema_str`: `keys."#embedding".float_list.vector_index.config.space`,
+//!   else its `defaults`; a collection created with `hnsw:space` metadata has it folded in.
+//! - Nowhere: `l2`, every release's default.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::graph::Space;
+
+fn text(conn: &Connection, sql: &str, id: &str) -> Option<String> {
+    conn.query_row(sql, [id], |r| r.get::<_, Option<String>>(0))
+        .optional()
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+/// The space of the index of vector segment `segment_id` of collection `collection_id`.
+pub fn read(conn: &Connection, collection_id: &str, segment_id: &str) -> Space {
+    let legacy = [
+        ("SELECT str_value FROM segment_metadata WHERE segment_id = ?1 AND key = 'hnsw:space'", segment_id),
+        ("SELECT str_value FROM collection_metadata WHERE collection_id = ?1 AND key = 'hnsw:space'", collection_id),
+    ];
+    if let Some(s) = text(conn, legacy[0].0, legacy[0].1).and_then(|s| Space::parse(&s)) {
+        return s;
+    }
+    if let Some(schema) = text(
+        conn,
+        "SELECT schema_str FROM collections WHERE id = ?1",
+        collection_id,
+    ) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&schema) {
+            for path in [
+                "/keys/#embedding/float_list/vector_index/config/space",
+                "/defaults/float_list/vector_index/config/space",
+            ] {
+                if let Some(s) = v
+                    .pointer(path)
+                    .and_then(|s| s.as_str())
+                    .and_then(Space::parse)
+                {
+                    return s;
+                }
+            }
+        }
+    }
+    if let Some(s) = text(conn, legacy[1].0, legacy[1].1).and_then(|s| Space::parse(&s)) {
+        return s;
+    }
+    if let Some(cfg) = text(
+        conn,
+        "SELECT config_json_str FROM collections WHERE id = ?1",
+        collection_id,
+    ) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&cfg) {
+            if let Some(s) = v
+                .pointer("/vector_index/hnsw/space")
+                .and_then(|s| s.as_str())
+                .and_then(Space::parse)
+            {
+                return s;
+            }
+        }
+    }
+    Space::L2
+}
