@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::commands::compact::CompactArgs;
 pub use crate::commands::completions::CompletionsArgs;
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::prune::PruneArgs;
@@ -26,7 +27,8 @@ Examples:
   chroma-wal ./chroma                        explore a persist dir
   chroma-wal info ./chroma --json            describe it as JSON
   chroma-wal prune ./chroma --all --dry-run  show what would go
-  chroma-wal prune ./chroma --collection docs --yes";
+  chroma-wal prune ./chroma --collection docs --yes
+  chroma-wal compact ./chroma --all --dry-run   which indexes hold deleted vectors";
 
 /// Inspect and safely prune the write-ahead log of a local Chroma persist dir.
 ///
@@ -78,6 +80,17 @@ pub enum Command {
     /// counts of the new file), swap (fsync and an atomic rename over chroma.sqlite3).
     /// With --in-place or --no-vacuum: delete (one transaction), compact (VACUUM), verify.
     Prune(PruneArgs),
+    /// Rebuild vector indexes without their ghosts: the deleted vectors hnswlib keeps on disk
+    /// and the elements no record reaches.
+    ///
+    /// For each index: the elements Chroma can reach are read (labels and vectors kept bit for
+    /// bit), a fresh graph is built with the index's own M and ef_construction, every file is
+    /// written new beside the old folder, fsynced, read back and checked (links, levels,
+    /// labels, vectors, and recall@10 against exact search, not below the old graph's), then
+    /// exchanged with the old folder in one atomic rename. The old folder goes into a backup
+    /// that `restore` puts back; the pickle, the max_seq_id and every table stay Chroma's.
+    /// Refuses while Chroma runs and when the disk cannot hold the new folder.
+    Compact(CompactArgs),
     /// List a collection's (or a topic's) WAL rows, oldest first: operation, id, document,
     /// metadata, vector size, and whether a prune takes each one (prunable, held, orphan).
     ///

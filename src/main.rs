@@ -45,6 +45,7 @@ fn main() -> ExitCode {
     let json = match &cli.command {
         Some(cli::Command::Info(a)) => a.json,
         Some(cli::Command::Prune(a)) => a.json,
+        Some(cli::Command::Compact(a)) => a.json,
         Some(cli::Command::Restore(a)) => a.json,
         Some(
             cli::Command::Completions(_)
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &cli.command {
         Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
         Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
+        Some(cli::Command::Compact(a)) => commands::compact::run(a, &cancel),
         Some(cli::Command::Rows(a)) => commands::rows::run(a),
         Some(cli::Command::Records(a)) => commands::records::run(a, &cancel),
         Some(cli::Command::Restore(a)) => commands::restore::run(a),

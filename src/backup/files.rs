@@ -11,6 +11,13 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Exchange two paths in one atomic rename (`renameat2(RENAME_EXCHANGE)`): at every moment
+/// each name holds one of the two, whole.
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
 /// Rename `from` to `to`; across filesystems, copy, verify, fsync, then remove `from`.
 pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {

@@ -46,6 +46,43 @@ pub struct Manifest {
     /// (Chroma wrote since) would throw those writes away, and refuses unless forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned: Option<FileStamp>,
+    /// Vector index folders `compact` replaced with rebuilt ones: the old folder is in
+    /// `dirs/`, and `restore` exchanges it with the rebuilt one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<ReplacedIndex>,
+}
+
+/// An index folder `compact` replaced: the old one is in `dirs/<name>/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplacedIndex {
+    pub name: String,
+    /// The old folder's bytes.
+    pub bytes: u64,
+    /// The rebuilt folder as `compact` left it ([`folder_stamp`]): a restore that finds it
+    /// otherwise (Chroma wrote to the index since) would throw those writes away, and refuses
+    /// unless forced. `None`: the job stopped before it could record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt: Option<String>,
+}
+
+/// Every file of a folder with its length and modification time, as one string: equal
+/// stamps mean no file was written, added or removed.
+pub fn folder_stamp(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut parts = Vec::new();
+    for e in std::fs::read_dir(dir).ok()? {
+        let e = e.ok()?;
+        let m = e.metadata().ok()?;
+        parts.push(format!(
+            "{}:{}:{}.{}",
+            e.file_name().to_string_lossy(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
+    }
+    parts.sort();
+    Some(parts.join(";"))
 }
 
 /// Enough of a file's identity to tell that it was written or replaced.
@@ -102,6 +139,7 @@ impl Manifest {
             sqlite_bytes: 0,
             dirs: Vec::new(),
             pruned: None,
+            indexes: Vec::new(),
         }
     }
 
@@ -125,6 +163,26 @@ impl Manifest {
                 name: name.to_string(),
                 bytes,
             });
+        }
+        m.write(folder)
+    }
+
+    /// Add one replaced index folder to the manifest in `folder` (or set the stamp of its
+    /// rebuilt folder), durably.
+    pub fn note_index(
+        folder: &Path,
+        name: &str,
+        bytes: u64,
+        rebuilt: Option<String>,
+    ) -> Result<()> {
+        let mut m = Manifest::read(folder)?;
+        match m.indexes.iter_mut().find(|d| d.name == name) {
+            Some(d) => d.rebuilt = rebuilt,
+            None => m.indexes.push(ReplacedIndex {
+                name: name.to_string(),
+                bytes,
+                rebuilt,
+            }),
         }
         m.write(folder)
     }

@@ -48,6 +48,9 @@ pub struct RestorePlan {
     pub dirs: Vec<(String, PathBuf, u64)>,
     /// Folders the manifest names that are not in the backup (already back, say).
     pub missing: Vec<String>,
+    /// Index folders `compact` replaced: (name, the old one in the backup, bytes). Each is
+    /// exchanged with the rebuilt one, which stays in the backup folder.
+    pub indexes: Vec<(String, PathBuf, u64)>,
     /// Why the live file is not the one the prune left (Chroma wrote since): restoring
     /// would throw those writes away, so `run` refuses unless forced.
     pub changed: Option<String>,
@@ -68,9 +71,14 @@ fn check_manifest(b: &BackupInfo) -> Result<()> {
             return bad(&format!("the file {s:?}"));
         }
     }
-    for d in &m.dirs {
-        if !crate::chroma::snapshot::looks_like_uuid(&d.name) {
-            return bad(&format!("the folder {:?}", d.name));
+    for name in m
+        .dirs
+        .iter()
+        .map(|d| &d.name)
+        .chain(m.indexes.iter().map(|d| &d.name))
+    {
+        if !crate::chroma::snapshot::looks_like_uuid(name) {
+            return bad(&format!("the folder {name:?}"));
         }
     }
     Ok(())
@@ -153,6 +161,27 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
             missing.push(d.name.clone());
         }
     }
+    let mut indexes = Vec::new();
+    let mut changed = changed;
+    for d in &backup.manifest.indexes {
+        let at = backup.folder.join(backups::DIRS).join(&d.name);
+        let live = persist_dir.join(&d.name);
+        if !at.is_dir() || !live.is_dir() {
+            missing.push(d.name.clone());
+            continue;
+        }
+        let now = backups::folder_stamp(&live);
+        if d.rebuilt.is_none() || now != d.rebuilt {
+            changed.get_or_insert_with(|| {
+                format!(
+                    "the index folder {} is not as compact left it (Chroma wrote to it since, or \
+                     the compaction stopped before recording it)",
+                    d.name
+                )
+            });
+        }
+        indexes.push((d.name.clone(), at, d.bytes));
+    }
     Ok(RestorePlan {
         persist_dir: persist_dir.to_path_buf(),
         backup,
@@ -160,6 +189,7 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
         sqlite_bytes,
         dirs,
         missing,
+        indexes,
         changed,
     })
 }
@@ -299,7 +329,39 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
         let _ = std::fs::remove_file(db::side_file(&live, "-shm"));
         sqlite_restored = true;
     }
+    if !plan.indexes.is_empty() && plan.changed.is_some() && !force && plan.sqlite.is_none() {
+        return Err(Error::refused(format!(
+            "{}: restoring would throw those writes away (pass --force to restore anyway; the \
+             current folder is then kept in the backup folder)",
+            plan.changed
+                .as_deref()
+                .unwrap_or("an index was written since")
+        )));
+    }
     let mut dirs_restored = Vec::new();
+    for (name, from, _) in &plan.indexes {
+        progress(&format!("putting index folder {name} back"));
+        let side = dir.join(format!(".{name}.chroma-wal-restore"));
+        if side.exists() {
+            std::fs::remove_dir_all(&side)?;
+        }
+        super::files::move_dir(from, &side)?;
+        super::files::sync_dir(dir)?;
+        if let Err(e) = super::files::exchange(&side, &dir.join(name)) {
+            let _ = super::files::move_dir(&side, from);
+            return Err(Error::failed(format!(
+                "cannot exchange index folder {name} with its backup ({e}); it was left as it was"
+            )));
+        }
+        super::files::sync_dir(dir)?;
+        // The rebuilt folder, now under the side name, stays in the backup folder.
+        let keep = free_name(
+            &plan.backup.folder.join(backups::DIRS),
+            &format!("{name}.rebuilt"),
+        );
+        super::files::move_dir(&side, &keep)?;
+        dirs_restored.push(name.clone());
+    }
     for (name, from, _) in &plan.dirs {
         progress(&format!("moving folder {name} back"));
         super::files::move_dir(from, &dir.join(name))?;

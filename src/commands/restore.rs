@@ -61,6 +61,12 @@ pub fn run(args: &RestoreArgs) -> Outcome {
     for (name, _, b) in &plan.dirs {
         what += &format!("  folder {name}  {}\n", bytes(*b));
     }
+    for (name, _, b) in &plan.indexes {
+        what += &format!(
+            "  index folder {name}  {} (the rebuilt one goes into the backup folder)\n",
+            bytes(*b)
+        );
+    }
     for name in &plan.missing {
         what += &format!(
             "  folder {name}  already in the persist dir or not in the backup; left as it is\n"
@@ -76,7 +82,7 @@ pub fn run(args: &RestoreArgs) -> Outcome {
             }
         );
     }
-    if plan.sqlite.is_none() && plan.dirs.is_empty() {
+    if plan.sqlite.is_none() && plan.dirs.is_empty() && plan.indexes.is_empty() {
         return Err(fail(Error::refused(format!("{}nothing to put back", what))));
     }
     if !args.yes {

@@ -7,6 +7,7 @@
 
 pub mod folders;
 pub mod guard;
+pub mod indexes;
 pub mod job;
 pub mod lossy;
 pub mod plan;

@@ -26,6 +26,8 @@ pub enum Step {
     Swap,
     /// Orphan segment folders moved into the backup (or deleted with --no-backup).
     Folders,
+    /// A vector index written anew without its ghosts (`compact`; not a prune step).
+    Rebuild,
 }
 
 impl Step {
@@ -48,6 +50,7 @@ impl Step {
             Step::Verify => "verify",
             Step::Swap => "swap",
             Step::Folders => "folders",
+            Step::Rebuild => "rebuild",
         }
     }
 }
@@ -59,6 +62,8 @@ pub enum Unit {
     Bytes,
     Rows,
     Tables,
+    /// Index elements.
+    Elements,
 }
 
 /// Progress of a job, as it happens.

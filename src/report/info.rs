@@ -194,6 +194,7 @@ fn collection<'a>(c: &'a Collection, wal: &'a WalStats, i: usize) -> CollectionJ
 struct TruthJson<'a> {
     ghost_bytes: Option<u64>,
     ghosts: Option<u64>,
+    ghosts_on_disk: Option<u64>,
     in_index: Option<u64>,
     missing: Option<u64>,
     missing_sample: &'a [String],
@@ -209,6 +210,7 @@ fn truth(t: &IndexTruth) -> TruthJson<'_> {
     TruthJson {
         ghost_bytes: t.ghost_bytes,
         ghosts: t.ghosts,
+        ghosts_on_disk: t.ghosts_on_disk,
         in_index: t.in_index,
         missing: t.missing(),
         missing_sample: &t.missing_sample,

@@ -3,6 +3,7 @@
 //! (folders, free space, backups, the space map) in [`disk`], long tables in [`table`]. Only
 //! the front ends use this room; the engine never does.
 
+pub mod compact;
 pub mod disk;
 pub mod info;
 pub mod table;

@@ -495,6 +495,7 @@ fn amount(unit: Unit, n: u64) -> String {
         Unit::Rows => format!("{} rows", count(n)),
         Unit::Checks => format!("{n} checks"),
         Unit::Tables => format!("{n} tables"),
+        Unit::Elements => format!("{} elements", count(n)),
     }
 }
 

@@ -72,6 +72,10 @@ pub struct IndexTruth {
     pub ghosts: Option<u64>,
     /// Bytes their vectors keep on disk.
     pub ghost_bytes: Option<u64>,
+    /// Of the ghosts, the elements the files hold that no id reaches now (marked deleted, a
+    /// label no id names, a label's second element): what `compact` removes. The others are
+    /// ids the WAL deletes when Chroma next loads the index.
+    pub ghosts_on_disk: Option<u64>,
     /// Ids the pickle still names whose element is deleted or gone.
     pub stale_ids: Option<u64>,
     /// Removing the folder and letting this dir's release rebuild it.
@@ -447,6 +451,10 @@ fn build(
         Some(IndexSide::Read(l)) if l.elements > 0 => Some(l.deleted),
         _ => None,
     };
+    let on_disk = match side {
+        Some(IndexSide::Read(l)) if load != Replay::Unknown => l.ghosts,
+        _ => None,
+    };
     let (in_index, ghosts, ghost_bytes, stale) = match side {
         Some(IndexSide::Read(l)) if load != Replay::Unknown => {
             let unreached = (l.live.len() as u64).saturating_sub(t.in_live);
@@ -528,6 +536,7 @@ fn build(
         },
         ghosts,
         ghost_bytes,
+        ghosts_on_disk: on_disk,
         stale_ids: stale,
         rebuild,
         rebuild_after_prune: after_prune,
@@ -614,6 +623,7 @@ mod tests {
             missing_sample: vec!["a".into()],
             ghosts: Some(0),
             ghost_bytes: Some(0),
+            ghosts_on_disk: Some(0),
             stale_ids: Some(0),
             rebuild: Rebuild::Lossless,
             rebuild_after_prune: Some(Rebuild::Loses(4)),

@@ -1,0 +1,431 @@
+//! Rebuilding vector indexes without their ghosts (`compact`): the plan (which indexes, what
+//! each would lose and keep) and the job that carries it out, one index at a time.
+//!
+//! For each index: a new folder is written beside the old one (`.<segment>.chroma-wal-new`)
+//! and every file fsynced, read back and judged ([`crate::chroma::hnsw::rebuild`]); then, with
+//! no process holding the folder and chroma.sqlite3's write lock held, the two are exchanged
+//! in one `renameat2(RENAME_EXCHANGE)` and the folder fsynced, so a kill at any moment leaves
+//! the old index or the new one under the segment's name, never a mix and never neither. The
+//! old folder then goes into the backup (`dirs/<segment>/`, recorded in the manifest's
+//! `indexes` before the exchange), or is deleted with `--no-backup`. `restore` puts it back.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::runner::{Canceller, Ctx, DirState, Event, JobError, Step, Unit};
+use crate::backup::files::{exchange, move_dir, sync_dir};
+use crate::chroma::hnsw::rebuild::{self, Phase, RebuildError, Rebuilt};
+use crate::chroma::hnsw::{self, graph::Space};
+use crate::chroma::{db, fsinfo, procs, Snapshot};
+use crate::error::{Error, Result};
+
+/// One index the plan rebuilds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanIndex {
+    pub collection: String,
+    pub collection_id: String,
+    pub segment: String,
+    pub space: Space,
+    pub elements: u64,
+    pub ghosts: u64,
+    /// Records a query cannot return (not put back by a compaction).
+    pub missing: u64,
+    pub missing_sample: Vec<String>,
+    /// The folder's bytes now, and about what the new one takes.
+    pub bytes_before: u64,
+    pub bytes_after_estimate: u64,
+}
+
+/// What `compact` would do.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IndexPlan {
+    pub indexes: Vec<PlanIndex>,
+    /// What the plan leaves out and why.
+    pub notes: Vec<String>,
+}
+
+impl IndexPlan {
+    /// The plan for the collections `names` (every collection with ghosts when `None`), from
+    /// a snapshot whose index truth has been read (`info --deep`'s).
+    pub fn build(snap: &Snapshot, names: Option<&[String]>) -> Result<IndexPlan> {
+        let mut chosen: Vec<usize> = Vec::new();
+        match names {
+            Some(list) => {
+                for n in list {
+                    let i = snap.find_collection(n)?;
+                    if !chosen.contains(&i) {
+                        chosen.push(i);
+                    }
+                }
+            }
+            None => chosen = (0..snap.collections.len()).collect(),
+        }
+        let conn = db::open_read_only(&snap.sqlite_path)?;
+        let mut plan = IndexPlan::default();
+        for i in chosen {
+            let c = &snap.collections[i];
+            let by_name = names.is_some();
+            let Some(v) = c.segments.iter().find(|s| s.scope == "VECTOR") else {
+                if by_name {
+                    plan.notes
+                        .push(format!("{}: no vector segment; nothing to rebuild", c.name));
+                }
+                continue;
+            };
+            let Some(t) = c.truth.as_ref() else {
+                if by_name {
+                    plan.notes
+                        .push(format!("{}: its index was not read", c.name));
+                }
+                continue;
+            };
+            let Some(ghosts) = t.ghosts_on_disk else {
+                if by_name || c.is_damaged() {
+                    plan.notes.push(format!(
+                        "skipped {}: {}",
+                        c.name,
+                        t.note
+                            .as_deref()
+                            .unwrap_or("its index cannot be read whole")
+                    ));
+                }
+                continue;
+            };
+            let Some(h) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
+                if by_name {
+                    plan.notes.push(format!(
+                        "{}: no index persisted; nothing to rebuild",
+                        c.name
+                    ));
+                }
+                continue;
+            };
+            if !crate::chroma::replay::loads_files(v) {
+                if ghosts == 0 && !by_name {
+                    continue;
+                }
+                plan.notes.push(format!(
+                    "skipped {}: no release loads this folder (its pickle names no label)",
+                    c.name
+                ));
+                continue;
+            }
+            if ghosts == 0 && !by_name {
+                continue;
+            }
+            let after = h.cur_element_count.saturating_sub(ghosts);
+            let links_estimate = after.saturating_mul(4 + 2 * (h.max_m * 4 + 4) / h.m.max(2));
+            let bytes_before = v.dir_bytes.unwrap_or(0);
+            let pickle = v
+                .index
+                .as_ref()
+                .and_then(|f| f.files.get(crate::chroma::INDEX_METADATA))
+                .copied()
+                .unwrap_or(0);
+            let missing = t.missing().unwrap_or(0);
+            let pending = t.ghosts.unwrap_or(0).saturating_sub(ghosts);
+            if pending > 0 {
+                plan.notes.push(format!(
+                    "{}: {pending} more vector(s) belong to ids deleted since the index was last \
+                     persisted: Chroma marks them deleted when it next loads the collection, and a \
+                     compaction after that removes them",
+                    c.name
+                ));
+            }
+            plan.indexes.push(PlanIndex {
+                collection: c.name.clone(),
+                collection_id: c.id.clone(),
+                segment: v.id.clone(),
+                space: hnsw::space::read(&conn, &c.id, &v.id),
+                elements: h.cur_element_count,
+                ghosts,
+                missing,
+                missing_sample: t.missing_sample.clone(),
+                bytes_before,
+                bytes_after_estimate: 100
+                    + after * h.size_data_per_element
+                    + after * 4
+                    + links_estimate
+                    + pickle,
+            });
+            if missing > 0 {
+                plan.notes.push(format!(
+                    "{}: {missing} record(s) are in no index and stay so: a compaction keeps \
+                     what the index holds and puts nothing back",
+                    c.name
+                ));
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn ghosts(&self) -> u64 {
+        self.indexes.iter().map(|i| i.ghosts).sum()
+    }
+
+    /// The disk the work needs at once: the largest new folder (one at a time).
+    pub fn disk_needed(&self) -> u64 {
+        self.indexes
+            .iter()
+            .map(|i| i.bytes_after_estimate)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// One index rebuilt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexResult {
+    pub plan: PlanIndex,
+    pub rebuilt: Rebuilt,
+    pub bytes_after: u64,
+    pub seconds: f64,
+    /// Where the old folder went (`None`: deleted, `--no-backup`).
+    pub moved_to: Option<PathBuf>,
+}
+
+/// What a finished `compact` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexReport {
+    pub persist_dir: PathBuf,
+    pub indexes: Vec<IndexResult>,
+    pub notes: Vec<String>,
+    pub backup_dir: Option<PathBuf>,
+    pub fs_free_before: Option<u64>,
+    pub fs_free_after: Option<u64>,
+}
+
+/// The name of the new folder while it is written, and of the old one after the exchange.
+pub fn side_name(segment: &str) -> String {
+    format!(".{segment}.chroma-wal-new")
+}
+
+/// Run `plan` on the persist dir; progress through `events`.
+pub fn run(
+    persist_dir: &Path,
+    plan: &IndexPlan,
+    backup_folder: Option<&Path>,
+    cancel: &Canceller,
+    events: &mut dyn FnMut(Event),
+) -> std::result::Result<IndexReport, JobError> {
+    let mut ctx = Ctx {
+        events,
+        cancel,
+        steps: Vec::new(),
+        state: DirState::Untouched,
+        backup: None,
+        wal_mode: false,
+        keep_open: Vec::new(),
+    };
+    let fs_free_before = fsinfo::free_space(persist_dir).map(|f| f.0);
+    let snap = ctx.timed(Step::Preflight, Some(1), Unit::Checks, |c| {
+        let snap = Snapshot::open(persist_dir)?;
+        if let Some(b) = snap.prune_blockers().into_iter().next() {
+            return Err(Error::refused(b));
+        }
+        if let Some(b) = backup_folder {
+            crate::backup::check_backup_folder(persist_dir, b)?;
+        }
+        let need = plan.disk_needed();
+        if let Some(free) = fs_free_before {
+            // The new folder, and room to spare for Chroma (as the prune's preflight keeps).
+            let margin = 64 << 20;
+            if free < need + margin {
+                return Err(Error::refused(format!(
+                    "not enough disk: the largest new index needs about {} and {} is free",
+                    crate::units::bytes(need + margin),
+                    crate::units::bytes(free)
+                )));
+            }
+        }
+        (c.events)(Event::Progress {
+            step: Step::Preflight,
+            done: 1,
+            total: Some(1),
+        });
+        Ok((snap, None))
+    })?;
+    let folder = match backup_folder {
+        Some(b) => {
+            let made = crate::backup::backup_path(persist_dir, b).and_then(|file| {
+                let folder = file.parent().unwrap_or(b).to_path_buf();
+                crate::backup::Manifest::new(persist_dir, "none").write(&folder)?;
+                Ok(folder)
+            });
+            Some(made.map_err(|e| ctx.fail(Step::Backup, e))?)
+        }
+        None => {
+            ctx.skip(Step::Backup, "--no-backup");
+            None
+        }
+    };
+    // The write lock on chroma.sqlite3 for the whole job: no Chroma that starts meanwhile can
+    // write a position or a segment while an index is exchanged.
+    let conn = db::open_read_write(&snap.sqlite_path).map_err(|e| ctx.fail(Step::Preflight, e))?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|_| {
+        ctx.fail(
+            Step::Preflight,
+            Error::refused("another process is writing to chroma.sqlite3; stop Chroma first"),
+        )
+    })?;
+    let mut results = Vec::new();
+    let mut notes = plan.notes.clone();
+    let mut failure = None;
+    for p in &plan.indexes {
+        match one(&mut ctx, persist_dir, p, folder.as_deref()) {
+            Ok(r) => {
+                ctx.state = DirState::Done;
+                results.push(r);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let _ = conn.execute_batch("ROLLBACK");
+    drop(conn);
+    if let Some(e) = failure {
+        if !results.is_empty() {
+            notes.push(format!(
+                "{} index(es) were rebuilt before the failure and stay rebuilt",
+                results.len()
+            ));
+        }
+        return Err(e);
+    }
+    let _ = &snap;
+    Ok(IndexReport {
+        persist_dir: persist_dir.to_path_buf(),
+        indexes: results,
+        notes,
+        backup_dir: folder,
+        fs_free_before,
+        fs_free_after: fsinfo::free_space(persist_dir).map(|f| f.0),
+    })
+}
+
+/// Rebuild, check and swap one index.
+fn one(
+    ctx: &mut Ctx<'_>,
+    persist_dir: &Path,
+    p: &PlanIndex,
+    folder: Option<&Path>,
+) -> std::result::Result<IndexResult, JobError> {
+    let t0 = Instant::now();
+    let live = persist_dir.join(&p.segment);
+    let side = persist_dir.join(side_name(&p.segment));
+    let total = p.elements.saturating_sub(p.ghosts);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rebuilt = ctx.timed(Step::Rebuild, Some(total), Unit::Elements, |c| {
+        if side.exists() {
+            std::fs::remove_dir_all(&side)?;
+        }
+        std::fs::create_dir(&side)?;
+        let cancel = c.cancel.clone();
+        let mut throttle = super::runner::Throttle::new();
+        let mut last_phase = None;
+        let r = {
+            let events = &mut c.events;
+            rebuild::rebuild(
+                &live,
+                &side,
+                p.space,
+                &mut |phase, done, all| {
+                    if cancel.is_cancelled() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if last_phase != Some(phase) || throttle.ready() {
+                        last_phase = Some(phase);
+                        let _ = phase.name();
+                        (events)(Event::Progress {
+                            step: Step::Rebuild,
+                            done: if phase == Phase::Building {
+                                done
+                            } else {
+                                done.min(all)
+                            },
+                            total: Some(all),
+                        });
+                    }
+                },
+                &stop,
+            )
+        };
+        match r {
+            Ok(r) => {
+                let d = format!(
+                    "{}: {} elements kept, {} ghosts gone, recall@10 {:.3} (was {:.3})",
+                    p.collection,
+                    r.elements_after,
+                    r.ghosts_removed,
+                    r.recall_after,
+                    r.recall_before
+                );
+                Ok((r, Some(d)))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&side);
+                Err(match e {
+                    RebuildError::Cancelled => Error::Interrupted(format!(
+                        "cancelled while rebuilding {}'s index",
+                        p.collection
+                    )),
+                    RebuildError::Failed(w) => {
+                        Error::failed(format!("{}'s index: {w}", p.collection))
+                    }
+                })
+            }
+        }
+    })?;
+    ctx.timed(Step::Swap, Some(1), Unit::Checks, |c| {
+        c.check_cancel(Step::Swap)?;
+        let holders = procs::find(&live);
+        if !holders.list.is_empty() {
+            let _ = std::fs::remove_dir_all(&side);
+            return Err(Error::refused(format!(
+                "{}'s index is open in {}: stop Chroma first",
+                p.collection,
+                holders.describe()
+            )));
+        }
+        sync_dir(&side)?;
+        if let Some(f) = folder {
+            crate::backup::Manifest::note_index(f, &p.segment, p.bytes_before, None)?;
+        }
+        exchange(&side, &live).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&side);
+            Error::failed(format!(
+                "cannot exchange the new index with the old one ({e}); the old one is in place"
+            ))
+        })?;
+        sync_dir(persist_dir)?;
+        if let Some(f) = folder {
+            let stamp = crate::backup::folder_stamp(&live);
+            crate::backup::Manifest::note_index(f, &p.segment, p.bytes_before, stamp)?;
+        }
+        Ok(((), None))
+    })?;
+    // The old folder is now under the side name: into the backup, or gone.
+    let moved_to = match folder {
+        Some(f) => {
+            let to = f.join(crate::backup::DIRS).join(&p.segment);
+            move_dir(&side, &to).map_err(|e| ctx.fail(Step::Swap, e))?;
+            Some(to)
+        }
+        None => {
+            std::fs::remove_dir_all(&side).map_err(|e| ctx.fail(Step::Swap, e.into()))?;
+            None
+        }
+    };
+    let _ = sync_dir(persist_dir);
+    Ok(IndexResult {
+        plan: p.clone(),
+        rebuilt,
+        bytes_after: fsinfo::tree_bytes(&live),
+        seconds: t0.elapsed().as_secs_f64(),
+        moved_to,
+    })
+}
