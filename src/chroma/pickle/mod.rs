@@ -98,6 +98,7 @@ pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
     }
 }
 
+pub mod rewrite;
 mod source;
 mod walker;
 mod whole;
