@@ -25,6 +25,7 @@ pub mod hnsw;
 pub mod idhash;
 pub mod pickle;
 pub mod procs;
+pub mod putback;
 pub mod records;
 pub mod replay;
 pub mod rows;

@@ -22,13 +22,21 @@ pub struct CompactArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
 
-    /// Rebuild every index that holds ghosts.
+    /// Rebuild every index that holds ghosts (with --repair: also every one missing records,
+    /// or damaged).
     #[arg(long, conflicts_with = "collection")]
     pub all: bool,
 
     /// Rebuild one collection's index, by name or id (repeatable), ghosts or not.
     #[arg(long, value_name = "NAME_OR_ID")]
     pub collection: Vec<String>,
+
+    /// Also put back records the index is missing whose current vector the WAL still holds
+    /// (with the labels the release hands out next), and rebuild a damaged index whose
+    /// vectors are whole (a cut link_lists.bin or length.bin). Records whose vector is nowhere
+    /// on disk are named and counted, never invented.
+    #[arg(long)]
+    pub repair: bool,
 
     /// Show the plan and write nothing.
     #[arg(long)]
@@ -48,9 +56,14 @@ pub struct CompactArgs {
 
 fn confirm(plan: &IndexPlan) -> Result<(), Error> {
     eprint!(
-        "Rebuild {} index(es) without their {} ghost(s)? [y/N] ",
+        "Rebuild {} index(es) without their {} ghost(s){}? [y/N] ",
         plan.indexes.len(),
-        units::count(plan.ghosts())
+        units::count(plan.ghosts()),
+        if plan.restored() > 0 {
+            format!(", putting back {} record(s)", units::count(plan.restored()))
+        } else {
+            String::new()
+        }
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -86,7 +99,7 @@ pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {
     .map_err(|e| (e, None))?;
     pb.finish_and_clear();
     truth::apply(&mut snap, found);
-    let plan = IndexPlan::build(&snap, names).map_err(|e| (e, None))?;
+    let plan = IndexPlan::build(&snap, names, args.repair).map_err(|e| (e, None))?;
     let folder = args.backup.target().folder(&snap.persist_dir);
     for n in &plan.notes {
         eprintln!("note: {n}");
@@ -113,7 +126,14 @@ pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {
             v["dry_run"] = serde_json::Value::Bool(false);
             print_json(&v);
         } else {
-            println!("Nothing to compact: no selected index holds ghosts; nothing was written.");
+            println!(
+                "Nothing to compact: no selected index holds ghosts{}; nothing was written.",
+                if args.repair {
+                    " or lacks a record the WAL can put back"
+                } else {
+                    ""
+                }
+            );
         }
         return Ok(());
     }
@@ -181,7 +201,7 @@ pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {
     ) {
         Ok(r) => {
             if args.json {
-                print_json(&report::compact::report_json(&r));
+                print_json(&report::compact::report_json(&r, &plan));
             } else {
                 print!("{}", report::compact::report_text(&r));
             }

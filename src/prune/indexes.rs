@@ -18,6 +18,7 @@ use super::runner::{Canceller, Ctx, DirState, Event, JobError, Step, Unit};
 use crate::backup::files::{exchange, move_dir, sync_dir};
 use crate::chroma::hnsw::rebuild::{self, Phase, RebuildError, Rebuilt};
 use crate::chroma::hnsw::{self, graph::Space};
+use crate::chroma::putback::PutBack;
 use crate::chroma::{db, fsinfo, procs, Snapshot};
 use crate::error::{Error, Result};
 
@@ -29,13 +30,25 @@ pub struct PlanIndex {
     pub segment: String,
     pub space: Space,
     pub elements: u64,
-    pub ghosts: u64,
-    /// Records a query cannot return (not put back by a compaction).
+    /// Elements no id reaches (`None`: not known before the rebuild, for a damaged index).
+    pub ghosts: Option<u64>,
+    /// Records a query cannot return after the next load.
     pub missing: u64,
-    pub missing_sample: Vec<String>,
+    /// `--repair`: the records put back from the WAL, and those whose vector is nowhere.
+    pub put_back: Vec<PutBack>,
+    pub unrecoverable: u64,
+    pub unrecoverable_sample: Vec<String>,
+    /// Why Chroma cannot load the index now (a repair rebuilds it from its readable parts).
+    pub damaged: Option<String>,
     /// The folder's bytes now, and about what the new one takes.
     pub bytes_before: u64,
     pub bytes_after_estimate: u64,
+}
+
+impl PlanIndex {
+    pub fn elements_after(&self) -> u64 {
+        self.elements.saturating_sub(self.ghosts.unwrap_or(0)) + self.put_back.len() as u64
+    }
 }
 
 /// What `compact` would do.
@@ -44,12 +57,43 @@ pub struct IndexPlan {
     pub indexes: Vec<PlanIndex>,
     /// What the plan leaves out and why.
     pub notes: Vec<String>,
+    /// `--repair`: per collection, records missing from the index whose vector is nowhere on
+    /// disk (collection, count, up to ten ids).
+    pub unrecoverable: Vec<(String, u64, Vec<String>)>,
+}
+
+/// Why the vectors of a damaged index cannot be read whole, if they cannot: a repair rebuilds
+/// only an index whose header, elements and pickle are whole (a cut `link_lists.bin` or
+/// `length.bin` loses nothing a new graph needs).
+fn unreadable_parts(persist_dir: &std::path::Path, v: &crate::chroma::Segment) -> Option<String> {
+    let Some(h) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
+        return Some("its header.bin cannot be read".into());
+    };
+    if let Some(why) = h.implausible() {
+        return Some(why);
+    }
+    let dir = persist_dir.join(&v.id);
+    let have = std::fs::metadata(dir.join(hnsw::DATA_LEVEL0))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if have < h.level0_bytes() {
+        return Some(format!(
+            "{} is cut short: the vectors are not all there",
+            hnsw::DATA_LEVEL0
+        ));
+    }
+    match crate::chroma::pickle::read_labels(&dir.join(crate::chroma::INDEX_METADATA)) {
+        Ok((_, m)) if m.unread == 0 && !m.pairs.is_empty() => None,
+        Ok(_) => Some("its pickle names no label".into()),
+        Err(e) => Some(format!("its pickle cannot be read ({e})")),
+    }
 }
 
 impl IndexPlan {
-    /// The plan for the collections `names` (every collection with ghosts when `None`), from
-    /// a snapshot whose index truth has been read (`info --deep`'s).
-    pub fn build(snap: &Snapshot, names: Option<&[String]>) -> Result<IndexPlan> {
+    /// The plan for the collections `names` (when `None`: every collection with ghosts, and
+    /// with `repair` every one missing records or damaged too), from a snapshot whose index
+    /// truth has been read (`info --deep`'s).
+    pub fn build(snap: &Snapshot, names: Option<&[String]>, repair: bool) -> Result<IndexPlan> {
         let mut chosen: Vec<usize> = Vec::new();
         match names {
             Some(list) => {
@@ -81,18 +125,6 @@ impl IndexPlan {
                 }
                 continue;
             };
-            let Some(ghosts) = t.ghosts_on_disk else {
-                if by_name || c.is_damaged() {
-                    plan.notes.push(format!(
-                        "skipped {}: {}",
-                        c.name,
-                        t.note
-                            .as_deref()
-                            .unwrap_or("its index cannot be read whole")
-                    ));
-                }
-                continue;
-            };
             let Some(h) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
                 if by_name {
                     plan.notes.push(format!(
@@ -102,20 +134,73 @@ impl IndexPlan {
                 }
                 continue;
             };
-            if !crate::chroma::replay::loads_files(v) {
-                if ghosts == 0 && !by_name {
-                    continue;
+            let damaged = crate::chroma::coverage::unloadable(&v.health).map(str::to_string);
+            let ghosts = t.ghosts_on_disk;
+            if ghosts.is_none() && !(repair && damaged.is_some()) {
+                if by_name || c.is_damaged() {
+                    plan.notes.push(format!(
+                        "skipped {}: {}{}",
+                        c.name,
+                        t.note
+                            .as_deref()
+                            .unwrap_or("its index cannot be read whole"),
+                        if damaged.is_some() {
+                            " (--repair rebuilds a damaged index whose vectors are whole)"
+                        } else {
+                            ""
+                        }
+                    ));
                 }
+                continue;
+            }
+            if let Some(why) = damaged
+                .as_ref()
+                .and_then(|_| unreadable_parts(&snap.persist_dir, v))
+            {
                 plan.notes.push(format!(
-                    "skipped {}: no release loads this folder (its pickle names no label)",
+                    "skipped {}: its index is damaged and cannot be rebuilt: {why}; its WAL stays whole",
                     c.name
                 ));
                 continue;
             }
-            if ghosts == 0 && !by_name {
+            if !crate::chroma::replay::loads_files(v) {
+                if ghosts.unwrap_or(0) > 0 || by_name {
+                    plan.notes.push(format!(
+                        "skipped {}: no release loads this folder (its pickle names no label)",
+                        c.name
+                    ));
+                }
                 continue;
             }
-            let after = h.cur_element_count.saturating_sub(ghosts);
+            let missing = t.missing().unwrap_or(0);
+            let (mut put_back, mut unrecoverable, mut sample) = (Vec::new(), 0, Vec::new());
+            if repair && (missing > 0 || damaged.is_some()) {
+                let found = crate::chroma::putback::find(snap, i, h.dimensionality() as usize)?;
+                put_back = found.put_back;
+                unrecoverable = found.unrecoverable;
+                sample = found.sample;
+            }
+            if unrecoverable > 0 {
+                plan.unrecoverable
+                    .push((c.name.clone(), unrecoverable, sample.clone()));
+                plan.notes.push(format!(
+                    "{}: {unrecoverable} record(s) have no vector anywhere on disk (e.g. {}): \
+                     re-add them from your own source",
+                    c.name,
+                    sample
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let work = ghosts.unwrap_or(0) > 0 || !put_back.is_empty() || damaged.is_some();
+            if !work && !by_name {
+                continue;
+            }
+            let after =
+                h.cur_element_count.saturating_sub(ghosts.unwrap_or(0)) + put_back.len() as u64;
             let links_estimate = after.saturating_mul(4 + 2 * (h.max_m * 4 + 4) / h.m.max(2));
             let bytes_before = v.dir_bytes.unwrap_or(0);
             let pickle = v
@@ -124,13 +209,19 @@ impl IndexPlan {
                 .and_then(|f| f.files.get(crate::chroma::INDEX_METADATA))
                 .copied()
                 .unwrap_or(0);
-            let missing = t.missing().unwrap_or(0);
-            let pending = t.ghosts.unwrap_or(0).saturating_sub(ghosts);
+            let pending = t.ghosts.unwrap_or(0).saturating_sub(ghosts.unwrap_or(0));
             if pending > 0 {
                 plan.notes.push(format!(
                     "{}: {pending} more vector(s) belong to ids deleted since the index was last \
                      persisted: Chroma marks them deleted when it next loads the collection, and a \
                      compaction after that removes them",
+                    c.name
+                ));
+            }
+            if missing > 0 && !repair {
+                plan.notes.push(format!(
+                    "{}: {missing} record(s) are in no index and stay so: add --repair to put back \
+                     those whose vector the WAL still holds",
                     c.name
                 ));
             }
@@ -142,7 +233,10 @@ impl IndexPlan {
                 elements: h.cur_element_count,
                 ghosts,
                 missing,
-                missing_sample: t.missing_sample.clone(),
+                put_back,
+                unrecoverable,
+                unrecoverable_sample: sample,
+                damaged,
                 bytes_before,
                 bytes_after_estimate: 100
                     + after * h.size_data_per_element
@@ -150,19 +244,16 @@ impl IndexPlan {
                     + links_estimate
                     + pickle,
             });
-            if missing > 0 {
-                plan.notes.push(format!(
-                    "{}: {missing} record(s) are in no index and stay so: a compaction keeps \
-                     what the index holds and puts nothing back",
-                    c.name
-                ));
-            }
         }
         Ok(plan)
     }
 
     pub fn ghosts(&self) -> u64 {
-        self.indexes.iter().map(|i| i.ghosts).sum()
+        self.indexes.iter().filter_map(|i| i.ghosts).sum()
+    }
+
+    pub fn restored(&self) -> u64 {
+        self.indexes.iter().map(|i| i.put_back.len() as u64).sum()
     }
 
     /// The disk the work needs at once: the largest new folder (one at a time).
@@ -317,7 +408,7 @@ fn one(
     let t0 = Instant::now();
     let live = persist_dir.join(&p.segment);
     let side = persist_dir.join(side_name(&p.segment));
-    let total = p.elements.saturating_sub(p.ghosts);
+    let total = p.elements_after();
     let stop = Arc::new(AtomicBool::new(false));
     let rebuilt = ctx.timed(Step::Rebuild, Some(total), Unit::Elements, |c| {
         if side.exists() {
@@ -332,7 +423,11 @@ fn one(
             rebuild::rebuild(
                 &live,
                 &side,
-                p.space,
+                rebuild::Job {
+                    space: p.space,
+                    put_back: &p.put_back,
+                    repair: p.damaged.is_some(),
+                },
                 &mut |phase, done, all| {
                     if cancel.is_cancelled() {
                         stop.store(true, Ordering::Relaxed);
@@ -357,12 +452,15 @@ fn one(
         match r {
             Ok(r) => {
                 let d = format!(
-                    "{}: {} elements kept, {} ghosts gone, recall@10 {:.3} (was {:.3})",
+                    "{}: {} elements, {} ghosts gone, {} put back, recall@10 {:.3}{}",
                     p.collection,
                     r.elements_after,
                     r.ghosts_removed,
+                    r.restored,
                     r.recall_after,
                     r.recall_before
+                        .map(|b| format!(" (was {b:.3})"))
+                        .unwrap_or_default()
                 );
                 Ok((r, Some(d)))
             }

@@ -26,14 +26,15 @@ pub fn plan_json(persist_dir: &Path, plan: &IndexPlan, backup: Option<&Path>) ->
             "segment": i.segment,
             "space": i.space.key(),
             "elements_before": i.elements,
-            "elements_after": i.elements.saturating_sub(i.ghosts),
+            "elements_after": i.elements_after(),
             "ghosts_removed": i.ghosts,
-            "restored": 0,
+            "restored": i.put_back.len(),
+            "damaged": i.damaged,
             "bytes_before": i.bytes_before,
             "bytes_after": i.bytes_after_estimate,
             "seconds": 0.0,
         })).collect::<Vec<_>>(),
-        "unrecoverable": Vec::<Value>::new(),
+        "unrecoverable": unrecoverable(plan),
         "backup_dir": path(backup),
         "notes": plan.notes,
         "fs_free_before": free,
@@ -41,8 +42,22 @@ pub fn plan_json(persist_dir: &Path, plan: &IndexPlan, backup: Option<&Path>) ->
     })
 }
 
+/// Records missing from an index whose vector is nowhere on disk, per collection.
+fn unrecoverable(plan: &IndexPlan) -> Vec<Value> {
+    plan.unrecoverable
+        .iter()
+        .map(|(collection, count, sample)| {
+            json!({
+                "collection": collection,
+                "ids_sample": sample,
+                "count": count,
+            })
+        })
+        .collect()
+}
+
 /// What `compact` did, as JSON.
-pub fn report_json(r: &IndexReport) -> Value {
+pub fn report_json(r: &IndexReport, plan: &IndexPlan) -> Value {
     json!({
         "persist_dir": r.persist_dir.display().to_string(),
         "dry_run": false,
@@ -54,7 +69,7 @@ pub fn report_json(r: &IndexReport) -> Value {
             "elements_before": i.rebuilt.elements_before,
             "elements_after": i.rebuilt.elements_after,
             "ghosts_removed": i.rebuilt.ghosts_removed,
-            "restored": 0,
+            "restored": i.rebuilt.restored,
             "bytes_before": i.plan.bytes_before,
             "bytes_after": i.bytes_after,
             "seconds": i.seconds,
@@ -62,7 +77,7 @@ pub fn report_json(r: &IndexReport) -> Value {
             "recall_after": i.rebuilt.recall_after,
             "recall_queries": i.rebuilt.queries,
         })).collect::<Vec<_>>(),
-        "unrecoverable": Vec::<Value>::new(),
+        "unrecoverable": unrecoverable(plan),
         "backup_dir": path(r.backup_dir.as_deref()),
         "notes": r.notes,
         "fs_free_before": r.fs_free_before,
@@ -77,12 +92,25 @@ pub fn plan_text(plan: &IndexPlan, backup: Option<&Path>) -> String {
         s.push_str("No index to rebuild.\n");
     }
     for i in &plan.indexes {
+        let ghosts = i.ghosts.map_or("an unknown number of".to_string(), count);
+        let back = if i.put_back.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} record(s) put back from the WAL",
+                count(i.put_back.len() as u64)
+            )
+        };
+        let damaged = i
+            .damaged
+            .as_deref()
+            .map(|d| format!("; DAMAGED ({d}), rebuilt from its whole parts"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "  {} ({}): {} elements, {} ghost(s) to remove, {} space; folder {} -> about {}\n",
+            "  {} ({}): {} elements, {ghosts} ghost(s) to remove{back}, {} space; folder {} -> about {}{damaged}\n",
             i.collection,
             &i.segment[..i.segment.len().min(8)],
             count(i.elements),
-            count(i.ghosts),
             i.space.key(),
             bytes(i.bytes_before),
             bytes(i.bytes_after_estimate),
@@ -103,15 +131,19 @@ pub fn report_text(r: &IndexReport) -> String {
     let mut s = String::new();
     for i in &r.indexes {
         s.push_str(&format!(
-            "{}: {} -> {} elements ({} ghosts gone), {} -> {}, recall@10 {:.3} (was {:.3}), {}\n",
+            "{}: {} -> {} elements ({} ghosts gone, {} put back), {} -> {}, recall@10 {:.3}{}, {}\n",
             i.plan.collection,
             count(i.rebuilt.elements_before),
             count(i.rebuilt.elements_after),
             count(i.rebuilt.ghosts_removed),
+            count(i.rebuilt.restored),
             bytes(i.plan.bytes_before),
             bytes(i.bytes_after),
             i.rebuilt.recall_after,
-            i.rebuilt.recall_before,
+            i.rebuilt
+                .recall_before
+                .map(|b| format!(" (was {b:.3})"))
+                .unwrap_or_default(),
             seconds(i.seconds),
         ));
     }

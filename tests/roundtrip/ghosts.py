@@ -7,6 +7,10 @@ what that release makes of them. Run with the release's own Python:
                                (add, re-add deleted ids, upsert, update, delete) and read again;
                                the same ops on an untouched copy must give the same JSON
   ghosts.py read PATH OUT      read only (a second process, after the writes persisted)
+  ghosts.py stale PATH SAVE    (0.5.6+) automatic purging off, 300 records persisted, the index
+                               folder copied to SAVE, 200 more persisted: putting SAVE back
+                               leaves an index behind its max_seq_id row (a lost persist) whose
+                               missing records the WAL still holds
 """
 
 import json
@@ -71,10 +75,10 @@ def own(col, rs):
     return [[r[0], got[0] if got else None] for r, got in zip(sample, res["ids"])]
 
 
-def read(path):
+def read(path, names=("plain", "angles")):
     c = client(path)
     out = {}
-    for name in ("plain", "angles"):
+    for name in names:
         col = c.get_collection(name, embedding_function=None)
         rs = rows(col)
         out[name] = {"count": col.count(), "rows": rs, "own": own(col, rs)}
@@ -96,16 +100,43 @@ def write(path):
         col.delete(ids=[f"{name}-{k}" for k in (10, 12, 13, 14, 15)])
 
 
+def stale(path, save):
+    import os
+    import shutil
+
+    from chromadb.db.impl.sqlite import SqliteDB
+
+    c = client(path)
+    db = c._system.instance(SqliteDB)
+    cfg = db.config
+    cfg.set_parameter("automatically_purge", False)
+    db.set_config(cfg)
+    rng = random.Random(5)
+    col = c.create_collection("stale", metadata=dict(META), embedding_function=None)
+    for at in range(0, 500, 20):
+        ids = [f"s-{i}" for i in range(at, at + 20)]
+        col.add(ids=ids, embeddings=[vec(rng) for _ in ids], documents=[f"doc {i}" for i in ids])
+        if at + 20 == 300:
+            seg = [e for e in os.listdir(path) if os.path.isfile(os.path.join(path, e, "header.bin"))]
+            assert len(seg) == 1, seg
+            shutil.copytree(os.path.join(path, seg[0]), os.path.join(save, seg[0]))
+
+
 def main():
     what, path = sys.argv[1], sys.argv[2]
     if what == "make":
         make(path)
+        return
+    if what == "stale":
+        stale(path, sys.argv[3])
         return
     if what == "probe":
         before = read(path)
         write(path)
         after = read(path)
         out = {"before": before, "after": after}
+    elif what == "read-one":
+        out = read(path, ("stale",))
     else:
         out = read(path)
     with open(sys.argv[3], "w") as f:

@@ -4,9 +4,11 @@
 //! ([`super::write`]), then read back and judged ([`super::check`]) before anyone swaps it in.
 //!
 //! Labels, vectors (bit for bit), `M`, `ef_construction`, the level multiplier, the capacity
-//! and, for cosine, each element's stored norm are kept; the pickle is Chroma's and is copied
-//! byte for byte (its ids, labels and `total_elements_added` do not change, so the next label
-//! Chroma hands out is the one it would have). The elements keep their order in the old file.
+//! and, for cosine, each element's stored norm are kept; the pickle is Chroma's and is written
+//! back byte for byte (its ids, labels and `total_elements_added` do not change, so the next
+//! label Chroma hands out is the one it would have). The elements keep their order in the old
+//! file. A repair appends the records it puts back, with the labels the release would hand out
+//! next, and writes the pickle as that release writes it ([`pickle::rewrite`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +18,7 @@ use super::check::{recall, OnDisk};
 use super::elements::{self, ReadError};
 use super::graph::{self, exact_knn, Params, Space};
 use super::{write, Header, HEADER, LENGTH};
+use crate::chroma::putback::PutBack;
 use crate::chroma::{pickle, INDEX_METADATA};
 
 /// What a rebuild is doing, for progress.
@@ -44,8 +47,11 @@ pub struct Rebuilt {
     pub elements_before: u64,
     pub elements_after: u64,
     pub ghosts_removed: u64,
-    /// Recall@10 of the old and the new graph, on the same queries, against exact search.
-    pub recall_before: f64,
+    /// Records put back from the WAL (`--repair`), with labels of their own.
+    pub restored: u64,
+    /// Recall@10 of the old and the new graph, on the same queries, against exact search
+    /// (`None` for an old graph hnswlib could not load whole, which a repair rebuilds).
+    pub recall_before: Option<f64>,
     pub recall_after: f64,
     pub queries: usize,
 }
@@ -95,15 +101,38 @@ pub fn reachable(elements: &[(u64, bool)], named: &dyn Fn(u64) -> bool) -> Vec<b
     keep
 }
 
+/// What to rebuild besides the reachable elements.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub space: Space,
+    /// Records to put back, appended after the kept elements with the next labels.
+    pub put_back: &'a [PutBack],
+    /// The old graph may be unreadable (a repair of a cut `link_lists.bin`): its recall is
+    /// then not measured.
+    pub repair: bool,
+}
+
+/// hnswlib's `normalize_vector`: the stored vector and the length `length.bin` keeps.
+pub fn normalized(v: &[f32]) -> (Vec<f32>, f32) {
+    let mut sum = 0.0f32;
+    for x in v {
+        sum += x * x;
+    }
+    let length = sum.sqrt();
+    let inv = 1.0f32 / (length + 1e-30f32);
+    (v.iter().map(|x| x * inv).collect(), length)
+}
+
 /// Rebuild the index in `old` into the empty folder `out`. `progress(phase, done, total)`;
 /// `stop` cancels.
 pub fn rebuild(
     old: &Path,
     out: &Path,
-    space: Space,
+    job: Job<'_>,
     progress: &mut dyn FnMut(Phase, u64, u64),
     stop: &AtomicBool,
 ) -> Result<Rebuilt, RebuildError> {
+    let space = job.space;
     let hb = std::fs::read(old.join(HEADER)).map_err(|e| format!("{HEADER}: {e}"))?;
     let h = Header::parse(&hb)?;
     if let Some(why) = h.implausible() {
@@ -134,7 +163,8 @@ pub fn rebuild(
     .map_err(read_err)?;
     let keep = reachable(&marks, &|l| named.contains(&l));
     drop(marks);
-    let n = keep.iter().filter(|k| **k).count();
+    let kept = keep.iter().filter(|k| **k).count();
+    let n = kept + job.put_back.len();
 
     // Pass 2: the kept vectors, and for cosine their stored norms.
     let dim = h.dimensionality() as usize;
@@ -154,20 +184,51 @@ pub fn rebuild(
         true
     })
     .map_err(read_err)?;
-    let lengths: Vec<[u8; 4]> = if space == Space::Cosine {
+    let mut lengths: Vec<[u8; 4]> = if space == Space::Cosine {
         let all = std::fs::read(old.join(LENGTH)).map_err(|e| format!("{LENGTH}: {e}"))?;
         from.iter()
             .map(|&i| {
                 let at = i as usize * 4;
                 all.get(at..at + 4)
                     .map(|s| [s[0], s[1], s[2], s[3]])
-                    .ok_or_else(|| format!("{LENGTH} is shorter than its elements"))
+                    .ok_or_else(|| {
+                        format!(
+                            "{LENGTH} is shorter than its elements: the cosine lengths get() \
+                             multiplies by are gone"
+                        )
+                    })
             })
             .collect::<Result<_, _>>()?
     } else {
-        vec![[0u8; 4]; n]
+        vec![[0u8; 4]; kept]
     };
     drop(from);
+    // Records put back: stored as hnswlib stores them (normalised for cosine, with the length).
+    let mut pickle_bytes =
+        std::fs::read(old.join(INDEX_METADATA)).map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
+    if !job.put_back.is_empty() {
+        let mut state = pickle::rewrite::decode(&pickle_bytes)
+            .map_err(|e| format!("{INDEX_METADATA} cannot be rewritten: {e}"))?;
+        let ids: Vec<(String, i64)> = job.put_back.iter().map(|p| (p.id.clone(), p.seq)).collect();
+        let new_labels = pickle::rewrite::add_labels(&mut state, &ids)?;
+        pickle_bytes = pickle::rewrite::encode(&state)?;
+        for (p, label) in job.put_back.iter().zip(new_labels) {
+            if p.vector.len() != dim {
+                return Err(
+                    format!("{}'s vector has {} floats, not {dim}", p.id, p.vector.len()).into(),
+                );
+            }
+            if space == Space::Cosine {
+                let (v, length) = normalized(&p.vector);
+                vectors.extend(v);
+                lengths.push(length.to_le_bytes());
+            } else {
+                vectors.extend(&p.vector);
+                lengths.push([0u8; 4]);
+            }
+            labels.push(label);
+        }
+    }
 
     // The graph.
     let params = Params {
@@ -202,8 +263,8 @@ pub fn rebuild(
     })
     .map_err(|e| format!("writing the new index: {e}"))?;
     drop(g);
-    copy_synced(&old.join(INDEX_METADATA), &out.join(INDEX_METADATA))
-        .map_err(|e| format!("copying {INDEX_METADATA}: {e}"))?;
+    write_synced(&out.join(INDEX_METADATA), &pickle_bytes)
+        .map_err(|e| format!("writing {INDEX_METADATA}: {e}"))?;
     if stop.load(Ordering::Relaxed) {
         return Err(RebuildError::Cancelled);
     }
@@ -220,11 +281,20 @@ pub fn rebuild(
                 .all(|(b, w)| b == w.to_le_bytes())
         })
         .map_err(|e| format!("the new index: {e}"))?;
-    let old_pickle = std::fs::read(old.join(INDEX_METADATA)).map_err(|e| e.to_string())?;
     let new_pickle = std::fs::read(out.join(INDEX_METADATA)).map_err(|e| e.to_string())?;
-    if old_pickle != new_pickle {
-        return Err("the copied pickle differs from Chroma's".to_string().into());
+    if new_pickle != pickle_bytes {
+        return Err("the pickle read back differs from what was written"
+            .to_string()
+            .into());
     }
+    // Read back as the release's loader would: whole, every label of the index named.
+    let (_, new_map) = pickle::read_labels(&out.join(INDEX_METADATA))
+        .map_err(|e| format!("the new {INDEX_METADATA}: {e}"))?;
+    let named_now: std::collections::HashSet<u64> = new_map.pairs.iter().map(|p| p.label).collect();
+    if new_map.unread > 0 || labels.iter().any(|l| !named_now.contains(l)) {
+        return Err(format!("the new {INDEX_METADATA} does not name every element's label").into());
+    }
+    drop(new_map);
     progress(Phase::Checking, 1, 3);
     let step = (n / QUERIES.min(n.max(1))).max(1);
     let queries: Vec<Vec<f32>> = (0..n)
@@ -238,12 +308,30 @@ pub fn rebuild(
         .collect();
     progress(Phase::Checking, 2, 3);
     let recall_after = recall(&new_index, space, &queries, &truth, K, EF, &|_, _| false);
-    let old_index = OnDisk::open(old).map_err(|e| format!("the old index: {e}"))?;
-    let recall_before = recall(&old_index, space, &queries, &truth, K, EF, &|i, _| {
-        !keep.get(i as usize).copied().unwrap_or(false)
-    });
+    // The old graph, searched the same way for the same (kept) records; records put back
+    // were in no old graph and are not asked for there.
+    let old_queries: Vec<usize> = (0..queries.len()).filter(|&q| (q * step) < kept).collect();
+    let recall_before = match OnDisk::open(old) {
+        Ok(old_index) if !old_queries.is_empty() => {
+            let qs: Vec<Vec<f32>> = old_queries.iter().map(|&q| queries[q].clone()).collect();
+            // Against the kept vectors alone: the records put back were in no old graph.
+            let ts: Vec<Vec<u64>> = if job.put_back.is_empty() {
+                old_queries.iter().map(|&q| truth[q].clone()).collect()
+            } else {
+                exact_knn(&vectors[..kept * dim], dim, space, &qs, K)
+                    .into_iter()
+                    .map(|ids| ids.into_iter().map(|i| labels[i as usize]).collect())
+                    .collect()
+            };
+            let skip = |i: u32, _| !keep.get(i as usize).copied().unwrap_or(false);
+            Some(recall(&old_index, space, &qs, &ts, K, EF, &skip))
+        }
+        Ok(_) => None,
+        Err(_) if job.repair => None,
+        Err(e) => return Err(format!("the old index: {e}").into()),
+    };
     progress(Phase::Checking, 3, 3);
-    if recall_after + RECALL_SLACK < recall_before {
+    if let Some(recall_before) = recall_before.filter(|r| recall_after + RECALL_SLACK < *r) {
         return Err(RebuildError::Failed(format!(
             "the new graph finds fewer true neighbours than the old one (recall@{K} {recall_after:.3} against {recall_before:.3})"
         )));
@@ -251,17 +339,20 @@ pub fn rebuild(
     Ok(Rebuilt {
         elements_before: n_old,
         elements_after: n as u64,
-        ghosts_removed: n_old - n as u64,
+        ghosts_removed: n_old - kept as u64,
+        restored: job.put_back.len() as u64,
         recall_before,
         recall_after,
         queries: queries.len(),
     })
 }
 
-/// Copy a file and fsync the copy.
-fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::copy(from, to)?;
-    std::fs::File::open(to)?.sync_all()
+/// Write a file and fsync it.
+fn write_synced(to: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(to)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 #[cfg(test)]

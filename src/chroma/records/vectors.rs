@@ -65,8 +65,30 @@ impl Vectors {
         v: &Segment,
         stop: &dyn Fn() -> bool,
     ) -> Result<Vectors> {
+        Self::open_as(conn, snap, ci, v, stop, false)
+    }
+
+    /// [`Vectors::open`] for a repair: an index Chroma cannot load (a cut `link_lists.bin`)
+    /// is still read for its labels and vectors, which the repair writes into a new graph.
+    pub fn open_for_repair(
+        conn: &Connection,
+        snap: &Snapshot,
+        ci: usize,
+        v: &Segment,
+    ) -> Result<Vectors> {
+        Self::open_as(conn, snap, ci, v, &|| false, true)
+    }
+
+    fn open_as(
+        conn: &Connection,
+        snap: &Snapshot,
+        ci: usize,
+        v: &Segment,
+        stop: &dyn Fn() -> bool,
+        damaged_ok: bool,
+    ) -> Result<Vectors> {
         let facts = snap.dir_facts();
-        if let Some(why) = crate::chroma::coverage::unloadable(&v.health) {
+        if let Some(why) = crate::chroma::coverage::unloadable(&v.health).filter(|_| !damaged_ok) {
             return Ok(Vectors {
                 index: None,
                 rows: Vec::new(),
@@ -160,27 +182,30 @@ impl Vectors {
                 })?;
                 Ok(Some((floats(&buf), Source::Index)))
             }
-            Holder::Row(seq) => {
-                let row = conn.query_row(
-                    "SELECT vector, encoding FROM embeddings_queue WHERE seq_id = ?1",
-                    [seq],
-                    |r| {
-                        let v = match r.get_ref(0)? {
-                            ValueRef::Blob(b) => Some(b.to_vec()),
-                            _ => None,
-                        };
-                        let enc: Option<String> = r.get(1).ok().flatten();
-                        Ok((v, enc))
-                    },
-                );
-                match row {
-                    Ok((Some(b), enc)) => Ok(Some((decode(&b, enc.as_deref()), Source::Wal))),
-                    // The row went (a live Chroma purged it) since it was read.
-                    Ok((None, _)) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-                    Err(e) => Err(e.into()),
-                }
-            }
+            Holder::Row(seq) => Ok(row_vector(conn, seq)?.map(|v| (v, Source::Wal))),
         }
+    }
+}
+
+/// The vector of the WAL row `seq`, decoded (`None`: the row has none, or went since).
+pub fn row_vector(conn: &Connection, seq: i64) -> Result<Option<Vec<f32>>> {
+    let row = conn.query_row(
+        "SELECT vector, encoding FROM embeddings_queue WHERE seq_id = ?1",
+        [seq],
+        |r| {
+            let v = match r.get_ref(0)? {
+                ValueRef::Blob(b) => Some(b.to_vec()),
+                _ => None,
+            };
+            let enc: Option<String> = r.get(1).ok().flatten();
+            Ok((v, enc))
+        },
+    );
+    match row {
+        Ok((Some(b), enc)) => Ok(Some(decode(&b, enc.as_deref()))),
+        // The row went (a live Chroma purged it) since it was read.
+        Ok((None, _)) | Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
