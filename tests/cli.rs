@@ -219,7 +219,8 @@ fn dry_run_changes_nothing_and_matches_the_real_run() {
             "compact",
             "verify",
             "swap",
-            "folders"
+            "folders",
+            "rebuild"
         ]
     );
 }

@@ -352,6 +352,53 @@ pub fn run(
             None
         }
     };
+    let (results, notes) = run_plan(&mut ctx, &snap, plan, folder.as_deref())?;
+    Ok(IndexReport {
+        persist_dir: persist_dir.to_path_buf(),
+        indexes: results,
+        notes,
+        backup_dir: folder,
+        fs_free_before,
+        fs_free_after: fsinfo::free_space(persist_dir).map(|f| f.0),
+    })
+}
+
+/// The rebuilds of a prune's plan (collections by id, marked in the explorer): each index is
+/// read again and planned here, on the job's thread, with `--repair`'s rules.
+pub(super) fn run_requested(
+    ctx: &mut Ctx<'_>,
+    persist_dir: &Path,
+    ids: &[String],
+    folder: Option<&Path>,
+) -> std::result::Result<(Vec<IndexResult>, Vec<String>), JobError> {
+    let mut snap = Snapshot::open(persist_dir).map_err(|e| ctx.fail(Step::Rebuild, e))?;
+    let chosen: Vec<usize> = ids
+        .iter()
+        .filter_map(|id| snap.find_collection(id).ok())
+        .collect();
+    let cancel = ctx.cancel.clone();
+    let found = crate::chroma::truth::read(&snap, &|i| chosen.contains(&i), true, &mut |_, _| {
+        !cancel.is_cancelled()
+    })
+    .map_err(|e| ctx.fail(Step::Rebuild, e))?;
+    crate::chroma::truth::apply(&mut snap, found);
+    let names: Vec<String> = chosen
+        .iter()
+        .map(|&i| snap.collections[i].id.clone())
+        .collect();
+    let plan =
+        IndexPlan::build(&snap, Some(&names), true).map_err(|e| ctx.fail(Step::Rebuild, e))?;
+    run_plan(ctx, &snap, &plan, folder)
+}
+
+/// Rebuild every index of `plan`, one at a time, under chroma.sqlite3's write lock.
+fn run_plan(
+    ctx: &mut Ctx<'_>,
+    snap: &Snapshot,
+    plan: &IndexPlan,
+    folder: Option<&Path>,
+) -> std::result::Result<(Vec<IndexResult>, Vec<String>), JobError> {
+    let persist_dir = snap.persist_dir.as_path();
     // The write lock on chroma.sqlite3 for the whole job: no Chroma that starts meanwhile can
     // write a position or a segment while an index is exchanged.
     let conn = db::open_read_write(&snap.sqlite_path).map_err(|e| ctx.fail(Step::Preflight, e))?;
@@ -365,7 +412,7 @@ pub fn run(
     let mut notes = plan.notes.clone();
     let mut failure = None;
     for p in &plan.indexes {
-        match one(&mut ctx, persist_dir, p, folder.as_deref()) {
+        match one(ctx, persist_dir, p, folder) {
             Ok(r) => {
                 ctx.state = DirState::Done;
                 results.push(r);
@@ -387,15 +434,7 @@ pub fn run(
         }
         return Err(e);
     }
-    let _ = &snap;
-    Ok(IndexReport {
-        persist_dir: persist_dir.to_path_buf(),
-        indexes: results,
-        notes,
-        backup_dir: folder,
-        fs_free_before,
-        fs_free_after: fsinfo::free_space(persist_dir).map(|f| f.0),
-    })
+    Ok((results, notes))
 }
 
 /// Rebuild, check and swap one index.

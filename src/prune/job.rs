@@ -44,7 +44,9 @@ pub fn run(
     let before = Sizes::read(persist_dir);
     let fs_free_before = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
     let backup_folder = opts.backup.folder(persist_dir);
-    let db_work = plan.effective().next().is_some() || plan.dirs.is_empty() || opts.compact;
+    let db_work = plan.effective().next().is_some()
+        || (plan.dirs.is_empty() && plan.indexes.is_empty())
+        || opts.compact;
     let mut prune_folder: Option<PathBuf> = None;
     let mut result = if db_work {
         let r = run_db(
@@ -97,6 +99,23 @@ pub fn run(
             ctx.skip(Step::Folders, "none selected");
             r.steps = ctx.steps.clone();
         }
+        if plan.indexes.is_empty() {
+            ctx.skip(Step::Rebuild, "no index selected");
+        } else {
+            match super::indexes::run_requested(
+                &mut ctx,
+                persist_dir,
+                &plan.indexes,
+                prune_folder.as_deref(),
+            ) {
+                Ok((done, notes)) => {
+                    r.indexes = done;
+                    r.notes.extend(notes);
+                }
+                Err(e) => r.notes.push(format!("index rebuild: {}", e.error)),
+            }
+        }
+        r.steps = ctx.steps.clone();
         r.fs_free_before = fs_free_before;
         r.fs_free_after = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
         r.dir_bytes_after = Sizes::read(persist_dir).dir;

@@ -29,6 +29,10 @@ pub struct Plan {
     pub topics: Vec<PlanTopic>,
     /// Orphan segment folders to reclaim (`--orphan-dirs`, or marked in the explorer).
     pub dirs: Vec<PlanDir>,
+    /// Collections (by id) whose vector index is rebuilt without its ghosts, with the records
+    /// the WAL can put back (marked in the explorer; `compact --repair` in the batch front
+    /// end). The job reads each index again and plans it off the UI thread.
+    pub indexes: Vec<String>,
     /// What the plan leaves out and why (damaged collections, the seq_id guard).
     pub notes: Vec<String>,
     /// Size of `chroma.sqlite3` when the plan was made.
@@ -68,6 +72,7 @@ impl Plan {
         Ok(Plan {
             topics,
             dirs: Vec::new(),
+            indexes: Vec::new(),
             notes,
             sqlite_bytes: snap.sizes.sqlite,
             free_bytes: snap.free_bytes(),
@@ -124,6 +129,12 @@ impl Plan {
             }
         }
         Ok(topics)
+    }
+
+    /// Add index rebuilds, by collection id.
+    pub fn with_indexes(mut self, ids: Vec<String>) -> Plan {
+        self.indexes = ids;
+        self
     }
 
     /// Add orphan segment folders: every reclaimable one, or those named.

@@ -31,7 +31,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Preflight,
         Step::Backup,
         Step::Delete,
@@ -39,6 +39,7 @@ impl Step {
         Step::Verify,
         Step::Swap,
         Step::Folders,
+        Step::Rebuild,
     ];
 
     pub fn name(self) -> &'static str {
@@ -203,6 +204,8 @@ pub struct Report {
     /// This prune's backup folder, and the bytes it keeps allocated on disk.
     pub backup_dir: Option<PathBuf>,
     pub backup_bytes: Option<u64>,
+    /// Vector indexes rebuilt (plan item kind three).
+    pub indexes: Vec<super::indexes::IndexResult>,
 }
 
 impl Report {
@@ -472,6 +475,7 @@ pub(in crate::prune) fn report(
         notes,
         method,
         dirs_removed: Vec::new(),
+        indexes: Vec::new(),
         fs_free_before: None,
         fs_free_after: None,
         backup_dir: None,

@@ -59,6 +59,17 @@ pub fn report_disk_json(r: &Report, v: &mut Value) {
             "moved_to": d.moved_to.as_ref().map(|p| p.display().to_string()),
         }))
         .collect::<Vec<_>>());
+    v["indexes_rebuilt"] = json!(r
+        .indexes
+        .iter()
+        .map(|i| json!({
+            "collection": i.plan.collection,
+            "segment": i.plan.segment,
+            "ghosts_removed": i.rebuilt.ghosts_removed,
+            "restored": i.rebuilt.restored,
+            "elements_after": i.rebuilt.elements_after,
+        }))
+        .collect::<Vec<_>>());
     v["fs_free_before"] = json!(r.fs_free_before);
     v["fs_free_after"] = json!(r.fs_free_after);
     v["backup_dir"] = json!(r.backup_dir.as_ref().map(|p| p.display().to_string()));
