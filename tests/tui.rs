@@ -362,6 +362,7 @@ fn render_confirm_running_and_result() {
                 skipped: false,
             })
             .collect(),
+        indexes: Vec::new(),
         notes: vec![
             "the backup is the original file itself (a hard link), so it took no copy".into(),
         ],
@@ -976,4 +977,84 @@ fn records_view_marks_unreachable_shows_one_whole_and_searches() {
     let e = app.update(Action::Back);
     assert_eq!(e, vec![Effect::CloseRecords]);
     assert_eq!(app.view, View::Main);
+}
+
+/// An index is the third kind of thing to mark: `i` on a collection whose index holds ghosts
+/// marks it (only once the indexes are read), the confirm dialog says what its rebuild does,
+/// the real job rebuilds it, and the dir's truth has no ghost left.
+#[test]
+fn journey_mark_an_index_rebuild_it_then_check_the_dir() {
+    let (_t, dir) = fixture_copy("deletions_v1_5_9");
+    // Before the indexes are read, `i` says to wait; collections with nothing to rebuild say so.
+    let mut early = app_at(&dir, "deletions_v1_5_9");
+    let at = names(&early).iter().position(|n| n == "churn").unwrap();
+    early.update(Action::Select(at));
+    early.update(Action::MarkIndex);
+    assert!(early.marked.is_empty());
+    assert!(early
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("still reading"));
+    let snap = early.snap.as_ref().unwrap().clone();
+    let found = chroma_wal::chroma::truth::read(&snap, &|_| true, true, &mut |_, _| true).unwrap();
+    early.on_msg(Msg::Truth(Ok(found)));
+    let steady = names(&early).iter().position(|n| n == "steady").unwrap();
+    early.update(Action::Select(steady));
+    early.update(Action::MarkIndex);
+    assert!(early.marked.is_empty(), "steady has nothing to rebuild");
+    early.update(Action::Select(at));
+    early.update(Action::MarkIndex);
+    assert_eq!(early.marked_indexes().len(), 1);
+    early.update(Action::Prune);
+    early.confirm_space = Some(fixed_space());
+    let confirm = render(&early, 150, 40, Instant::now());
+    assert!(
+        confirm.contains("Rebuild these vector indexes?"),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("rebuild index    churn: 60 ghost(s) removed"),
+        "{confirm}"
+    );
+    let table = {
+        early.update(Action::No);
+        render(&early, 150, 40, Instant::now())
+    };
+    assert!(table.contains("[i] churn"), "{table}");
+
+    // The real loop: wait for the indexes, filter to churn, mark its index, run, back.
+    let mut app = App::new(Options {
+        path: dir.clone(),
+        backup: BackupTarget::Off,
+        vacuum: true,
+        in_place: false,
+    });
+    let read: fn(&App) -> bool = |a| a.truth == chroma_wal::tui::truth::TruthState::Ready;
+    let always: fn(&App) -> bool = |_| true;
+    let confirm: fn(&App) -> bool = |a| a.view == View::Confirm;
+    let result: fn(&App) -> bool = |a| a.view == View::Result;
+    let rescanned: fn(&App) -> bool = |a| a.view == View::Main && a.wal().is_some();
+    let mut steps: VecDeque<ScriptStep> = VecDeque::new();
+    steps.push_back((read, key(KeyCode::Char('/'))));
+    for c in "churn".chars() {
+        steps.push_back((always, key(KeyCode::Char(c))));
+    }
+    steps.push_back((always, key(KeyCode::Enter)));
+    steps.push_back((always, key(KeyCode::Char('i'))));
+    steps.push_back((always, key(KeyCode::Char('p'))));
+    steps.push_back((confirm, key(KeyCode::Char('y'))));
+    steps.push_back((result, key(KeyCode::Enter)));
+    steps.push_back((rescanned, key(KeyCode::Char('q'))));
+    let mut script = Script {
+        steps,
+        deadline: Instant::now() + Duration::from_secs(60),
+    };
+    let mut term = Terminal::new(TestBackend::new(150, 40)).unwrap();
+    tui::run_loop(&mut term, &mut app, &mut script).unwrap();
+    assert!(script.steps.is_empty());
+    let v = json_of(&["info", "--deep", "--json"], &dir);
+    let churn = collection(&v, "churn", "default_tenant");
+    assert_eq!(churn["index_truth"]["ghosts_on_disk"], 0, "{churn}");
+    assert_eq!(churn["index_truth"]["missing"], 0, "{churn}");
 }

@@ -43,6 +43,8 @@ pub enum Action {
     ToggleDetail,
     Mark,
     MarkAll,
+    /// Mark the selected collection's vector index for a rebuild.
+    MarkIndex,
     Prune,
     FilterStart,
     Sort,
@@ -426,15 +428,17 @@ impl App {
             .filter(|o| self.marked.contains(&format!("dir:{}", o.name)))
             .map(|o| o.name.clone())
             .collect();
-        if topics.is_empty() && dirs.is_empty() {
+        let indexes = self.marked_indexes();
+        if topics.is_empty() && dirs.is_empty() && indexes.is_empty() {
             return None;
         }
         let plan = Plan::build(s, w, &Selection::Topics(topics)).ok()?;
-        Some(if dirs.is_empty() {
+        let plan = if dirs.is_empty() {
             plan
         } else {
             plan.with_dirs(s, Some(&dirs))
-        })
+        };
+        Some(plan.with_indexes(indexes))
     }
 
     pub(super) fn clamp(&mut self) {
@@ -481,7 +485,11 @@ impl App {
                 let valid: BTreeSet<String> = self
                     .snap
                     .iter()
-                    .flat_map(|s| s.collections.iter().map(|c| c.id.clone()))
+                    .flat_map(|s| {
+                        s.collections
+                            .iter()
+                            .flat_map(|c| [c.id.clone(), super::indexes::key(&c.id)])
+                    })
                     .collect();
                 self.marked.retain(|k| valid.contains(k));
             }
@@ -503,7 +511,8 @@ impl App {
                     .filter(|r| self.prunable(r))
                     .map(|r| self.key_of(r))
                     .collect();
-                self.marked.retain(|k| keep.contains(k));
+                self.marked
+                    .retain(|k| keep.contains(k) || k.starts_with("index:"));
                 self.clamp();
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),

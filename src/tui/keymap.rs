@@ -233,6 +233,14 @@ pub const BINDINGS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        keys: &[KeyCode::Char('i')],
+        label: "i",
+        help: "mark or unmark the collection's vector index for a rebuild (ghosts removed, missing records put back from the WAL)",
+        action: Action::MarkIndex,
+        views: MAIN,
+        footer: true,
+    },
+    Binding {
         keys: &[KeyCode::Char('a')],
         label: "a",
         help: "mark every prunable row",
@@ -387,6 +395,7 @@ fn short(help: &'static str) -> &'static str {
         "show or hide the segments and index truth of the selected collection" => "detail",
         "mark or unmark the selected row for pruning" => "mark",
         "mark every prunable row" => "mark all",
+        "mark or unmark the collection's vector index for a rebuild (ghosts removed, missing records put back from the WAL)" => "index",
         "prune the marked rows (asks first)" => "prune",
         "filter by collection name (Enter keeps, Esc clears)" => "filter",
         "cycle the sort: WAL rows, prunable, name" => "sort",

@@ -5,6 +5,7 @@
 //! over a channel. No SQL is written here: the workers call the engine, which reads.
 
 pub mod app;
+pub mod indexes;
 pub mod job;
 pub mod keymap;
 pub mod records;

@@ -42,6 +42,7 @@ impl App {
                     }
                 }
             }
+            Action::MarkIndex => self.mark_index(),
             Action::MarkAll => {
                 let keys: Vec<String> = self
                     .rows()
@@ -69,7 +70,8 @@ impl App {
                     ));
                     self.view = View::Confirm;
                 } else {
-                    self.message = Some("mark rows with space (or a) first".into());
+                    self.message =
+                        Some("mark rows with space (or a), or an index with i, first".into());
                 }
             }
             Action::FilterStart => {

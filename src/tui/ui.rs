@@ -226,7 +226,13 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         .map(|r| {
             let marked = app.marked.contains(&app.key_of(r));
             let n = app.numbers(r);
-            let mark = if marked { "[x]" } else { "[ ]" };
+            let index = matches!(r, RowRef::Collection(i) if app.index_marked(*i));
+            let mark = match (marked, index) {
+                (true, true) => "[X]",
+                (false, true) => "[i]",
+                (true, false) => "[x]",
+                (false, false) => "[ ]",
+            };
             let cells: Vec<Cell> = match (r, snap, app.wal()) {
                 (RowRef::Collection(i), Some(s), _) => {
                     let c = &s.collections[*i];
@@ -401,7 +407,16 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
     let Some(plan) = app.plan() else { return };
-    let mut lines: Vec<Line> = vec![Line::from("Delete these WAL rows?".bold()), Line::from("")];
+    let only_indexes = plan.rows() == 0 && plan.dirs.is_empty();
+    let mut lines: Vec<Line> = vec![
+        Line::from(if only_indexes {
+            "Rebuild these vector indexes?".bold()
+        } else {
+            "Delete these WAL rows?".bold()
+        }),
+        Line::from(""),
+    ];
+    lines.extend(super::views::indexes::confirm_lines(app, &plan.indexes));
     for t in plan.effective() {
         lines.push(Line::from(format!(
             "  {:<24} {:>10} rows  below seq_id {}",
@@ -501,7 +516,11 @@ fn amount(unit: Unit, n: u64) -> String {
 
 fn draw_running(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     let Some(job) = &app.job else { return };
-    let block = Block::bordered().title(format!(" pruning {} rows ", count(job.plan.rows())));
+    let block = Block::bordered().title(if job.plan.rows() == 0 && !job.plan.indexes.is_empty() {
+        format!(" rebuilding {} index(es) ", job.plan.indexes.len())
+    } else {
+        format!(" pruning {} rows ", count(job.plan.rows()))
+    });
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut constraints: Vec<Constraint> =
@@ -576,11 +595,12 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     match &job.outcome {
         Some(Ok(r)) => {
-            lines.push(Line::from(
+            let headline = if r.rows_deleted == 0 && !r.indexes.is_empty() {
+                format!("Rebuilt {} index(es).", r.indexes.len())
+            } else {
                 format!("Pruned {} rows.", count(r.rows_deleted))
-                    .fg(Color::Green)
-                    .bold(),
-            ));
+            };
+            lines.push(Line::from(headline.fg(Color::Green).bold()));
             lines.push(Line::from(""));
             lines.push(Line::from(format!(
                 "  chroma.sqlite3   {:>12} -> {:>12}   ({})",
@@ -617,6 +637,7 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
                     t.bound.map(|b| b.to_string()).unwrap_or_else(|| "-".into())
                 )));
             }
+            lines.extend(super::views::indexes::result_lines(r));
             lines.push(Line::from(""));
             lines.push(Line::from(format!("  steps: {}", r.steps_summary())));
             for n in &r.notes {

@@ -1,6 +1,7 @@
 //! One file per view or pane, as the explorer grows beyond a table and its dialogs.
 
 pub mod help;
+pub mod indexes;
 pub mod records;
 pub mod rows;
 pub mod segments;

@@ -1,0 +1,61 @@
+//! The index rebuilds' lines in the confirm dialog and the result view.
+
+use ratatui::style::{Color, Stylize};
+use ratatui::text::Line;
+
+use crate::prune::job::Report;
+use crate::units::{bytes, count, seconds};
+
+use super::super::app::App;
+
+/// One line per marked index: what its rebuild would do.
+pub fn confirm_lines(app: &App, ids: &[String]) -> Vec<Line<'static>> {
+    let Some(s) = app.snap.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(i) = s.collections.iter().position(|c| &c.id == id) else {
+            continue;
+        };
+        let what = super::super::indexes::work(app, i).unwrap_or_else(|| "rebuilt".into());
+        out.push(Line::from(format!(
+            "  rebuild index    {}: {what}",
+            s.collections[i].name
+        )));
+    }
+    if !out.is_empty() {
+        out.push(
+            Line::from(
+                "                   the old folder goes into the backup; restore puts it back",
+            )
+            .fg(Color::DarkGray),
+        );
+    }
+    out
+}
+
+/// One line per index the job rebuilt.
+pub fn result_lines(r: &Report) -> Vec<Line<'static>> {
+    r.indexes
+        .iter()
+        .map(|i| {
+            Line::from(format!(
+                "  index {:<18} {} -> {} elements, {} ghosts gone, {} put back, {} -> {}, recall@10 {:.3}{}, {}",
+                i.plan.collection,
+                count(i.rebuilt.elements_before),
+                count(i.rebuilt.elements_after),
+                count(i.rebuilt.ghosts_removed),
+                count(i.rebuilt.restored),
+                bytes(i.plan.bytes_before),
+                bytes(i.bytes_after),
+                i.rebuilt.recall_after,
+                i.rebuilt
+                    .recall_before
+                    .map(|b| format!(" (was {b:.3})"))
+                    .unwrap_or_default(),
+                seconds(i.seconds)
+            ))
+        })
+        .collect()
+}
