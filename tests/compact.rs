@@ -54,7 +54,10 @@ fn every_pickle_a_python_release_wrote_is_written_back_byte_for_byte() {
             }
         }
     }
-    assert!(checked >= 10, "only {checked} Python pickles among the fixtures");
+    assert!(
+        checked >= 10,
+        "only {checked} Python pickles among the fixtures"
+    );
 }
 
 #[test]
@@ -62,15 +65,14 @@ fn ghosts_go_labels_and_vectors_stay_and_restore_puts_the_folder_back() {
     let (t, dir) = fixture_copy("deletions_v1_5_9");
     let before_files = files(&dir);
     let before = json_of(&["info", "--deep", "--json"], &dir);
-    let ghosts = truth_of(&before, "churn")["ghosts_on_disk"].as_u64().unwrap();
+    let ghosts = truth_of(&before, "churn")["ghosts_on_disk"]
+        .as_u64()
+        .unwrap();
     assert!(ghosts > 0);
     let records_before: Vec<Value> =
         jsonl_of(&["records", "--collection", "churn", "--jsonl"], &dir);
     let backups = t.path().join("backups");
-    let r = compact(
-        &dir,
-        &["--all", "--backup-dir", backups.to_str().unwrap()],
-    );
+    let r = compact(&dir, &["--all", "--backup-dir", backups.to_str().unwrap()]);
     assert_eq!(r["dry_run"], false);
     let ix = &r["indexes"].as_array().unwrap()[0];
     assert_eq!(ix["collection"], "churn");
@@ -162,7 +164,10 @@ fn repair_puts_back_what_the_wal_holds_and_names_what_it_does_not() {
         .unwrap();
     assert!(missing > 0);
     // Without --repair nothing is put back, and the plan says so.
-    let plan = json_of(&["compact", "--collection", "rebuilt", "--dry-run", "--json"], &dir);
+    let plan = json_of(
+        &["compact", "--collection", "rebuilt", "--dry-run", "--json"],
+        &dir,
+    );
     assert_eq!(plan["indexes"][0]["restored"], 0);
     assert!(plan["notes"].to_string().contains("--repair"), "{plan}");
     let r = compact(&dir, &["--all", "--repair", "--no-backup"]);
@@ -172,12 +177,14 @@ fn repair_puts_back_what_the_wal_holds_and_names_what_it_does_not() {
     assert_eq!(truth_of(&after, "rebuilt")["missing"], 0);
     // Every record now comes with its vector from the index.
     let recs = jsonl_of(&["records", "--collection", "rebuilt", "--jsonl"], &dir);
-    assert!(recs.iter().all(|r| !r["embedding"].is_null()), "a record has no vector");
+    assert!(
+        recs.iter().all(|r| !r["embedding"].is_null()),
+        "a record has no vector"
+    );
 
     // 1.5.9 rebuilt from a purged WAL: the vectors are nowhere; named, counted, not invented.
     let (_t2, dir2) = fixture_copy("rebuilt_v1_5_9");
-    let missing2 = truth_of(&json_of(&["info", "--deep", "--json"], &dir2), "rebuilt")
-        ["missing"]
+    let missing2 = truth_of(&json_of(&["info", "--deep", "--json"], &dir2), "rebuilt")["missing"]
         .as_u64()
         .unwrap();
     let before = files(&dir2);
@@ -207,15 +214,15 @@ fn a_damaged_index_is_left_alone_without_repair_and_rebuilt_with_it() {
         .unwrap();
     assert_eq!(churn["health"], "damaged");
     let plain = compact(&dir, &["--all", "--no-backup"]);
-    assert!(
-        plain["indexes"].as_array().unwrap().is_empty(),
-        "{plain}"
-    );
+    assert!(plain["indexes"].as_array().unwrap().is_empty(), "{plain}");
     assert!(plain["notes"].to_string().contains("--repair"), "{plain}");
     let r = compact(&dir, &["--all", "--repair", "--no-backup"]);
     let ix = &r["indexes"][0];
     assert_eq!(ix["collection"], "churn");
-    assert!(ix["recall_before"].is_null(), "the cut graph cannot be searched: {ix}");
+    assert!(
+        ix["recall_before"].is_null(),
+        "the cut graph cannot be searched: {ix}"
+    );
     let info = json_of(&["info", "--deep", "--json"], &dir);
     let churn = info["collections"]
         .as_array()
@@ -240,11 +247,7 @@ fn refusals_and_usage_errors_have_their_exit_codes() {
         .assert()
         .code(2);
     // No terminal and no --yes: refused (3).
-    bin()
-        .args(["compact", "--all"])
-        .arg(&dir)
-        .assert()
-        .code(3);
+    bin().args(["compact", "--all"]).arg(&dir).assert().code(3);
     // A process holding the dir: refused (3), and it is named.
     let f = std::fs::File::open(dir.join("chroma.sqlite3")).unwrap();
     let mut child = std::process::Command::new("sleep")
