@@ -112,6 +112,15 @@ pub struct MovedDir {
     pub bytes: u64,
 }
 
+/// A new backup folder of `persist_dir` in `folder` for a job that moves folders but leaves
+/// chroma.sqlite3 alone, with its manifest (method `none`).
+pub fn folder_only(persist_dir: &Path, folder: &Path) -> Result<PathBuf> {
+    let file = backup_path(persist_dir, folder)?;
+    let made = file.parent().unwrap_or(folder).to_path_buf();
+    Manifest::new(persist_dir, "none").write(&made)?;
+    Ok(made)
+}
+
 /// The canonical form of a persist dir, and the hex of its bytes.
 fn identity(persist_dir: &Path) -> (PathBuf, String) {
     use std::os::unix::ffi::OsStrExt;

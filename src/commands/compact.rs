@@ -5,14 +5,13 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use indicatif::ProgressBar;
 
 use chroma_wal::chroma::{truth, Snapshot};
 use chroma_wal::prune::indexes::{self, IndexPlan};
-use chroma_wal::prune::{Canceller, Event, Unit};
+use chroma_wal::prune::{Canceller, Unit};
 use chroma_wal::{report, units, Error};
 
-use super::{bar, print_json, stderr_is_tty, Outcome};
+use super::{bar, print_json, Outcome};
 use crate::cli::BackupArgs;
 
 #[derive(Debug, Args)]
@@ -149,49 +148,7 @@ pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {
         eprint!("{}", report::compact::plan_text(&plan, folder.as_deref()));
         confirm(&plan).map_err(|e| (e, None))?;
     }
-    let tty = stderr_is_tty();
-    let mut current: Option<ProgressBar> = None;
-    let mut on_event = |ev: Event| match ev {
-        Event::Started { step, total, unit } => {
-            if let Some(pb) = current.take() {
-                pb.finish_and_clear();
-            }
-            current = Some(bar(step.name(), total, unit));
-            if !tty {
-                eprintln!("{}: started", step.name());
-            }
-        }
-        Event::Progress { done, total, .. } => {
-            if let Some(pb) = &current {
-                if let Some(t) = total {
-                    pb.set_length(t);
-                }
-                pb.set_position(done);
-            }
-        }
-        Event::Finished {
-            step,
-            seconds,
-            detail,
-        } => {
-            if let Some(pb) = current.take() {
-                pb.finish_and_clear();
-            }
-            let extra = detail.map(|d| format!(" ({d})")).unwrap_or_default();
-            eprintln!(
-                "{}: done in {}{extra}",
-                step.name(),
-                units::seconds(seconds)
-            );
-        }
-        Event::Skipped { step, reason } => eprintln!("{}: skipped ({reason})", step.name()),
-        Event::Failed { step, message } => {
-            if let Some(pb) = current.take() {
-                pb.finish_and_clear();
-            }
-            eprintln!("{}: failed: {message}", step.name());
-        }
-    };
+    let mut on_event = super::step_printer();
     match indexes::run(
         &snap.persist_dir,
         &plan,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use chroma_wal::chroma::{wal, Snapshot, WalStats};
-use chroma_wal::prune::{Canceller, JobError, Unit};
+use chroma_wal::prune::{Canceller, Event, JobError, Unit};
 use chroma_wal::Error;
 
 /// What a command produced: its exit code, after printing.
@@ -72,4 +72,52 @@ pub fn open_and_count(path: &Path, cancel: &Canceller) -> Result<(Snapshot, WalS
 pub fn print_json(v: &serde_json::Value) {
     let s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
     println!("{s}");
+}
+
+/// What a write job's events look like on stderr: a bar per step on a terminal, one line per
+/// step start otherwise, and each step's end, skip or failure in words.
+pub fn step_printer() -> impl FnMut(Event) {
+    let tty = stderr_is_tty();
+    let mut current: Option<ProgressBar> = None;
+    move |ev: Event| match ev {
+        Event::Started { step, total, unit } => {
+            if let Some(pb) = current.take() {
+                pb.finish_and_clear();
+            }
+            current = Some(bar(step.name(), total, unit));
+            if !tty {
+                eprintln!("{}: started", step.name());
+            }
+        }
+        Event::Progress { done, total, .. } => {
+            if let Some(pb) = &current {
+                if let Some(t) = total {
+                    pb.set_length(t);
+                }
+                pb.set_position(done);
+            }
+        }
+        Event::Finished {
+            step,
+            seconds,
+            detail,
+        } => {
+            if let Some(pb) = current.take() {
+                pb.finish_and_clear();
+            }
+            let extra = detail.map(|d| format!(" ({d})")).unwrap_or_default();
+            eprintln!(
+                "{}: done in {}{extra}",
+                step.name(),
+                chroma_wal::units::seconds(seconds)
+            );
+        }
+        Event::Skipped { step, reason } => eprintln!("{}: skipped ({reason})", step.name()),
+        Event::Failed { step, message } => {
+            if let Some(pb) = current.take() {
+                pb.finish_and_clear();
+            }
+            eprintln!("{}: failed: {message}", step.name());
+        }
+    }
 }

@@ -47,14 +47,9 @@ pub(super) fn prepare(
         Ok((snap, None))
     })?;
     let prune_folder = match backup_folder {
-        Some(b) => {
-            let made = crate::backup::backup_path(persist_dir, b).and_then(|file| {
-                let folder = file.parent().unwrap_or(b).to_path_buf();
-                crate::backup::Manifest::new(persist_dir, "none").write(&folder)?;
-                Ok(folder)
-            });
-            Some(made.map_err(|e| ctx.fail(Step::Backup, e))?)
-        }
+        Some(b) => Some(
+            crate::backup::folder_only(persist_dir, b).map_err(|e| ctx.fail(Step::Backup, e))?,
+        ),
         None => None,
     };
     for step in [

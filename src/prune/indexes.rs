@@ -301,15 +301,7 @@ pub fn run(
     cancel: &Canceller,
     events: &mut dyn FnMut(Event),
 ) -> std::result::Result<IndexReport, JobError> {
-    let mut ctx = Ctx {
-        events,
-        cancel,
-        steps: Vec::new(),
-        state: DirState::Untouched,
-        backup: None,
-        wal_mode: false,
-        keep_open: Vec::new(),
-    };
+    let mut ctx = Ctx::new(events, cancel);
     let fs_free_before = fsinfo::free_space(persist_dir).map(|f| f.0);
     let snap = ctx.timed(Step::Preflight, Some(1), Unit::Checks, |c| {
         let snap = Snapshot::open(persist_dir)?;
@@ -339,14 +331,9 @@ pub fn run(
         Ok((snap, None))
     })?;
     let folder = match backup_folder {
-        Some(b) => {
-            let made = crate::backup::backup_path(persist_dir, b).and_then(|file| {
-                let folder = file.parent().unwrap_or(b).to_path_buf();
-                crate::backup::Manifest::new(persist_dir, "none").write(&folder)?;
-                Ok(folder)
-            });
-            Some(made.map_err(|e| ctx.fail(Step::Backup, e))?)
-        }
+        Some(b) => Some(
+            crate::backup::folder_only(persist_dir, b).map_err(|e| ctx.fail(Step::Backup, e))?,
+        ),
         None => {
             ctx.skip(Step::Backup, "--no-backup");
             None

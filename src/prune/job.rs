@@ -32,15 +32,7 @@ pub fn run(
     cancel: &Canceller,
     events: &mut dyn FnMut(Event),
 ) -> std::result::Result<Report, JobError> {
-    let mut ctx = Ctx {
-        events,
-        cancel,
-        steps: Vec::new(),
-        state: DirState::Untouched,
-        backup: None,
-        wal_mode: false,
-        keep_open: Vec::new(),
-    };
+    let mut ctx = Ctx::new(events, cancel);
     let before = Sizes::read(persist_dir);
     let fs_free_before = crate::chroma::fsinfo::free_space(persist_dir).map(|f| f.0);
     let backup_folder = opts.backup.folder(persist_dir);

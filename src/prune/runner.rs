@@ -315,7 +315,20 @@ pub(super) struct Ctx<'a> {
     pub(super) keep_open: Vec<File>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A job that has changed nothing yet.
+    pub(super) fn new(events: &'a mut dyn FnMut(Event), cancel: &'a Canceller) -> Ctx<'a> {
+        Ctx {
+            events,
+            cancel,
+            steps: Vec::new(),
+            state: DirState::Untouched,
+            backup: None,
+            wal_mode: false,
+            keep_open: Vec::new(),
+        }
+    }
+
     pub(super) fn fail(&mut self, step: Step, error: Error) -> JobError {
         // Ctrl-C interrupts whatever SQLite statement runs, and it fails with "interrupted"
         // wherever that is (the catalog read under the lock, the guard, ...): a cancel.

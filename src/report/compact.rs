@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::prune::indexes::{IndexPlan, IndexReport};
+use crate::prune::indexes::{IndexPlan, IndexReport, IndexResult};
 use crate::units::{bytes, count, seconds};
 
 fn path(p: Option<&Path>) -> Value {
@@ -126,26 +126,32 @@ pub fn plan_text(plan: &IndexPlan, backup: Option<&Path>) -> String {
     s
 }
 
+/// One rebuilt index in words (the batch report and the explorer's result).
+pub fn result_line(i: &IndexResult) -> String {
+    format!(
+        "{}: {} -> {} elements ({} ghosts gone, {} put back), {} -> {}, recall@10 {:.3}{}, {}",
+        i.plan.collection,
+        count(i.rebuilt.elements_before),
+        count(i.rebuilt.elements_after),
+        count(i.rebuilt.ghosts_removed),
+        count(i.rebuilt.restored),
+        bytes(i.plan.bytes_before),
+        bytes(i.bytes_after),
+        i.rebuilt.recall_after,
+        i.rebuilt
+            .recall_before
+            .map(|b| format!(" (was {b:.3})"))
+            .unwrap_or_default(),
+        seconds(i.seconds),
+    )
+}
+
 /// What `compact` did, as text.
 pub fn report_text(r: &IndexReport) -> String {
     let mut s = String::new();
     for i in &r.indexes {
-        s.push_str(&format!(
-            "{}: {} -> {} elements ({} ghosts gone, {} put back), {} -> {}, recall@10 {:.3}{}, {}\n",
-            i.plan.collection,
-            count(i.rebuilt.elements_before),
-            count(i.rebuilt.elements_after),
-            count(i.rebuilt.ghosts_removed),
-            count(i.rebuilt.restored),
-            bytes(i.plan.bytes_before),
-            bytes(i.bytes_after),
-            i.rebuilt.recall_after,
-            i.rebuilt
-                .recall_before
-                .map(|b| format!(" (was {b:.3})"))
-                .unwrap_or_default(),
-            seconds(i.seconds),
-        ));
+        s.push_str(&result_line(i));
+        s.push('\n');
     }
     for n in &r.notes {
         s.push_str(&format!("note: {n}\n"));

@@ -14,7 +14,10 @@ max_seq_id is the WAL's top, so nothing is replayed on load.
 Each record also gets a document of about 100 characters and two metadata values (an int and
 a string), as `add(documents=..., metadatas=...)` stores them: the records export reads them.
 
-Usage: gen_index.py OUT_DIR N [DIM] [GHOST_FRACTION]
+Usage: gen_index.py OUT_DIR N [DIM] [GHOST_FRACTION] [uniform|clustered]
+       (clustered: 1,000 centres, each vector a centre plus noise of a third of its spread, the
+       shape of embedded text where near neighbours are meaningful; uniform random vectors in
+       384 dims are all about as far from each other, and recall on them says little)
        gen_index.py docs OUT_DIR   (only add the documents and metadata to such a dir)
 """
 
@@ -65,6 +68,7 @@ def main():
     n = int(sys.argv[2])
     dim = int(sys.argv[3]) if len(sys.argv) > 3 else 384
     ghost_frac = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    shape = sys.argv[5] if len(sys.argv) > 5 else "uniform"
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(base, out)
@@ -79,6 +83,7 @@ def main():
     (top,) = db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()
 
     rng = np.random.default_rng(7)
+    centres = rng.normal(size=(1000, dim)).astype(np.float32)
     index = hnswlib.Index(space="l2", dim=dim)
     index.init_index(max_elements=n, ef_construction=100, M=16, is_persistent_index=True,
                      persistence_location=vdir)
@@ -87,7 +92,11 @@ def main():
     batch = 20_000
     for lo in range(0, n, batch):
         k = min(batch, n - lo)
-        vecs = rng.uniform(-1, 1, size=(k, dim)).astype(np.float32)
+        if shape == "clustered":
+            which = rng.integers(0, len(centres), size=k)
+            vecs = (centres[which] + rng.normal(scale=0.35, size=(k, dim))).astype(np.float32)
+        else:
+            vecs = rng.uniform(-1, 1, size=(k, dim)).astype(np.float32)
         index.add_items(vecs, np.arange(lo + 1, lo + 1 + k))
         print(f"\r{lo + k}/{n} added ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
     print(file=sys.stderr)

@@ -352,28 +352,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
 
-    pub(crate) fn header_bytes(h: &Header) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&h.version.to_le_bytes());
-        for x in [
-            h.offset_level0,
-            h.max_elements,
-            h.cur_element_count,
-            h.size_data_per_element,
-            h.label_offset,
-            h.offset_data,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend_from_slice(&h.maxlevel.to_le_bytes());
-        v.extend_from_slice(&h.enterpoint_node.to_le_bytes());
-        for x in [h.max_m, h.max_m0, h.m] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend_from_slice(&h.mult.to_le_bytes());
-        v.extend_from_slice(&h.ef_construction.to_le_bytes());
-        v
-    }
+    pub(crate) use super::write::header_bytes;
 
     fn good() -> Header {
         Header {

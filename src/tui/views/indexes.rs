@@ -4,7 +4,6 @@ use ratatui::style::{Color, Stylize};
 use ratatui::text::Line;
 
 use crate::prune::job::Report;
-use crate::units::{bytes, count, seconds};
 
 use super::super::app::App;
 
@@ -41,20 +40,8 @@ pub fn result_lines(r: &Report) -> Vec<Line<'static>> {
         .iter()
         .map(|i| {
             Line::from(format!(
-                "  index {:<18} {} -> {} elements, {} ghosts gone, {} put back, {} -> {}, recall@10 {:.3}{}, {}",
-                i.plan.collection,
-                count(i.rebuilt.elements_before),
-                count(i.rebuilt.elements_after),
-                count(i.rebuilt.ghosts_removed),
-                count(i.rebuilt.restored),
-                bytes(i.plan.bytes_before),
-                bytes(i.bytes_after),
-                i.rebuilt.recall_after,
-                i.rebuilt
-                    .recall_before
-                    .map(|b| format!(" (was {b:.3})"))
-                    .unwrap_or_default(),
-                seconds(i.seconds)
+                "  index {}",
+                crate::report::compact::result_line(i)
             ))
         })
         .collect()
