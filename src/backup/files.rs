@@ -31,7 +31,19 @@ pub fn move_dir(from: &Path, to: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            copy_verified(from, to)?;
+            // Copied under another name and renamed whole: a kill mid-copy never leaves a
+            // partial folder under the name a manifest points to.
+            let mut partial = to.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial)?;
+            }
+            copy_verified(from, &partial)?;
+            std::fs::rename(&partial, to)?;
+            if let Some(parent) = to.parent() {
+                sync_dir(parent)?;
+            }
             std::fs::remove_dir_all(from)?;
             Ok(())
         }

@@ -63,6 +63,10 @@ pub struct ReplacedIndex {
     /// unless forced. `None`: the job stopped before it could record it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuilt: Option<String>,
+    /// The old folder's [`folder_stamp`], recorded before the exchange: a folder an
+    /// interrupted compact left is known to be this old index by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
 }
 
 /// Every file of a folder with its length and modification time, as one string: equal
@@ -110,6 +114,21 @@ impl FileStamp {
 pub struct MovedDir {
     pub name: String,
     pub bytes: u64,
+}
+
+/// The files of a [`folder_stamp`] with their lengths, without the times (a copy across
+/// filesystems keeps names and lengths, not modification times).
+pub fn stamp_shape(stamp: &str) -> Vec<(&str, &str)> {
+    stamp
+        .split(';')
+        .filter_map(|part| {
+            let mut it = part.rsplitn(3, ':');
+            let _time = it.next()?;
+            let len = it.next()?;
+            let name = it.next()?;
+            Some((name, len))
+        })
+        .collect()
 }
 
 /// A new backup folder of `persist_dir` in `folder` for a job that moves folders but leaves
@@ -176,23 +195,23 @@ impl Manifest {
         m.write(folder)
     }
 
-    /// Add one replaced index folder to the manifest in `folder` (or set the stamp of its
-    /// rebuilt folder), durably.
+    /// Record one index folder about to be replaced in the manifest in `folder`, with the
+    /// stamps of the old and the rebuilt folder, durably.
     pub fn note_index(
         folder: &Path,
         name: &str,
         bytes: u64,
+        old: Option<String>,
         rebuilt: Option<String>,
     ) -> Result<()> {
         let mut m = Manifest::read(folder)?;
-        match m.indexes.iter_mut().find(|d| d.name == name) {
-            Some(d) => d.rebuilt = rebuilt,
-            None => m.indexes.push(ReplacedIndex {
-                name: name.to_string(),
-                bytes,
-                rebuilt,
-            }),
-        }
+        m.indexes.retain(|d| d.name != name);
+        m.indexes.push(ReplacedIndex {
+            name: name.to_string(),
+            bytes,
+            rebuilt,
+            old,
+        });
         m.write(folder)
     }
 

@@ -48,9 +48,13 @@ pub struct RestorePlan {
     pub dirs: Vec<(String, PathBuf, u64)>,
     /// Folders the manifest names that are not in the backup (already back, say).
     pub missing: Vec<String>,
-    /// Index folders `compact` replaced: (name, the old one in the backup, bytes). Each is
-    /// exchanged with the rebuilt one, which stays in the backup folder.
+    /// Index folders `compact` replaced: (name, where the old one is, bytes). Each is
+    /// exchanged with the rebuilt one, which stays in the backup folder. The old one is in the
+    /// backup, or (a compact or a restore interrupted) beside the segment's folder.
     pub indexes: Vec<(String, PathBuf, u64)>,
+    /// Why an index folder is not the one compact left (Chroma wrote to it since): restoring
+    /// would throw those writes away, so `run` refuses unless forced.
+    pub index_changed: Option<String>,
     /// Why the live file is not the one the prune left (Chroma wrote since): restoring
     /// would throw those writes away, so `run` refuses unless forced.
     pub changed: Option<String>,
@@ -162,17 +166,39 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
         }
     }
     let mut indexes = Vec::new();
-    let mut changed = changed;
+    let mut index_changed = None;
     for d in &backup.manifest.indexes {
-        let at = backup.folder.join(backups::DIRS).join(&d.name);
         let live = persist_dir.join(&d.name);
-        if !at.is_dir() || !live.is_dir() {
+        // The old folder: in the backup, or where an interrupted job left it, known by its
+        // files and their lengths as recorded before the exchange.
+        let candidates = [
+            backup.folder.join(backups::DIRS).join(&d.name),
+            persist_dir.join(format!(".{}.chroma-wal-restore", d.name)),
+            persist_dir.join(format!(".{}.chroma-wal-old", d.name)),
+            persist_dir.join(format!(".{}.chroma-wal-new", d.name)),
+        ];
+        let whole = |p: &PathBuf| {
+            p.is_dir()
+                && match (&d.old, backups::folder_stamp(p)) {
+                    (Some(old), Some(now)) => {
+                        backups::stamp_shape(old) == backups::stamp_shape(&now)
+                    }
+                    // A manifest from before the stamps: the backup's folder as it is.
+                    (None, _) => true,
+                    _ => false,
+                }
+        };
+        let Some(at) = candidates.iter().find(|p| whole(p)).cloned() else {
+            missing.push(d.name.clone());
+            continue;
+        };
+        if !live.is_dir() {
             missing.push(d.name.clone());
             continue;
         }
         let now = backups::folder_stamp(&live);
         if d.rebuilt.is_none() || now != d.rebuilt {
-            changed.get_or_insert_with(|| {
+            index_changed.get_or_insert_with(|| {
                 format!(
                     "the index folder {} is not as compact left it (Chroma wrote to it since, or \
                      the compaction stopped before recording it)",
@@ -190,6 +216,7 @@ pub fn plan(persist_dir: &Path, from: Option<&Path>, default_folder: &Path) -> R
         dirs,
         missing,
         indexes,
+        index_changed,
         changed,
     })
 }
@@ -329,24 +356,24 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
         let _ = std::fs::remove_file(db::side_file(&live, "-shm"));
         sqlite_restored = true;
     }
-    if !plan.indexes.is_empty() && plan.changed.is_some() && !force && plan.sqlite.is_none() {
+    if let Some(why) = plan.index_changed.as_deref().filter(|_| !force) {
         return Err(Error::refused(format!(
-            "{}: restoring would throw those writes away (pass --force to restore anyway; the \
-             current folder is then kept in the backup folder)",
-            plan.changed
-                .as_deref()
-                .unwrap_or("an index was written since")
+            "{why}: restoring would throw those writes away (pass --force to restore anyway; \
+             the current folder is then kept in the backup folder)"
         )));
     }
     let mut dirs_restored = Vec::new();
     for (name, from, _) in &plan.indexes {
         progress(&format!("putting index folder {name} back"));
         let side = dir.join(format!(".{name}.chroma-wal-restore"));
-        if side.exists() {
-            std::fs::remove_dir_all(&side)?;
+        if from != &side {
+            if side.exists() {
+                // Not the old index (the plan would have taken it): a copy cut short.
+                std::fs::remove_dir_all(&side)?;
+            }
+            super::files::move_dir(from, &side)?;
+            super::files::sync_dir(dir)?;
         }
-        super::files::move_dir(from, &side)?;
-        super::files::sync_dir(dir)?;
         if let Err(e) = super::files::exchange(&side, &dir.join(name)) {
             let _ = super::files::move_dir(&side, from);
             return Err(Error::failed(format!(

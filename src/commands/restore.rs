@@ -72,6 +72,16 @@ pub fn run(args: &RestoreArgs) -> Outcome {
             "  folder {name}  already in the persist dir or not in the backup; left as it is\n"
         );
     }
+    if let Some(why) = &plan.index_changed {
+        what += &format!(
+            "  warning: {why}; {}\n",
+            if args.force {
+                "the current folder is kept in the backup folder"
+            } else {
+                "restore refuses without --force"
+            }
+        );
+    }
     if let Some(why) = &plan.changed {
         what += &format!(
             "  warning: {why}; {}\n",

@@ -65,7 +65,11 @@ pub struct IndexPlan {
 /// Why the vectors of a damaged index cannot be read whole, if they cannot: a repair rebuilds
 /// only an index whose header, elements and pickle are whole (a cut `link_lists.bin` or
 /// `length.bin` loses nothing a new graph needs).
-fn unreadable_parts(persist_dir: &std::path::Path, v: &crate::chroma::Segment) -> Option<String> {
+fn unreadable_parts(
+    persist_dir: &std::path::Path,
+    v: &crate::chroma::Segment,
+    space: Space,
+) -> Option<String> {
     let Some(h) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
         return Some("its header.bin cannot be read".into());
     };
@@ -80,6 +84,15 @@ fn unreadable_parts(persist_dir: &std::path::Path, v: &crate::chroma::Segment) -
         return Some(format!(
             "{} is cut short: the vectors are not all there",
             hnsw::DATA_LEVEL0
+        ));
+    }
+    let lengths = std::fs::metadata(dir.join(hnsw::LENGTH))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if space == Space::Cosine && lengths < h.cur_element_count.saturating_mul(4) {
+        return Some(format!(
+            "{} is cut short, and in a cosine index it holds the lengths get() multiplies by",
+            hnsw::LENGTH
         ));
     }
     match crate::chroma::pickle::read_labels(&dir.join(crate::chroma::INDEX_METADATA)) {
@@ -153,9 +166,10 @@ impl IndexPlan {
                 }
                 continue;
             }
+            let space = hnsw::space::read(&conn, &c.id, &v.id);
             if let Some(why) = damaged
                 .as_ref()
-                .and_then(|_| unreadable_parts(&snap.persist_dir, v))
+                .and_then(|_| unreadable_parts(&snap.persist_dir, v, space))
             {
                 plan.notes.push(format!(
                     "skipped {}: its index is damaged and cannot be rebuilt: {why}; its WAL stays whole",
@@ -229,7 +243,7 @@ impl IndexPlan {
                 collection: c.name.clone(),
                 collection_id: c.id.clone(),
                 segment: v.id.clone(),
-                space: hnsw::space::read(&conn, &c.id, &v.id),
+                space,
                 elements: h.cur_element_count,
                 ghosts,
                 missing,
@@ -238,11 +252,11 @@ impl IndexPlan {
                 unrecoverable_sample: sample,
                 damaged,
                 bytes_before,
-                bytes_after_estimate: 100
-                    + after * h.size_data_per_element
-                    + after * 4
-                    + links_estimate
-                    + pickle,
+                bytes_after_estimate: after
+                    .saturating_mul(h.size_data_per_element.saturating_add(4))
+                    .saturating_add(links_estimate)
+                    .saturating_add(pickle)
+                    .saturating_add(100),
             });
         }
         Ok(plan)
@@ -256,13 +270,16 @@ impl IndexPlan {
         self.indexes.iter().map(|i| i.put_back.len() as u64).sum()
     }
 
-    /// The disk the work needs at once: the largest new folder (one at a time).
-    pub fn disk_needed(&self) -> u64 {
-        self.indexes
-            .iter()
-            .map(|i| i.bytes_after_estimate)
-            .max()
-            .unwrap_or(0)
+    /// The disk the work needs: with a backup on the same filesystem every old folder stays,
+    /// so every new one is added; without one, each old folder goes before the next is
+    /// written, so the largest new one.
+    pub fn disk_needed(&self, backup_here: bool) -> u64 {
+        let sizes = self.indexes.iter().map(|i| i.bytes_after_estimate);
+        if backup_here {
+            sizes.sum()
+        } else {
+            sizes.max().unwrap_or(0)
+        }
     }
 }
 
@@ -288,9 +305,92 @@ pub struct IndexReport {
     pub fs_free_after: Option<u64>,
 }
 
-/// The name of the new folder while it is written, and of the old one after the exchange.
+/// The name of the new folder while it is written (and, for a moment after the exchange, of
+/// the old one).
 pub fn side_name(segment: &str) -> String {
     format!(".{segment}.chroma-wal-new")
+}
+
+/// The name of the old folder after the exchange, until it is in the backup.
+pub fn old_name(segment: &str) -> String {
+    format!(".{segment}.chroma-wal-old")
+}
+
+/// A folder an interrupted compact left beside the segment's: a new folder never swapped in
+/// is deleted; the old index (its files as a backup manifest recorded them before the
+/// exchange, or under the old name) is moved into that backup, never deleted.
+fn settle_leftovers(persist_dir: &Path, segment: &str, backups: Option<&Path>) -> Result<()> {
+    let side = persist_dir.join(side_name(segment));
+    let old = persist_dir.join(old_name(segment));
+    let owner = |stamp: Option<String>| -> Option<PathBuf> {
+        let stamp = stamp?;
+        let parent = backups?.parent()?.to_path_buf();
+        crate::backup::list(&parent, persist_dir)
+            .into_iter()
+            .chain(crate::backup::list(backups?, persist_dir))
+            .find(|b| {
+                b.manifest
+                    .indexes
+                    .iter()
+                    .any(|i| i.name == segment && i.old.as_deref() == Some(stamp.as_str()))
+            })
+            .map(|b| b.folder)
+    };
+    for (path, surely_old) in [(&old, true), (&side, false)] {
+        if !path.exists() {
+            continue;
+        }
+        match owner(crate::backup::folder_stamp(path)) {
+            Some(b) => {
+                move_dir(path, &b.join(crate::backup::DIRS).join(segment))?;
+            }
+            None if surely_old => {
+                return Err(Error::refused(format!(
+                    "an interrupted compact left the old index of segment {segment} at {}: \
+                     move it back or into its backup before compacting again",
+                    path.display()
+                )))
+            }
+            None => std::fs::remove_dir_all(path)?,
+        }
+    }
+    sync_dir(persist_dir)?;
+    Ok(())
+}
+
+/// Give the new folder and its files the owner and mode of the old ones (a Chroma running as
+/// another user than this tool must go on writing them). Not being allowed to is no error: then
+/// no one else could have owned them either.
+fn like_old(old: &Path, new: &Path) {
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    let copy = |from: &std::fs::Metadata, to: &Path| {
+        let _ = chown(to, Some(from.uid()), Some(from.gid()));
+        let _ = std::fs::set_permissions(to, std::fs::Permissions::from_mode(from.mode() & 0o7777));
+    };
+    let Ok(dir) = std::fs::metadata(old) else {
+        return;
+    };
+    copy(&dir, new);
+    let Ok(entries) = std::fs::read_dir(new) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let meta = std::fs::metadata(old.join(e.file_name())).unwrap_or_else(|_| dir.clone());
+        let file_like = |m: &std::fs::Metadata| {
+            if m.is_dir() {
+                // A file made where the old folder had none: the folder's owner, rw for them.
+                None
+            } else {
+                Some(m.clone())
+            }
+        };
+        match file_like(&meta) {
+            Some(m) => copy(&m, &e.path()),
+            None => {
+                let _ = chown(e.path(), Some(dir.uid()), Some(dir.gid()));
+            }
+        }
+    }
 }
 
 /// Run `plan` on the persist dir; progress through `events`.
@@ -311,7 +411,30 @@ pub fn run(
         if let Some(b) = backup_folder {
             crate::backup::check_backup_folder(persist_dir, b)?;
         }
-        let need = plan.disk_needed();
+        let same_fs = |a: &Path, b: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            let dev = |p: &Path| {
+                p.ancestors()
+                    .find_map(|q| std::fs::metadata(q).ok())
+                    .map(|m| m.dev())
+            };
+            dev(a) == dev(b)
+        };
+        let backup_here = backup_folder.is_some_and(|b| same_fs(b, persist_dir));
+        let need = plan.disk_needed(backup_here);
+        if let Some(b) = backup_folder.filter(|_| !backup_here) {
+            // The old folders are copied there.
+            let old: u64 = plan.indexes.iter().map(|i| i.bytes_before).sum();
+            let free = b
+                .ancestors()
+                .find_map(|q| fsinfo::free_space(q).map(|f| f.0));
+            if free.is_some_and(|f| f < old) {
+                return Err(Error::refused(format!(
+                    "not enough disk in the backup folder's filesystem for the old index folders ({})",
+                    crate::units::bytes(old)
+                )));
+            }
+        }
         if let Some(free) = fs_free_before {
             // The new folder, and room to spare for Chroma (as the prune's preflight keeps).
             let margin = 64 << 20;
@@ -400,10 +523,7 @@ fn run_plan(
     let mut failure = None;
     for p in &plan.indexes {
         match one(ctx, persist_dir, p, folder) {
-            Ok(r) => {
-                ctx.state = DirState::Done;
-                results.push(r);
-            }
+            Ok(r) => results.push(r),
             Err(e) => {
                 failure = Some(e);
                 break;
@@ -437,9 +557,7 @@ fn one(
     let total = p.elements_after();
     let stop = Arc::new(AtomicBool::new(false));
     let rebuilt = ctx.timed(Step::Rebuild, Some(total), Unit::Elements, |c| {
-        if side.exists() {
-            std::fs::remove_dir_all(&side)?;
-        }
+        settle_leftovers(persist_dir, &p.segment, folder)?;
         std::fs::create_dir(&side)?;
         let cancel = c.cancel.clone();
         let mut throttle = super::runner::Throttle::new();
@@ -460,7 +578,6 @@ fn one(
                     }
                     if last_phase != Some(phase) || throttle.ready() {
                         last_phase = Some(phase);
-                        let _ = phase.name();
                         (events)(Event::Progress {
                             step: Step::Rebuild,
                             done: if phase == Phase::Building {
@@ -515,9 +632,18 @@ fn one(
                 holders.describe()
             )));
         }
+        like_old(&live, &side);
         sync_dir(&side)?;
+        // Recorded before the exchange, both folders as they are (a rename changes no file):
+        // whatever a kill leaves, restore and the next compact can tell the two apart.
         if let Some(f) = folder {
-            crate::backup::Manifest::note_index(f, &p.segment, p.bytes_before, None)?;
+            crate::backup::Manifest::note_index(
+                f,
+                &p.segment,
+                p.bytes_before,
+                crate::backup::folder_stamp(&live),
+                crate::backup::folder_stamp(&side),
+            )?;
         }
         exchange(&side, &live).map_err(|e| {
             let _ = std::fs::remove_dir_all(&side);
@@ -525,22 +651,24 @@ fn one(
                 "cannot exchange the new index with the old one ({e}); the old one is in place"
             ))
         })?;
+        c.state = DirState::Rebuilt;
+        c.backup = folder.map(Path::to_path_buf);
         sync_dir(persist_dir)?;
-        if let Some(f) = folder {
-            let stamp = crate::backup::folder_stamp(&live);
-            crate::backup::Manifest::note_index(f, &p.segment, p.bytes_before, stamp)?;
-        }
+        let old = persist_dir.join(old_name(&p.segment));
+        std::fs::rename(&side, &old)?;
+        sync_dir(persist_dir)?;
         Ok(((), None))
     })?;
-    // The old folder is now under the side name: into the backup, or gone.
+    // The old folder is now under the old name: into the backup, or gone.
+    let old = persist_dir.join(old_name(&p.segment));
     let moved_to = match folder {
         Some(f) => {
             let to = f.join(crate::backup::DIRS).join(&p.segment);
-            move_dir(&side, &to).map_err(|e| ctx.fail(Step::Swap, e))?;
+            move_dir(&old, &to).map_err(|e| ctx.fail(Step::Swap, e))?;
             Some(to)
         }
         None => {
-            std::fs::remove_dir_all(&side).map_err(|e| ctx.fail(Step::Swap, e.into()))?;
+            std::fs::remove_dir_all(&old).map_err(|e| ctx.fail(Step::Swap, e.into()))?;
             None
         }
     };

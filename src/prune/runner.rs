@@ -149,6 +149,8 @@ pub enum DirState {
     PrunedNotCompacted,
     /// Everything done.
     Done,
+    /// Some vector indexes were rebuilt and are in place; the others are untouched.
+    Rebuilt,
 }
 
 impl DirState {
@@ -159,6 +161,10 @@ impl DirState {
                 "the WAL is exactly pruned but the file was not compacted; run chroma-wal prune again with --compact to compact it"
             }
             DirState::Done => "the prune completed",
+            DirState::Rebuilt => {
+                "each index rebuilt so far is in place (its old folder in the backup, or beside \
+                 the segment's as .<segment>.chroma-wal-old); the others are untouched"
+            }
         }
     }
 }

@@ -109,7 +109,7 @@ pub fn plan_text(plan: &IndexPlan, backup: Option<&Path>) -> String {
         s.push_str(&format!(
             "  {} ({}): {} elements, {ghosts} ghost(s) to remove{back}, {} space; folder {} -> about {}{damaged}\n",
             i.collection,
-            &i.segment[..i.segment.len().min(8)],
+            i.segment.chars().take(8).collect::<String>(),
             count(i.elements),
             i.space.key(),
             bytes(i.bytes_before),

@@ -199,5 +199,8 @@ pub fn state_sentence(e: &JobError) -> &'static str {
             "The WAL is exactly pruned, but the file was not compacted (chroma-wal prune --all --compact compacts it)."
         }
         DirState::Done => "The prune completed.",
+        DirState::Rebuilt => {
+            "The indexes rebuilt so far are in place (their old folders in the backup); the others are untouched."
+        }
     }
 }

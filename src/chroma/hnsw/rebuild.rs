@@ -148,6 +148,8 @@ pub fn rebuild(
         )));
     }
     let named: std::collections::HashSet<u64> = map.pairs.iter().map(|p| p.label).collect();
+    let label_of: HashMap<crate::chroma::idhash::IdHash, u64> =
+        map.pairs.iter().map(|p| (p.id, p.label)).collect();
     drop(map);
 
     // Pass 1: labels and marks.
@@ -162,9 +164,27 @@ pub fn rebuild(
     })
     .map_err(read_err)?;
     let keep = reachable(&marks, &|l| named.contains(&l));
+    let kept_labels: std::collections::HashSet<u64> = marks
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|((l, _), _)| *l)
+        .collect();
     drop(marks);
     let kept = keep.iter().filter(|k| **k).count();
-    let n = kept + job.put_back.len();
+    // A record put back must still be missing now (the plan was made before the lock): one
+    // the pickle maps to an element that stays was added again since, and is left alone.
+    let put_back: Vec<&PutBack> = job
+        .put_back
+        .iter()
+        .filter(|p| {
+            label_of
+                .get(&crate::chroma::idhash::IdHash::of(p.id.as_bytes()))
+                .map_or(true, |l| !kept_labels.contains(l))
+        })
+        .collect();
+    drop(label_of);
+    let n = kept + put_back.len();
 
     // Pass 2: the kept vectors, and for cosine their stored norms.
     let dim = h.dimensionality() as usize;
@@ -206,13 +226,13 @@ pub fn rebuild(
     // Records put back: stored as hnswlib stores them (normalised for cosine, with the length).
     let mut pickle_bytes =
         std::fs::read(old.join(INDEX_METADATA)).map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
-    if !job.put_back.is_empty() {
+    if !put_back.is_empty() {
         let mut state = pickle::rewrite::decode(&pickle_bytes)
             .map_err(|e| format!("{INDEX_METADATA} cannot be rewritten: {e}"))?;
-        let ids: Vec<(String, i64)> = job.put_back.iter().map(|p| (p.id.clone(), p.seq)).collect();
+        let ids: Vec<(String, i64)> = put_back.iter().map(|p| (p.id.clone(), p.seq)).collect();
         let new_labels = pickle::rewrite::add_labels(&mut state, &ids)?;
         pickle_bytes = pickle::rewrite::encode(&state)?;
-        for (p, label) in job.put_back.iter().zip(new_labels) {
+        for (p, label) in put_back.iter().zip(new_labels) {
             if p.vector.len() != dim {
                 return Err(
                     format!("{}'s vector has {} floats, not {dim}", p.id, p.vector.len()).into(),
@@ -315,7 +335,7 @@ pub fn rebuild(
         Ok(old_index) if !old_queries.is_empty() => {
             let qs: Vec<Vec<f32>> = old_queries.iter().map(|&q| queries[q].clone()).collect();
             // Against the kept vectors alone: the records put back were in no old graph.
-            let ts: Vec<Vec<u64>> = if job.put_back.is_empty() {
+            let ts: Vec<Vec<u64>> = if put_back.is_empty() {
                 old_queries.iter().map(|&q| truth[q].clone()).collect()
             } else {
                 exact_knn(&vectors[..kept * dim], dim, space, &qs, K)
@@ -340,7 +360,7 @@ pub fn rebuild(
         elements_before: n_old,
         elements_after: n as u64,
         ghosts_removed: n_old - kept as u64,
-        restored: job.put_back.len() as u64,
+        restored: put_back.len() as u64,
         recall_before,
         recall_after,
         queries: queries.len(),

@@ -34,6 +34,8 @@ pub enum Obj {
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub shape: Shape,
+    /// The pickle protocol the file was written with (Python writes it back the same).
+    pub protocol: u8,
     pub entries: Vec<(Rc<str>, Obj)>,
 }
 
@@ -66,6 +68,7 @@ pub fn decode(data: &[u8]) -> Result<State, String> {
     let mut at = 0usize;
     let mut stack: Vec<Item> = Vec::new();
     let mut memo: HashMap<u32, Item> = HashMap::new();
+    let mut protocol = 0u8;
     let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
         let s = data
             .get(*at..*at + n)
@@ -77,7 +80,7 @@ pub fn decode(data: &[u8]) -> Result<State, String> {
         let op = *take(&mut at, 1)?.first().unwrap_or(&0);
         match op {
             0x80 => {
-                take(&mut at, 1)?;
+                protocol = take(&mut at, 1)?[0];
             }
             0x95 => {
                 take(&mut at, 8)?;
@@ -239,6 +242,7 @@ pub fn decode(data: &[u8]) -> Result<State, String> {
     }
     Ok(State {
         shape,
+        protocol,
         entries: out,
     })
 }
@@ -255,9 +259,9 @@ struct Py {
 }
 
 impl Py {
-    fn new() -> Py {
+    fn new(protocol: u8) -> Py {
         let mut p = Py {
-            out: vec![0x80, 5],
+            out: vec![0x80, protocol],
             frame_at: 0,
             memo: HashMap::new(),
             next: 0,
@@ -397,7 +401,9 @@ impl Py {
 
 /// The bytes CPython writes for a `PersistentData` whose `__dict__` is `state`.
 pub fn encode_python(state: &State) -> Vec<u8> {
-    let mut p = Py::new();
+    // Protocols 4 and 5 write this object alike but for the PROTO byte; Chroma's Python
+    // releases write HIGHEST_PROTOCOL, 4 or 5 with the Python they ran on.
+    let mut p = Py::new(state.protocol.clamp(4, 5));
     let module: Rc<str> = Rc::from(std::str::from_utf8(PD_MODULE).unwrap_or_default());
     let class: Rc<str> = Rc::from(std::str::from_utf8(PD_CLASS).unwrap_or_default());
     p.str(&module);
@@ -513,6 +519,26 @@ pub fn add_labels(state: &mut State, ids: &[(String, i64)]) -> Result<Vec<u64>, 
             _ => Err(format!("the pickle's {key} is not a dict")),
         }
     };
+    // An id the pickle still names (its element deleted) gets its new label in place of the
+    // old one, as a release re-adding it would: one entry per id, no label left behind.
+    let putting: std::collections::HashSet<&str> = ids.iter().map(|(i, _)| i.as_str()).collect();
+    let mut dropped_labels = std::collections::HashSet::new();
+    for key in ["id_to_label", "id_to_seq_id"] {
+        if let Some(Obj::Dict(d)) = state.get_mut(key) {
+            d.retain(|(k, v)| {
+                let gone = matches!(k, Obj::Str(s) if putting.contains(&**s));
+                if gone && key == "id_to_label" {
+                    if let Obj::Int(l) = v {
+                        dropped_labels.insert(*l);
+                    }
+                }
+                !gone
+            });
+        }
+    }
+    if let Some(Obj::Dict(d)) = state.get_mut("label_to_id") {
+        d.retain(|(k, _)| !matches!(k, Obj::Int(l) if dropped_labels.contains(l)));
+    }
     push(state, "id_to_label", new_i2l)?;
     push(state, "label_to_id", new_l2i)?;
     // 1.x never writes id_to_seq_id (it carries the loaded map through); Python does.
@@ -567,7 +593,7 @@ mod tests {
 
     #[test]
     fn large_integers_and_batches() {
-        let mut p = Py::new();
+        let mut p = Py::new(5);
         for v in [255i64, 256, 65535, 65536, -1, 1 << 40, -(1 << 40)] {
             p.int(v);
         }
