@@ -268,3 +268,39 @@ fn refusals_and_usage_errors_have_their_exit_codes() {
     bin().args(["compact"]).arg(&dir).assert().code(2);
     assert_eq!(files(&dir), before);
 }
+
+#[test]
+fn ids_deleted_since_the_last_persist_leave_with_the_ghosts() {
+    // 0.6.3 wrote this dir with deletes its index has not persisted: the pickle still names
+    // those ids, and the WAL deletes them on the next load.
+    let (_t, dir) = fixture_copy("v0_6_3");
+    let before = json_of(&["info", "--deep", "--json"], &dir);
+    let t0 = truth_of(&before, "papers");
+    let (ghosts, on_disk) = (
+        t0["ghosts"].as_u64().unwrap(),
+        t0["ghosts_on_disk"].as_u64().unwrap(),
+    );
+    assert!(ghosts > on_disk, "the fixture has no pending delete: {t0}");
+    let records = jsonl_of(&["records", "--collection", "papers", "--jsonl"], &dir);
+    let r = compact(&dir, &["--collection", "papers", "--no-backup"]);
+    assert_eq!(r["indexes"][0]["ghosts_removed"].as_u64(), Some(ghosts));
+    let after = json_of(&["info", "--deep", "--json"], &dir);
+    let t1 = truth_of(&after, "papers");
+    assert_eq!(t1["ghosts"], 0, "{t1}");
+    assert_eq!(t1["missing"], 0, "{t1}");
+    assert_eq!(t1["stale_ids"], 0, "{t1}");
+    assert_eq!(
+        records,
+        jsonl_of(&["records", "--collection", "papers", "--jsonl"], &dir)
+    );
+    // The pickle names one id fewer per pending delete, and is still what Python writes.
+    let seg = r["indexes"][0]["segment"].as_str().unwrap();
+    let p = std::fs::read(dir.join(seg).join("index_metadata.pickle")).unwrap();
+    let facts = chroma_wal::chroma::pickle::validate_bytes(&p).unwrap();
+    assert_eq!(
+        facts.labels,
+        Some(r["indexes"][0]["elements_after"].as_u64().unwrap())
+    );
+    let s = rewrite::decode(&p).unwrap();
+    assert_eq!(rewrite::encode(&s).unwrap(), p);
+}

@@ -40,6 +40,10 @@ pub struct PlanIndex {
     pub unrecoverable_sample: Vec<String>,
     /// Why Chroma cannot load the index now (a repair rebuilds it from its readable parts).
     pub damaged: Option<String>,
+    /// The metadata segment whose records are the ids the index may keep, when it has applied
+    /// every row the index has (its position at or above the index's): an id the pickle names
+    /// that is no record there was deleted, and leaves. `None`: every named id stays.
+    pub records_segment: Option<String>,
     /// The folder's bytes now, and about what the new one takes.
     pub bytes_before: u64,
     pub bytes_after_estimate: u64,
@@ -148,7 +152,19 @@ impl IndexPlan {
                 continue;
             };
             let damaged = crate::chroma::coverage::unloadable(&v.health).map(str::to_string);
-            let ghosts = t.ghosts_on_disk;
+            let records_segment = c
+                .segments
+                .iter()
+                .find(|s| s.scope == "METADATA")
+                .filter(|m| matches!((m.max_seq_id, v.max_seq_id), (Some(a), Some(b)) if a >= b))
+                .map(|m| m.id.clone());
+            // With the records known to be ahead of the index, ids deleted since its last
+            // persist leave with it; otherwise only the elements no id reaches in the files.
+            let ghosts = if records_segment.is_some() && t.ghosts_on_disk.is_some() {
+                t.ghosts
+            } else {
+                t.ghosts_on_disk
+            };
             if ghosts.is_none() && !(repair && damaged.is_some()) {
                 if by_name || c.is_damaged() {
                     plan.notes.push(format!(
@@ -251,6 +267,7 @@ impl IndexPlan {
                 unrecoverable,
                 unrecoverable_sample: sample,
                 damaged,
+                records_segment,
                 bytes_before,
                 bytes_after_estimate: after
                     .saturating_mul(h.size_data_per_element.saturating_add(4))
@@ -522,7 +539,7 @@ fn run_plan(
     let mut notes = plan.notes.clone();
     let mut failure = None;
     for p in &plan.indexes {
-        match one(ctx, persist_dir, p, folder) {
+        match one(ctx, &conn, persist_dir, p, folder) {
             Ok(r) => results.push(r),
             Err(e) => {
                 failure = Some(e);
@@ -544,9 +561,30 @@ fn run_plan(
     Ok((results, notes))
 }
 
+/// The ids of metadata segment `segment`'s records, hashed.
+fn record_ids(
+    conn: &rusqlite::Connection,
+    segment: &str,
+) -> Result<std::collections::HashSet<crate::chroma::idhash::IdHash>> {
+    let mut st = conn.prepare("SELECT embedding_id FROM embeddings WHERE segment_id = ?1")?;
+    let mut rows = st.query([segment])?;
+    let mut out = std::collections::HashSet::new();
+    while let Some(r) = rows.next()? {
+        let h = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                crate::chroma::idhash::IdHash::of(t)
+            }
+            _ => continue,
+        };
+        out.insert(h);
+    }
+    Ok(out)
+}
+
 /// Rebuild, check and swap one index.
 fn one(
     ctx: &mut Ctx<'_>,
+    conn: &rusqlite::Connection,
     persist_dir: &Path,
     p: &PlanIndex,
     folder: Option<&Path>,
@@ -558,6 +596,11 @@ fn one(
     let stop = Arc::new(AtomicBool::new(false));
     let rebuilt = ctx.timed(Step::Rebuild, Some(total), Unit::Elements, |c| {
         settle_leftovers(persist_dir, &p.segment, folder)?;
+        // Read under the lock: the records as they are now.
+        let records = match &p.records_segment {
+            Some(seg) => Some(record_ids(conn, seg)?),
+            None => None,
+        };
         std::fs::create_dir(&side)?;
         let cancel = c.cancel.clone();
         let mut throttle = super::runner::Throttle::new();
@@ -571,6 +614,7 @@ fn one(
                     space: p.space,
                     put_back: &p.put_back,
                     repair: p.damaged.is_some(),
+                    records: records.as_ref(),
                 },
                 &mut |phase, done, all| {
                     if cancel.is_cancelled() {

@@ -110,6 +110,10 @@ pub struct Job<'a> {
     /// The old graph may be unreadable (a repair of a cut `link_lists.bin`): its recall is
     /// then not measured.
     pub repair: bool,
+    /// The records of the collection (its metadata segment's ids): an id the pickle names that
+    /// is none of them (deleted since the index was persisted; the WAL deletes it on the next
+    /// load) leaves the index and the pickle. `None`: every id the pickle names stays.
+    pub records: Option<&'a std::collections::HashSet<crate::chroma::idhash::IdHash>>,
 }
 
 /// hnswlib's `normalize_vector`: the stored vector and the length `length.bin` keeps.
@@ -147,7 +151,14 @@ pub fn rebuild(
             map.unread
         )));
     }
-    let named: std::collections::HashSet<u64> = map.pairs.iter().map(|p| p.label).collect();
+    // Ids that are no record any more: their elements are ghosts too.
+    let gone = |id: &crate::chroma::idhash::IdHash| job.records.is_some_and(|r| !r.contains(id));
+    let named: std::collections::HashSet<u64> = map
+        .pairs
+        .iter()
+        .filter(|p| !gone(&p.id))
+        .map(|p| p.label)
+        .collect();
     let label_of: HashMap<crate::chroma::idhash::IdHash, u64> =
         map.pairs.iter().map(|p| (p.id, p.label)).collect();
     drop(map);
@@ -183,7 +194,6 @@ pub fn rebuild(
                 .map_or(true, |l| !kept_labels.contains(l))
         })
         .collect();
-    drop(label_of);
     let n = kept + put_back.len();
 
     // Pass 2: the kept vectors, and for cosine their stored norms.
@@ -226,11 +236,25 @@ pub fn rebuild(
     // Records put back: stored as hnswlib stores them (normalised for cosine, with the length).
     let mut pickle_bytes =
         std::fs::read(old.join(INDEX_METADATA)).map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
-    if !put_back.is_empty() {
+    // Ids the pickle names whose element does not stay (deleted ids left behind, ids that are no
+    // record any more) leave Chroma's maps with their elements.
+    let leaving: std::collections::HashSet<crate::chroma::idhash::IdHash> = label_of
+        .iter()
+        .filter(|(_, l)| !kept_labels.contains(l))
+        .map(|(id, _)| *id)
+        .collect();
+    if !put_back.is_empty() || !leaving.is_empty() {
         let mut state = pickle::rewrite::decode(&pickle_bytes)
             .map_err(|e| format!("{INDEX_METADATA} cannot be rewritten: {e}"))?;
+        pickle::rewrite::remove_ids(&mut state, &|id| {
+            leaving.contains(&crate::chroma::idhash::IdHash::of(id.as_bytes()))
+        });
         let ids: Vec<(String, i64)> = put_back.iter().map(|p| (p.id.clone(), p.seq)).collect();
-        let new_labels = pickle::rewrite::add_labels(&mut state, &ids)?;
+        let new_labels = if ids.is_empty() {
+            Vec::new()
+        } else {
+            pickle::rewrite::add_labels(&mut state, &ids)?
+        };
         pickle_bytes = pickle::rewrite::encode(&state)?;
         for (p, label) in put_back.iter().zip(new_labels) {
             if p.vector.len() != dim {

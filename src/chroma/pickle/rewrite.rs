@@ -491,6 +491,31 @@ pub fn encode(state: &State) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Take the ids `leaves` accepts out of `id_to_label`, `label_to_id` and `id_to_seq_id`, as a
+/// release deleting them does.
+pub fn remove_ids(state: &mut State, leaves: &dyn Fn(&str) -> bool) {
+    let mut labels = std::collections::HashSet::new();
+    for key in ["id_to_label", "id_to_seq_id"] {
+        if let Some(Obj::Dict(d)) = state.get_mut(key) {
+            d.retain(|(k, v)| {
+                let go = matches!(k, Obj::Str(s) if leaves(s));
+                if go && key == "id_to_label" {
+                    if let Obj::Int(l) = v {
+                        labels.insert(*l);
+                    }
+                }
+                !go
+            });
+        }
+    }
+    if let Some(Obj::Dict(d)) = state.get_mut("label_to_id") {
+        d.retain(|(k, v)| {
+            !(matches!(k, Obj::Int(l) if labels.contains(l))
+                || matches!(v, Obj::Str(s) if leaves(s)))
+        });
+    }
+}
+
 /// Give `ids` (with the seq_id of the row their vector comes from) the next labels, as the
 /// release hands them out (`total_elements_added + 1`, …), and count them. Returns the labels.
 pub fn add_labels(state: &mut State, ids: &[(String, i64)]) -> Result<Vec<u64>, String> {
