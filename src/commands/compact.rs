@@ -1,7 +1,7 @@
 //! `chroma-wal compact`: rebuild vector indexes without their ghosts (deleted vectors still on
 //! disk, elements no record reaches), after a plan, a question and a backup.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -64,16 +64,7 @@ fn confirm(plan: &IndexPlan) -> Result<(), Error> {
             String::new()
         }
     );
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
-    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(Error::refused("not confirmed; nothing was changed"))
-    }
+    super::yes_or_refuse()
 }
 
 pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {

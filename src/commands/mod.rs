@@ -121,3 +121,18 @@ pub fn step_printer() -> impl FnMut(Event) {
         }
     }
 }
+
+/// After a question on stderr: a yes on stdin, or the refusal that leaves everything as it was.
+pub fn yes_or_refuse() -> Result<(), Error> {
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
+    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(Error::refused("not confirmed; nothing was changed"))
+    }
+}

@@ -1,6 +1,6 @@
 //! `chroma-wal prune`: plan, confirm and run a prune.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -92,16 +92,7 @@ fn confirm(plan: &Plan) -> Result<(), Error> {
         units::count(plan.rows()),
         plan.effective().count()
     );
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
-    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(Error::refused("not confirmed; nothing was changed"))
-    }
+    super::yes_or_refuse()
 }
 
 pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {

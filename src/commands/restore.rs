@@ -1,6 +1,6 @@
 //! `chroma-wal restore`: put a persist dir back as it was before a prune.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -102,14 +102,7 @@ pub fn run(args: &RestoreArgs) -> Outcome {
             )));
         }
         eprint!("{what}Put these back (the current chroma.sqlite3 is replaced)? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| fail(Error::failed(format!("cannot read the answer: {e}"))))?;
-        if !matches!(line.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
-            return Err(fail(Error::refused("not confirmed; nothing was changed")));
-        }
+        super::yes_or_refuse().map_err(fail)?;
     }
     let done =
         restore::run(&plan, args.force, &mut |step| eprintln!("restore: {step}")).map_err(fail)?;
