@@ -129,8 +129,9 @@ pub struct Collection {
     pub stored_topic: Option<String>,
     pub segments: Vec<Segment>,
     pub bound: Bound,
-    /// What its vector index holds against its records (`--deep`; see [`super::truth`]).
-    pub truth: Option<super::truth::IndexTruth>,
+    /// What its vector index holds against its records (`--deep`; see [`super::truth`]); boxed,
+    /// as most reads never fill it (300 bytes a collection otherwise).
+    pub truth: Option<Box<super::truth::IndexTruth>>,
 }
 
 impl Collection {
@@ -302,8 +303,9 @@ pub fn topic_uuid(topic: &str) -> &str {
 }
 
 impl Snapshot {
-    /// Put whole-validated segments in place of provisional ones. Returns the collections
-    /// whose bound changed (their WAL counts must be corrected).
+    /// Put whole-validated segments in place of provisional ones (a resolved segment without
+    /// a folder listing keeps the one it replaces). Returns the collections whose bound
+    /// changed (their WAL counts must be corrected).
     pub fn apply(&mut self, resolved: Vec<(usize, Segment, Vec<String>)>) -> Vec<usize> {
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -319,7 +321,11 @@ impl Snapshot {
                 continue;
             };
             if let Some(slot) = c.segments.iter_mut().find(|s| s.id == seg.id) {
-                *slot = seg;
+                let listed = slot.index.take();
+                *slot = Segment {
+                    index: seg.index.or(listed),
+                    ..seg
+                };
             }
             self.warnings.extend(warnings);
             let bound = compute_bound(&c.segments, &dir_facts);

@@ -266,7 +266,10 @@ fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection
         format!("SELECT c.id, c.name, {dim}, {topic}, {db}, {tenant} FROM collections c {join}");
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query([])?;
-    let mut out = Vec::new();
+    // Sized first: grown by doubling, 20,000 collections of 440 bytes held 14 MB and copied
+    // it at every step.
+    let count: i64 = conn.query_row("SELECT count(*) FROM collections", [], |r| r.get(0))?;
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
     while let Some(r) = rows.next()? {
         let Some(id) = text(r, 0) else { continue };
         out.push(Collection {
@@ -304,7 +307,10 @@ fn read_segments(conn: &Connection) -> Result<Vec<CatalogSegment>> {
     // from it, four times slower on 40,000 segments.
     let mut st = conn.prepare("SELECT id, type, scope, collection FROM segments")?;
     let mut rows = st.query([])?;
-    let mut out = Vec::new();
+    // Sized first: grown by doubling, 20,000 collections of 440 bytes held 14 MB and copied
+    // it at every step.
+    let count: i64 = conn.query_row("SELECT count(*) FROM collections", [], |r| r.get(0))?;
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
     while let Some(r) = rows.next()? {
         let Some(id) = text(r, 0) else { continue };
         out.push((

@@ -126,7 +126,8 @@ pub fn open_and_scan(
     progress: ScanProgress<'_>,
 ) -> Result<(Snapshot, WalStats)> {
     let mut snap = Snapshot::open_deferred(dir)?;
-    let work = snap.pending.clone();
+    // Moved, not copied: the validation resolves every one of them.
+    let work = std::mem::take(&mut snap.pending);
     let validator = std::thread::spawn(move || work.iter().map(|p| p.resolve()).collect());
     let scanned = scan(&snap, progress);
     let resolved = validator

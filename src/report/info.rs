@@ -171,7 +171,7 @@ fn collection<'a>(c: &'a Collection, wal: &'a WalStats, i: usize) -> CollectionJ
         health: c.health(),
         held_rows: cw.rows - cw.prunable,
         id: &c.id,
-        index_truth: c.truth.as_ref().map(truth),
+        index_truth: c.truth.as_deref().map(truth),
         name: &c.name,
         prunable_bytes_estimate: cw.prunable_bytes,
         prunable_rows: cw.prunable,

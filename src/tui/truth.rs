@@ -40,7 +40,7 @@ impl App {
             let by_id: std::collections::HashMap<&str, &IndexTruth> = old
                 .collections
                 .iter()
-                .filter_map(|c| Some((c.id.as_str(), c.truth.as_ref()?)))
+                .filter_map(|c| Some((c.id.as_str(), c.truth.as_deref()?)))
                 .collect();
             new.collections
                 .iter()

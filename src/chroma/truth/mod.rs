@@ -365,7 +365,7 @@ pub fn apply(snap: &mut Snapshot, found: Vec<(usize, IndexTruth)>) {
                 f.deleted.get_or_insert(n);
             }
         }
-        c.truth = Some(t);
+        c.truth = Some(Box::new(t));
     }
 }
 
@@ -567,7 +567,7 @@ pub fn of_collection(path: &Path, name_or_id: &str) -> Result<Option<IndexTruth>
     let i = snap.find_collection(name_or_id)?;
     let found = read(&snap, &|c| c == i, true, &mut |_, _| true)?;
     apply(&mut snap, found);
-    Ok(snap.collections[i].truth.clone())
+    Ok(snap.collections[i].truth.as_deref().cloned())
 }
 
 #[cfg(test)]

@@ -1,0 +1,41 @@
+"""A vectors-only persist dir written by a real chromadb through its public API: the shape of
+an app that feeds embeddings and keeps its text elsewhere (issue 25's second shape).
+
+Usage (with a chromadb venv, e.g. 1.5.9 from tests/fixtures/gen/venvs.sh):
+  ~/.cache/chroma-wal/venvs/cw-1.5.9/bin/python tests/bench/gen_vectors.py OUT_DIR [COLLECTIONS] [ROWS]
+COLLECTIONS (default 4) collections of ROWS (default 51,000) 384-dim float32 vectors, each
+with a small metadata and no document; automatic purging is off, so the whole WAL stays, and
+the default `hnsw:sync_threshold` persists every index as it grows: nearly all of the WAL is
+below its bound and prunable (about 634 MB with the defaults).
+"""
+import random
+import sys
+import time
+
+import chromadb
+from chromadb.config import Settings
+
+
+def main(out, collections=4, rows=51000):
+    c = chromadb.PersistentClient(path=out, settings=Settings(anonymized_telemetry=False))
+    from chromadb.db.impl.sqlite import SqliteDB
+    db = c._system.instance(SqliteDB)
+    cfg = db.config
+    cfg.set_parameter("automatically_purge", False)
+    db.set_config(cfg)
+    rng = random.Random(25)
+    t0 = time.time()
+    batch = 1000
+    for k in range(collections):
+        col = c.create_collection(f"vectors-{k}", embedding_function=None)
+        for start in range(0, rows, batch):
+            n = min(batch, rows - start)
+            col.add(ids=[f"v{k}-{start + j}" for j in range(n)],
+                    embeddings=[[rng.uniform(-1, 1) for _ in range(384)] for _ in range(n)],
+                    metadatas=[{"chunk": start + j, "source": f"file-{(start + j) // 50}"} for j in range(n)])
+        print(f"{k + 1} collections, {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    main(a[0], int(a[1]) if len(a) > 1 else 4, int(a[2]) if len(a) > 2 else 51000)
