@@ -26,6 +26,7 @@ pub mod idhash;
 pub mod pickle;
 pub mod procs;
 pub mod putback;
+pub mod ranged;
 pub mod records;
 pub mod replay;
 pub mod rows;

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::catalog::{Snapshot, TopicOwner};
+use super::ranged;
 use crate::error::Result;
 
 /// Rows per page when paging a topic.
@@ -207,7 +208,7 @@ pub fn page_before(
     before: i64,
     limit: usize,
 ) -> Result<Vec<WalRow>> {
-    let Some((lo, hi)) = super::wal::extent(conn)? else {
+    let Some((lo, hi)) = ranged::extent(conn)? else {
         return Ok(Vec::new());
     };
     let sql = format!(
@@ -216,9 +217,12 @@ pub fn page_before(
     );
     let mut out = Vec::new();
     let mut cursor = before.min(hi.saturating_add(1));
+    let mut span = ranged::Span::new(SPAN);
     while out.len() < limit && cursor > lo {
-        let floor = cursor.saturating_sub(SPAN).max(lo);
+        let floor = cursor.saturating_sub(span.len).max(lo);
+        let t0 = std::time::Instant::now();
         out.extend(query(conn, view, &sql, cursor, limit - out.len(), floor)?);
+        span.after(t0.elapsed());
         // Below the range: the next row down (any topic), so sparse seq_ids are skipped.
         cursor = match conn
             .prepare_cached("SELECT MAX(seq_id) FROM embeddings_queue WHERE seq_id < ?1")?
@@ -253,7 +257,7 @@ pub fn page_after(
     Ok(out)
 }
 
-/// Walk the table upwards from seq_id `first` in ranges of at most [`SPAN`] seq_ids, one
+/// Walk the table upwards from seq_id `first` in ranges of at most [`SPAN`] seq_ids ([`ranged::Span`]), one
 /// short statement each (a live Chroma's writes wait for one range at most, not the walk),
 /// calling `range(from, to)` for the rows in `from..=to` until it says it is done.
 fn walk_up(
@@ -261,15 +265,18 @@ fn walk_up(
     first: i64,
     mut range: impl FnMut(i64, i64) -> Result<bool>,
 ) -> Result<()> {
-    let Some((lo, hi)) = super::wal::extent(conn)? else {
+    let Some((lo, hi)) = ranged::extent(conn)? else {
         return Ok(());
     };
     let mut from = first.max(lo);
+    let mut span = ranged::Span::new(SPAN);
     while from <= hi {
-        let to = from.saturating_add(SPAN - 1).min(hi);
+        let to = from.saturating_add(span.len - 1).min(hi);
+        let t0 = std::time::Instant::now();
         if range(from, to)? || to >= hi {
             break;
         }
+        span.after(t0.elapsed());
         // Above the range: the next row up (any topic), so sparse seq_ids are skipped.
         from = match conn
             .prepare_cached("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?
@@ -296,9 +303,12 @@ pub fn find_id(conn: &Connection, view: &TopicView, id: &str, cap: usize) -> Res
         let left = cap.saturating_sub(out.len()) as i64;
         let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &to, &id, &left];
         params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
-        let found = st
-            .query_map(params.as_slice(), |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        let found = {
+            let _held = ranged::statement();
+            st.query_map(params.as_slice(), |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?
+        };
+        ranged::between();
         out.extend(found);
         Ok(out.len() >= cap)
     })?;
@@ -317,11 +327,15 @@ fn query(
     let limit_p = limit as i64;
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &limit_p, &other_end];
     params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
-    let mut rows = st.query(params.as_slice())?;
     let mut out = Vec::with_capacity(limit.min(PAGE));
-    while let Some(r) = rows.next()? {
-        out.push(decode(r, view)?);
+    {
+        let _held = ranged::statement();
+        let mut rows = st.query(params.as_slice())?;
+        while let Some(r) = rows.next()? {
+            out.push(decode(r, view)?);
+        }
     }
+    ranged::between();
     Ok(out)
 }
 

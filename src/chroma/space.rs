@@ -72,7 +72,11 @@ pub fn tables(conn: &Connection, skip: &[&str], progress: SpaceProgress<'_>) -> 
         if skip.contains(&name.as_str()) {
             continue;
         }
-        let bytes: i64 = st.query_row([&name], |r| r.get(0))?;
+        let bytes: i64 = {
+            let _held = super::ranged::statement();
+            st.query_row([&name], |r| r.get(0))?
+        };
+        super::ranged::between();
         if bytes > 0 {
             out.push(Table {
                 name,

@@ -8,6 +8,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::catalog::{Snapshot, TopicOwner};
+use super::ranged;
 use crate::error::{Error, Result};
 
 /// Per-row overhead of a table b-tree cell beyond its payload (header, rowid, pointer).
@@ -219,17 +220,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
 /// Below this many seq_ids the table is counted on one connection.
 const PARALLEL_FROM: i64 = 200_000;
 
-/// The lowest and highest seq_id, `None` for an empty WAL. Two b-tree descents.
-pub(crate) fn extent(conn: &Connection) -> Result<Option<(i64, i64)>> {
-    let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-        // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
-        // and cost a full scan; alone, each is one b-tree descent.
-        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(lo.zip(hi))
-}
+pub(crate) use super::ranged::extent;
 
 fn data_version(c: &Connection) -> Option<i64> {
     c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
@@ -320,103 +311,69 @@ fn count_range(
     hi: i64,
     report: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Tally> {
-    // The table is read in seq_id ranges, one short statement each: outside a transaction,
-    // each releases its read lock when it ends, so a live Chroma's writes never wait long
-    // (they would wait for the whole scan otherwise). Ranges adapt to take about 20 ms.
     // octet_length() of a column is read from the record header: the payloads are not loaded.
-    let mut st = conn.prepare(
-        "SELECT topic, seq_id, coalesce(octet_length(vector), 0) + coalesce(octet_length(metadata), 0) \
-         + coalesce(octet_length(id), 0) + coalesce(octet_length(topic), 0) FROM embeddings_queue \
-         WHERE seq_id BETWEEN ?1 AND ?2",
-    )?;
-    // Sparse seq_ids (rows deleted by something else, or a stray huge one): after an empty
-    // range, go straight to the next row instead of walking the gap.
-    let mut next_row =
-        conn.prepare("SELECT MIN(seq_id) FROM embeddings_queue WHERE seq_id > ?1")?;
+    const SELECT: &str = "SELECT topic, seq_id, coalesce(octet_length(vector), 0) \
+         + coalesce(octet_length(metadata), 0) + coalesce(octet_length(id), 0) \
+         + coalesce(octet_length(topic), 0) FROM embeddings_queue \
+         WHERE seq_id BETWEEN ?1 AND ?2 ORDER BY seq_id";
     let mut tally = Tally::default();
     let Tally { index, stats, seen } = &mut tally;
+    let seen_now = std::cell::Cell::new(0u64);
     let mut next_report: u64 = 65_536;
-    let mut from = lo;
-    let mut span: i64 = 20_000;
-    let target = std::time::Duration::from_millis(20);
-    loop {
-        // A gap skipped past the end of this range (the next row is another range's).
-        if from > hi {
-            break;
-        }
-        // Inclusive ranges: the last one ends at `hi` itself, even at i64::MAX.
-        let to = from.saturating_add(span - 1).min(hi);
-        let t0 = std::time::Instant::now();
-        let seen_before = *seen;
-        let mut rows = st.query([from, to])?;
-        while let Some(r) = rows.next()? {
-            let seq: i64 = match r.get_ref(1)? {
-                ValueRef::Integer(n) => n,
-                _ => continue,
-            };
-            let bytes = match r.get_ref(2)? {
-                ValueRef::Integer(n) => n.max(0) as u64,
-                _ => 0,
-            } + ROW_OVERHEAD;
-            let key: &[u8] = match r.get_ref(0)? {
-                ValueRef::Text(t) | ValueRef::Blob(t) => t,
-                _ => b"",
-            };
-            let i = match index.get(key) {
-                Some(&i) => i,
-                None => {
-                    let topic = String::from_utf8_lossy(key).into_owned();
-                    let owner = snap.owner_of(&topic);
-                    stats.push(TopicStats {
-                        bound: bound_of(snap, owner),
-                        topic,
-                        owner,
-                        rows: 0,
-                        min_seq_id: seq,
-                        max_seq_id: seq,
-                        prunable: 0,
-                        bytes: 0,
-                        prunable_bytes: 0,
-                    });
-                    index.insert(key.to_vec(), stats.len() - 1);
-                    stats.len() - 1
-                }
-            };
-            let t = &mut stats[i];
-            t.rows += 1;
-            t.bytes += bytes;
-            t.min_seq_id = t.min_seq_id.min(seq);
-            t.max_seq_id = t.max_seq_id.max(seq);
-            if t.bound.is_some_and(|b| seq < b) {
-                t.prunable += 1;
-                t.prunable_bytes += bytes;
+    let mut row = |r: &rusqlite::Row<'_>, seq: i64| -> Result<()> {
+        let bytes = match r.get_ref(2)? {
+            ValueRef::Integer(n) => n.max(0) as u64,
+            _ => 0,
+        } + ROW_OVERHEAD;
+        let key: &[u8] = match r.get_ref(0)? {
+            ValueRef::Text(t) | ValueRef::Blob(t) => t,
+            _ => b"",
+        };
+        let i = match index.get(key) {
+            Some(&i) => i,
+            None => {
+                let topic = String::from_utf8_lossy(key).into_owned();
+                let owner = snap.owner_of(&topic);
+                stats.push(TopicStats {
+                    bound: bound_of(snap, owner),
+                    topic,
+                    owner,
+                    rows: 0,
+                    min_seq_id: seq,
+                    max_seq_id: seq,
+                    prunable: 0,
+                    bytes: 0,
+                    prunable_bytes: 0,
+                });
+                index.insert(key.to_vec(), stats.len() - 1);
+                stats.len() - 1
             }
-            *seen += 1;
+        };
+        let t = &mut stats[i];
+        t.rows += 1;
+        t.bytes += bytes;
+        t.min_seq_id = t.min_seq_id.min(seq);
+        t.max_seq_id = t.max_seq_id.max(seq);
+        if t.bound.is_some_and(|b| seq < b) {
+            t.prunable += 1;
+            t.prunable_bytes += bytes;
         }
-        drop(rows);
-        if *seen >= next_report {
-            next_report = *seen + 65_536;
-            if !report(*seen) {
+        seen_now.set(seen_now.get() + 1);
+        Ok(())
+    };
+    let mut after_range = || -> Result<()> {
+        let n = seen_now.get();
+        if n >= next_report {
+            next_report = n + 65_536;
+            if !report(n) {
                 return Err(Error::Interrupted(
                     "cancelled while counting the WAL; nothing was changed (the persist dir is untouched)".into(),
                 ));
             }
         }
-        // Size the next range to take about the target time.
-        let took = t0.elapsed().max(std::time::Duration::from_micros(50));
-        let scale = target.as_secs_f64() / took.as_secs_f64();
-        span = ((span as f64 * scale.clamp(0.5, 2.0)) as i64).clamp(1_000, 2_000_000);
-        if to >= hi {
-            break;
-        }
-        from = if *seen == seen_before {
-            match next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))? {
-                Some(n) => n,
-                None => break,
-            }
-        } else {
-            to + 1
-        };
-    }
+        Ok(())
+    };
+    ranged::each_row(conn, SELECT, 1, (lo, hi), &mut row, &mut after_range)?;
+    *seen = seen_now.get();
     Ok(tally)
 }

@@ -72,11 +72,31 @@ fn value(r: &rusqlite::Row<'_>, from: usize, has_bool: bool) -> rusqlite::Result
     Ok(None)
 }
 
+/// Records whose metadata one statement reads: cold, a page of 1,000 records' metadata was
+/// 2,949 page reads under one read lock (230 ms of a live writer's wait); 128 are about 400.
+const CHUNK: usize = 128;
+
 /// The documents and metadata of the records whose `embeddings.id` is in `rowids` (sorted).
 pub fn read(conn: &Connection, shape: Shape, rowids: &[i64]) -> Result<HashMap<i64, Meta>> {
     let mut out: HashMap<i64, Meta> = HashMap::with_capacity(rowids.len());
+    for chunk in rowids.chunks(CHUNK) {
+        {
+            let _held = crate::chroma::ranged::statement();
+            read_chunk(conn, shape, chunk, &mut out)?;
+        }
+        crate::chroma::ranged::between();
+    }
+    Ok(out)
+}
+
+fn read_chunk(
+    conn: &Connection,
+    shape: Shape,
+    rowids: &[i64],
+    out: &mut HashMap<i64, Meta>,
+) -> Result<()> {
     if rowids.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     // The page's rowids exactly (json_each), never a range: a sparse page (a search's
     // matches) would make one statement read most of the table.
@@ -137,5 +157,5 @@ pub fn read(conn: &Connection, shape: Shape, rowids: &[i64]) -> Result<HashMap<i
             }
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -35,8 +35,9 @@ pub struct Tally {
     pub missing_sample: Vec<String>,
 }
 
-/// Records per statement: each holds the read lock about as long as a WAL count's range.
-const CHUNK: i64 = 20_000;
+/// Records per statement: each holds the read lock about as long as a WAL count's range,
+/// cold (20,000 held a live writer off for 40 ms and more).
+const CHUNK: i64 = 4096;
 
 /// Call `f` with every record id of metadata segment `segment`, in id order, a chunk per
 /// statement; `f` returns `false` to stop.
@@ -57,6 +58,7 @@ fn each_id(conn: &Connection, segment: &str, f: &mut dyn FnMut(&[u8]) -> bool) -
         let mut n = 0i64;
         let mut last: Option<Vec<u8>> = None;
         {
+            let _held = crate::chroma::ranged::statement();
             let mut rows = if first {
                 // `>= ''`: every text, an empty id included.
                 first_st.query(rusqlite::params![segment, "", CHUNK])?
@@ -75,6 +77,7 @@ fn each_id(conn: &Connection, segment: &str, f: &mut dyn FnMut(&[u8]) -> bool) -
                 last = Some(id.to_vec());
             }
         }
+        crate::chroma::ranged::between();
         first = false;
         match last {
             Some(l) if n == CHUNK => after = l,
