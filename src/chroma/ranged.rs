@@ -57,7 +57,7 @@ pub fn between() {
 }
 
 /// Rows between two looks at the clock.
-const LOOK_EVERY: u64 = 64;
+const LOOK_EVERY: u64 = 8;
 
 /// Run `select` (a statement over `embeddings_queue` whose `?1` and `?2` bound `seq_id`
 /// inclusively, in seq_id order, with `seq_id` in column `seq_col`) over `lo ..= hi`, giving
@@ -228,10 +228,10 @@ mod tests {
         seqs.extend(1_005_000..1_006_000);
         seqs.push(i64::MAX - 1);
         let c = wal(&seqs);
-        // A zero target cuts every statement after its first 64 rows.
+        // A zero target cuts every statement after its first rows.
         let (cut, ranges) = read(&c, std::time::Duration::ZERO);
         assert_eq!(cut, seqs);
-        assert!(ranges >= 6_000 / 64, "{ranges} statements");
+        assert!(ranges >= 6_000 / LOOK_EVERY as u32, "{ranges} statements");
         // A generous one reads the same rows in a few statements.
         let (whole, few) = read(&c, std::time::Duration::from_secs(60));
         assert_eq!(whole, seqs);

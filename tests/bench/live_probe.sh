@@ -31,7 +31,7 @@ for bin in "${bins[@]}"; do
     case $what in
       none) sleep 1 ;;
       cat) cat "$db" >/dev/null ;;
-      groupby) sqlite3 "$db" "SELECT topic, COUNT(*) FROM embeddings_queue GROUP BY topic" >/dev/null ;;
+      groupby) sqlite3 -cmd ".timeout 5000" "$db" "SELECT topic, COUNT(*) FROM embeddings_queue GROUP BY topic" >/dev/null || true ;;
       info) "$bin" info --json "$work" >/dev/null || true ;;
       deep) "$bin" info --json --deep "$work" >/dev/null 2>&1 || true ;;
       rows) "$bin" rows "$work" --topic "$topic" --jsonl --limit 2000 >/dev/null 2>&1 || true ;;
