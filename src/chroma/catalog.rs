@@ -295,6 +295,18 @@ pub struct PendingPickle {
     pub(crate) row: Option<Decoded>,
     pub(crate) dir: PathBuf,
     pub(crate) wal_max: Option<i64>,
+    /// [`IndexFolder::stamp`] of the folder as the provisional read listed it.
+    pub(crate) listing: Option<u64>,
+}
+
+/// A pending segment judged again with its pickle read whole.
+pub struct Resolved {
+    pub collection: usize,
+    /// Without its folder listing when the listing is the provisional one's (`same_listing`):
+    /// 16,000 resolved segments waiting for the count then hold no second copy of them.
+    pub segment: Segment,
+    pub warnings: Vec<String>,
+    pub same_listing: bool,
 }
 
 /// The last `/`-separated part of a topic: the collection uuid from 0.5 on.
@@ -303,27 +315,33 @@ pub fn topic_uuid(topic: &str) -> &str {
 }
 
 impl Snapshot {
-    /// Put whole-validated segments in place of provisional ones (a resolved segment without
-    /// a folder listing keeps the one it replaces). Returns the collections whose bound
-    /// changed (their WAL counts must be corrected).
-    pub fn apply(&mut self, resolved: Vec<(usize, Segment, Vec<String>)>) -> Vec<usize> {
+    /// Put whole-validated segments in place of provisional ones (one whose folder listed
+    /// the same keeps the listing it replaces). Returns the collections whose bound changed
+    /// (their WAL counts must be corrected).
+    pub fn apply(&mut self, resolved: Vec<Resolved>) -> Vec<usize> {
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let dir_facts = self.dir_facts();
         // One pass over the pending list, not one per segment: 16,000 pickles made that
         // quadratic (most of `info`'s time at 20,000 collections).
         let done: std::collections::HashSet<&str> =
-            resolved.iter().map(|(_, s, _)| s.id.as_str()).collect();
+            resolved.iter().map(|r| r.segment.id.as_str()).collect();
         self.pending.retain(|p| !done.contains(p.id.as_str()));
         drop(done);
-        for (ci, seg, warnings) in resolved {
+        for Resolved {
+            collection: ci,
+            segment: seg,
+            warnings,
+            same_listing,
+        } in resolved
+        {
             let Some(c) = self.collections.get_mut(ci) else {
                 continue;
             };
             if let Some(slot) = c.segments.iter_mut().find(|s| s.id == seg.id) {
                 let listed = slot.index.take();
                 *slot = Segment {
-                    index: seg.index.or(listed),
+                    index: if same_listing { listed } else { seg.index },
                     ..seg
                 };
             }

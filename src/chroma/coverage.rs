@@ -122,7 +122,12 @@ pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
             let why = u.reason();
             v.health = Health::Damaged(why.clone());
             v.problem = Some(why);
-            Some((*i, v, Vec::new()))
+            Some(crate::chroma::catalog::Resolved {
+                collection: *i,
+                segment: v,
+                warnings: Vec::new(),
+                same_listing: false,
+            })
         })
         .collect();
     snap.apply(damaged)

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::catalog::{
-    compute_bound, looks_like_uuid, FolderWork, OrphanDir, PendingPickle, Segment, SeqIdSource,
-    Sizes, Snapshot,
+    compute_bound, looks_like_uuid, FolderWork, OrphanDir, PendingPickle, Resolved, Segment,
+    SeqIdSource, Sizes, Snapshot,
 };
 use super::health::{self, Health};
 use super::hnsw::{self, IndexFolder};
@@ -333,10 +333,9 @@ pub fn find_orphan_dirs(dir: &Path, top: &TopLevel, segment_ids: &HashSet<&str>)
 
 impl PendingPickle {
     /// Validate the pickle whole and judge the segment again. Touches no snapshot, so it can
-    /// run on another thread while the WAL is counted. The segment comes back without its
-    /// folder listing (`index: None`): [`Snapshot::apply`] keeps the one read first, so
-    /// 16,000 resolved segments waiting for the count do not hold a second copy of them.
-    pub fn resolve(&self) -> (usize, Segment, Vec<String>) {
+    /// run on another thread while the WAL is counted. A folder that lists as it did comes
+    /// back without its listing ([`Resolved::same_listing`]).
+    pub fn resolve(&self) -> Resolved {
         let mut rows = HashMap::new();
         if let Some(r) = &self.row {
             rows.insert(self.id.clone(), r.clone());
@@ -357,8 +356,18 @@ impl PendingPickle {
             &mut warnings,
             false,
         );
-        let seg = Segment { index: None, ..seg };
-        (self.collection, seg, warnings)
+        let listing = seg.index.as_ref().map(IndexFolder::stamp);
+        let same_listing = listing.is_some() && listing == self.listing;
+        Resolved {
+            collection: self.collection,
+            segment: if same_listing {
+                Segment { index: None, ..seg }
+            } else {
+                seg
+            },
+            warnings,
+            same_listing,
+        }
     }
 }
 
@@ -440,6 +449,7 @@ pub fn read_into(snap: &mut Snapshot) {
                     row: seq_rows.get(&s.id).cloned(),
                     dir: dir.to_path_buf(),
                     wal_max: wal_max_seq_id,
+                    listing: s.index.as_ref().map(IndexFolder::stamp),
                 });
             }
         }

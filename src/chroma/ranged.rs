@@ -93,11 +93,13 @@ fn each_row_within(
     while from <= hi {
         // Inclusive ranges: the last one ends at `hi` itself, even at i64::MAX.
         let to = from.saturating_add(span - 1).min(hi);
-        let t0 = std::time::Instant::now();
         let mut given = 0u64;
         let mut cut_at = None;
+        let t0;
         {
             let _held = statement();
+            // After the gate: time spent waiting there is not this statement's.
+            t0 = std::time::Instant::now();
             let mut rows = st.query([from, to])?;
             while let Some(r) = rows.next()? {
                 let ValueRef::Integer(seq) = r.get_ref(seq_col)? else {

@@ -307,9 +307,9 @@ fn read_segments(conn: &Connection) -> Result<Vec<CatalogSegment>> {
     // from it, four times slower on 40,000 segments.
     let mut st = conn.prepare("SELECT id, type, scope, collection FROM segments")?;
     let mut rows = st.query([])?;
-    // Sized first: grown by doubling, 20,000 collections of 440 bytes held 14 MB and copied
-    // it at every step.
-    let count: i64 = conn.query_row("SELECT count(*) FROM collections", [], |r| r.get(0))?;
+    // Sized first, as the collections are: 40,000 segments grown by doubling were copied at
+    // every step.
+    let count: i64 = conn.query_row("SELECT count(*) FROM segments", [], |r| r.get(0))?;
     let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
     while let Some(r) = rows.next()? {
         let Some(id) = text(r, 0) else { continue };

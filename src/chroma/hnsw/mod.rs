@@ -187,6 +187,15 @@ pub struct IndexFolder {
 }
 
 impl IndexFolder {
+    /// A fingerprint of everything the listing holds (names, lengths, header fields), to
+    /// tell whether a second listing of the folder says the same as the first.
+    pub fn stamp(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{self:?}").hash(&mut h);
+        h.finish()
+    }
+
     /// Read the folder listing and `header.bin`. Cheap: one small file read. Every call is
     /// made relative to the open folder (no path is looked up twice): a dir of 20,000
     /// collections spends most of its catalog time in these calls.

@@ -164,53 +164,15 @@ impl Reader {
     }
 
     /// How many records the collection has (what `count()` says). Counted along the
-    /// (segment, id) index in short statements: one COUNT(*) of 51,000 records read 743 pages
-    /// under one read lock, cold, and held a live writer off for that long.
+    /// (segment, id) index in short statements, as the index truth reads the ids: one
+    /// COUNT(*) of 51,000 records read 743 pages under one read lock, cold, and held a live
+    /// writer off for that long.
     pub fn count(&self) -> Result<u64> {
-        const CHUNK: u64 = 4096;
-        let mut st = self.conn.prepare_cached(
-            "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id > ?2 \
-             ORDER BY embedding_id LIMIT 4096",
-        )?;
-        let (mut n, mut after): (u64, Vec<u8>) = (0, Vec::new());
-        loop {
-            let mut got = 0u64;
-            let mut last = None;
-            // Bound as text, as the ids are (bytes would compare as a blob, above every text).
-            let cursor = rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(&after));
-            {
-                let _held = crate::chroma::ranged::statement();
-                let mut rows = st.query(rusqlite::params![self.segment, cursor])?;
-                while let Some(r) = rows.next()? {
-                    got += 1;
-                    last = match r.get_ref(0)? {
-                        ValueRef::Text(t) => Some(t.to_vec()),
-                        _ => None,
-                    };
-                }
-            }
-            crate::chroma::ranged::between();
-            n += got;
-            // The next chunk starts after this one's last id; an id that is not text (no
-            // release writes one) ends the walk, and the rest is counted at once.
-            match last {
-                Some(t) if got == CHUNK => after = t,
-                Some(_) => break,
-                None if got == 0 => break,
-                None => {
-                    let rest: i64 = self.conn.query_row(
-                        "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1 \
-                         AND embedding_id > ?2",
-                        rusqlite::params![
-                            self.segment,
-                            rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(&after))
-                        ],
-                        |r| r.get(0),
-                    )?;
-                    return Ok(n - got + rest.max(0) as u64);
-                }
-            }
-        }
+        let mut n = 0u64;
+        crate::chroma::truth::records::each_id(&self.conn, &self.segment, &mut |_| {
+            n += 1;
+            true
+        })?;
         Ok(n)
     }
 
@@ -280,14 +242,18 @@ impl Reader {
                 (last.saturating_sub(span.len - 1).max(first), last)
             };
             let left = (limit - ids.len()) as i64;
-            let t0 = std::time::Instant::now();
             let held = crate::chroma::ranged::statement();
+            let t0 = std::time::Instant::now();
+            let mut returned = 0i64;
+            let mut last_rowid = None;
             let mut rows = match arg {
                 Some(x) => st.query(rusqlite::params![self.segment, left, x, a, b])?,
                 None => st.query(rusqlite::params![self.segment, left, None::<&str>, a, b])?,
             };
             while let Some(r) = rows.next()? {
                 let rowid: i64 = r.get(0)?;
+                returned += 1;
+                last_rowid = Some(rowid);
                 let id = match r.get_ref(1)? {
                     ValueRef::Text(t) | ValueRef::Blob(t) => {
                         String::from_utf8_lossy(t).into_owned()
@@ -300,6 +266,13 @@ impl Reader {
             drop(held);
             crate::chroma::ranged::between();
             span.after(t0.elapsed());
+            // Where SQL's LIMIT ended the statement (rows without a text id were returned and
+            // skipped), the span goes on after the last row it returned.
+            let (a, b) = match last_rowid {
+                Some(r) if returned == left && forward => (a, r),
+                Some(r) if returned == left => (r, b),
+                _ => (a, b),
+            };
             if forward {
                 first = b.saturating_add(1);
                 if b == i64::MAX {

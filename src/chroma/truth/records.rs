@@ -41,7 +41,11 @@ const CHUNK: i64 = 4096;
 
 /// Call `f` with every record id of metadata segment `segment`, in id order, a chunk per
 /// statement; `f` returns `false` to stop.
-fn each_id(conn: &Connection, segment: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
+pub(crate) fn each_id(
+    conn: &Connection,
+    segment: &str,
+    f: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<()> {
     let mut first_st = conn.prepare_cached(
         "SELECT embedding_id FROM embeddings WHERE segment_id = ?1 AND embedding_id >= ?2 \
          ORDER BY embedding_id LIMIT ?3",
