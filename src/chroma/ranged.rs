@@ -56,29 +56,40 @@ pub fn between() {
     }
 }
 
+/// Whether a reader's statements pass the gate: every reader does, but one that holds the
+/// write lock itself (the prune job), which no live writer can be waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Pass,
+    Skip,
+}
+
+/// The column of a ranged statement that holds seq_id.
+const SEQ_COL: usize = 1;
+
 /// Rows between two looks at the clock.
 const LOOK_EVERY: u64 = 8;
 
 /// Run `select` (a statement over `embeddings_queue` whose `?1` and `?2` bound `seq_id`
-/// inclusively, in seq_id order, with `seq_id` in column `seq_col`) over `lo ..= hi`, giving
+/// inclusively, in seq_id order, with `seq_id` in its second column) over `lo ..= hi`, giving
 /// each row and its seq_id to `row`. `after_range()` runs after each statement, with no lock
 /// held; an error from it (a cancel) ends the read.
 pub fn each_row(
     conn: &Connection,
     select: &str,
-    seq_col: usize,
     range: (i64, i64),
+    gate: Gate,
     row: &mut dyn FnMut(&Row<'_>, i64) -> Result<()>,
     after_range: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
-    each_row_within(conn, select, seq_col, range, TARGET, row, after_range)
+    each_row_within(conn, select, range, gate, TARGET, row, after_range)
 }
 
 fn each_row_within(
     conn: &Connection,
     select: &str,
-    seq_col: usize,
     (lo, hi): (i64, i64),
+    gate: Gate,
     target: std::time::Duration,
     row: &mut dyn FnMut(&Row<'_>, i64) -> Result<()>,
     after_range: &mut dyn FnMut() -> Result<()>,
@@ -97,12 +108,12 @@ fn each_row_within(
         let mut cut_at = None;
         let t0;
         {
-            let _held = statement();
+            let _held = (gate == Gate::Pass).then(statement);
             // After the gate: time spent waiting there is not this statement's.
             t0 = std::time::Instant::now();
             let mut rows = st.query([from, to])?;
             while let Some(r) = rows.next()? {
-                let ValueRef::Integer(seq) = r.get_ref(seq_col)? else {
+                let ValueRef::Integer(seq) = r.get_ref(SEQ_COL)? else {
                     continue;
                 };
                 row(r, seq)?;
@@ -113,7 +124,9 @@ fn each_row_within(
                 }
             }
         }
-        between();
+        if gate == Gate::Pass {
+            between();
+        }
         after_range()?;
         if let Some(last) = cut_at {
             // What this range covered in the target time is the next one's size.
@@ -133,7 +146,7 @@ fn each_row_within(
         }
         from = if given == 0 {
             let next = {
-                let _held = statement();
+                let _held = (gate == Gate::Pass).then(statement);
                 next_row.query_row([to], |r| r.get::<_, Option<i64>>(0))?
             };
             match next {
@@ -207,8 +220,8 @@ mod tests {
         each_row_within(
             c,
             "SELECT topic, seq_id FROM embeddings_queue WHERE seq_id BETWEEN ?1 AND ?2 ORDER BY seq_id",
-            1,
             extent(c).unwrap().unwrap(),
+            Gate::Pass,
             target,
             &mut |_, seq| {
                 got.push(seq);

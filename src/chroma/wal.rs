@@ -8,7 +8,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::catalog::{Snapshot, TopicOwner};
-use super::ranged;
+use super::ranged::{self, Gate};
 use crate::error::{Error, Result};
 
 /// Per-row overhead of a table b-tree cell beyond its payload (header, rowid, pointer).
@@ -171,7 +171,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
         return Ok(WalStats::default());
     };
     let Some(second) = second.filter(|_| hi.saturating_sub(lo) >= PARALLEL_FROM) else {
-        return scan_with(&conn, snap, progress);
+        return count_all(&conn, snap, Gate::Pass, progress);
     };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
     let mid = lo + hi.saturating_sub(lo) / 2;
@@ -182,7 +182,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
         let upper = scope.spawn(|| -> Result<(Tally, bool)> {
             let c = second;
             let v = data_version(&c);
-            let t = count_range(&c, snap, mid.saturating_add(1), hi, &mut |n| {
+            let t = count_range(&c, snap, mid.saturating_add(1), hi, Gate::Pass, &mut |n| {
                 theirs_seen.store(n, Ordering::Relaxed);
                 !stop.load(Ordering::Relaxed)
             })?;
@@ -195,7 +195,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
             }
             go
         };
-        let lower = count_range(&conn, snap, lo, mid, &mut report);
+        let lower = count_range(&conn, snap, lo, mid, Gate::Pass, &mut report);
         if lower.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
@@ -226,10 +226,21 @@ fn data_version(c: &Connection) -> Option<i64> {
     c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
 
-/// Count the WAL on the given connection (the prune job uses its own, under its lock).
+/// Count the WAL on the given connection: the prune job's own, under its lock. No writer
+/// can wait for that lock's holder, so the count does not stop at the gate of [`ranged`]
+/// (where it would wait for the explorer's readers, themselves waiting for this lock).
 pub fn scan_with(
     conn: &Connection,
     snap: &Snapshot,
+    progress: ScanProgress<'_>,
+) -> Result<WalStats> {
+    count_all(conn, snap, Gate::Skip, progress)
+}
+
+fn count_all(
+    conn: &Connection,
+    snap: &Snapshot,
+    gate: Gate,
     progress: ScanProgress<'_>,
 ) -> Result<WalStats> {
     let Some((lo, hi)) = extent(conn)? else {
@@ -237,7 +248,9 @@ pub fn scan_with(
     };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);
     let before = data_version(conn);
-    let tally = count_range(conn, snap, lo, hi, &mut |n| progress(n, estimate.max(n)))?;
+    let tally = count_range(conn, snap, lo, hi, gate, &mut |n| {
+        progress(n, estimate.max(n))
+    })?;
     let changed = before.is_some() && data_version(conn) != before;
     Ok(finish(tally, changed, progress))
 }
@@ -309,6 +322,7 @@ fn count_range(
     snap: &Snapshot,
     lo: i64,
     hi: i64,
+    gate: Gate,
     report: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Tally> {
     // octet_length() of a column is read from the record header: the payloads are not loaded.
@@ -373,7 +387,7 @@ fn count_range(
         }
         Ok(())
     };
-    ranged::each_row(conn, SELECT, 1, (lo, hi), &mut row, &mut after_range)?;
+    ranged::each_row(conn, SELECT, (lo, hi), gate, &mut row, &mut after_range)?;
     *seen = seen_now.get();
     Ok(tally)
 }

@@ -97,8 +97,8 @@ pub fn read(
         conn,
         "SELECT topic, seq_id, operation, id, vector IS NOT NULL FROM embeddings_queue \
          WHERE seq_id BETWEEN ?1 AND ?2 ORDER BY seq_id",
-        1,
         (lo.max(above.saturating_add(1)), hi),
+        ranged::Gate::Pass,
         &mut row,
         &mut after_range,
     )?;
