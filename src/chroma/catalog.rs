@@ -486,6 +486,9 @@ pub struct FolderWork {
     pub(crate) deferred: bool,
     /// Whether chroma.sqlite3 was open for writing when the catalog was read (a lease test).
     pub(crate) writing: Option<bool>,
+    /// The preview's catalog came from the covering indexes only: the segments, positions and
+    /// the collections' other columns are still to be read ([`Snapshot::read_folders`]).
+    pub(crate) catalog_rest: bool,
 }
 
 pub(crate) type CatalogSegment = (String, String, String, Option<String>);

@@ -382,6 +382,7 @@ pub fn read_into(snap: &mut Snapshot) {
         seq_rows,
         deferred,
         writing,
+        ..
     } = *work;
     let dir = snap.persist_dir.clone();
     let dir = dir.as_path();

@@ -126,7 +126,32 @@ impl Snapshot {
     /// Read every segment folder (on every core) and judge each segment; then the orphan
     /// folders, the dir's size and the processes holding it. Nothing happens twice.
     pub fn read_folders(&mut self) {
+        if self.unread.as_ref().is_some_and(|w| w.catalog_rest) {
+            if let Err(e) = self.read_rest() {
+                self.warnings
+                    .push(format!("the catalog could not be read again: {e}"));
+            }
+        }
         folders::read_into(self);
+    }
+
+    /// The rest of a preview's catalog: every column of the collections (they replace the
+    /// preview's: the catalog is read whole again, in one read transaction), the segments and
+    /// the positions.
+    fn read_rest(&mut self) -> Result<()> {
+        let conn = super::db::open_read_only(&self.sqlite_path)?;
+        conn.execute_batch("BEGIN")
+            .map_err(|e| super::db::explain(e, &self.sqlite_path))?;
+        let read = read_catalog_rest(&conn, &self.schema);
+        let _ = conn.execute_batch("COMMIT");
+        let (collections, seq_rows, segments) = read?;
+        self.collections = collections;
+        if let Some(w) = self.unread.as_mut() {
+            w.segments = segments;
+            w.seq_rows = seq_rows;
+            w.catalog_rest = false;
+        }
+        Ok(())
     }
 
     /// Read the catalog through a connection that already holds a lock on chroma.sqlite3
@@ -171,13 +196,18 @@ impl Snapshot {
         } else {
             None
         };
-        let mut collections = read_collections(conn, &schema)?;
-        let seq_rows = if schema.max_seq_id_table {
-            read_max_seq_rows(conn)?
+        // The preview reads what the first screen shows from the covering indexes (a 1.5.9
+        // dir of 20,000 collections has 26 MB of collection rows, each with its config JSON:
+        // 0.8 s cold, against 0.1 s for the indexes); the rest comes with the folders.
+        let (mut collections, seq_rows, segments) = if preview {
+            (
+                read_collection_names(conn, &schema)?,
+                HashMap::new(),
+                Vec::new(),
+            )
         } else {
-            HashMap::new()
+            read_catalog_rest(conn, &schema)?
         };
-        let segments = read_segments(conn)?;
         // One b-tree descent: the guard against seq_id reuse and impossible positions.
         let wal_max_seq_id: Option<i64> = conn
             .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
@@ -211,6 +241,7 @@ impl Snapshot {
                 seq_rows,
                 deferred: pickles == Pickles::Deferred,
                 writing: None,
+                catalog_rest: preview,
             })),
         })
     }
@@ -237,6 +268,81 @@ fn read_purge_setting(conn: &Connection, warnings: &mut Vec<String>) -> Result<O
             Ok(None)
         }
     }
+}
+
+/// Collections, positions and segments, as the catalog reads them whole.
+type CatalogRest = (
+    Vec<Collection>,
+    HashMap<String, Decoded>,
+    Vec<super::catalog::CatalogSegment>,
+);
+
+fn read_catalog_rest(conn: &Connection, schema: &Schema) -> Result<CatalogRest> {
+    let collections = read_collections(conn, schema)?;
+    let seq_rows = if schema.max_seq_id_table {
+        read_max_seq_rows(conn)?
+    } else {
+        HashMap::new()
+    };
+    Ok((collections, seq_rows, read_segments(conn)?))
+}
+
+/// The collections' ids, names and databases from the table's two covering indexes (the
+/// primary key's, and UNIQUE (name, database_id)), matched by rowid: no collection row is
+/// read. Dimensions and 0.4's topics come with the rest of the catalog.
+fn read_collection_names(conn: &Connection, schema: &Schema) -> Result<Vec<Collection>> {
+    let mut ids: HashMap<i64, String> = HashMap::new();
+    {
+        let mut st = conn.prepare("SELECT rowid, id FROM collections")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            if let (Some(rowid), Some(id)) = (int(r, 0), text(r, 1)) {
+                ids.insert(rowid, id);
+            }
+        }
+    }
+    let databases: HashMap<String, (Option<String>, Option<String>)> = if schema.databases {
+        let mut st = conn.prepare("SELECT id, name, tenant_id FROM databases")?;
+        let mut rows = st.query([])?;
+        let mut out = HashMap::new();
+        while let Some(r) = rows.next()? {
+            if let Some(id) = text(r, 0) {
+                out.insert(id, (text(r, 1), text(r, 2)));
+            }
+        }
+        out
+    } else {
+        HashMap::new()
+    };
+    let sql = if schema.databases {
+        "SELECT rowid, name, database_id FROM collections"
+    } else {
+        "SELECT rowid, name, NULL FROM collections"
+    };
+    let mut st = conn.prepare(sql)?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::with_capacity(ids.len());
+    while let Some(r) = rows.next()? {
+        let Some(id) = int(r, 0).and_then(|rowid| ids.remove(&rowid)) else {
+            continue;
+        };
+        let (database, tenant) = text(r, 2)
+            .and_then(|d| databases.get(&d).cloned())
+            .unwrap_or((None, None));
+        out.push(Collection {
+            name: text(r, 1).unwrap_or_default(),
+            dimension: None,
+            stored_topic: None,
+            database,
+            tenant,
+            segments: Vec::new(),
+            bound: Bound::Unknown("collection has no segments".into()),
+            truth: None,
+            id,
+        });
+    }
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
 }
 
 fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection>> {

@@ -245,11 +245,10 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                             place_w = place_w.max(p.width());
                             p
                         }),
-                        right(
-                            c.dimension
-                                .map(|d| d.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                        ),
+                        right(c.dimension.map(|d| d.to_string()).unwrap_or_else(|| {
+                            // Read with the folders (the preview reads names only).
+                            if s.folders_pending() { "…" } else { "-" }.into()
+                        })),
                         right(num(n.map(|n| n.0))),
                         right(num(n.map(|n| n.1))).fg(Color::Green),
                         right(num(n.map(|n| n.2))),
