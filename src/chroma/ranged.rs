@@ -13,10 +13,10 @@
 //! POSIX read lock per file per process and lets it go only when the last statement of any
 //! of its connections ends, and a connection that joins a lock its process already holds does
 //! not look for a writer waiting to commit (SQLite's PENDING lock). Statements that overlap
-//! each other held a live writer off for a whole read. So every statement here runs inside
-//! [`statement`], and [`between`] statements, once per [`TARGET`], waits until none of this
-//! process runs: the lock is let go, the next statement sees the waiting writer and waits for
-//! its commit.
+//! each other held a live writer off for a whole read. So every statement of a reader runs
+//! inside `statement` ([`gated`], [`each_row`]), and `between` statements, once per
+//! [`TARGET`], waits until none of this process runs: the lock is let go, the next statement
+//! sees the waiting writer and waits for its commit.
 
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
@@ -33,14 +33,14 @@ static GATE: RwLock<()> = RwLock::new(());
 static LAST_GAP: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Held while one statement of a reader runs (from its first step until it is reset).
-pub fn statement() -> RwLockReadGuard<'static, ()> {
+fn statement() -> RwLockReadGuard<'static, ()> {
     GATE.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Called between two statements, holding none: once per [`TARGET`], wait until no statement
 /// of this process runs (new ones wait meanwhile: the lock is writer-preferring), so the
 /// process's read lock on the file is let go.
-pub fn between() {
+fn between() {
     let due = {
         let mut last = LAST_GAP.lock().unwrap_or_else(PoisonError::into_inner);
         match *last {
@@ -189,15 +189,33 @@ impl Span {
 
 /// The lowest and highest seq_id, `None` for an empty WAL. Two b-tree descents.
 pub fn extent(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    extent_of(conn, "embeddings_queue", "seq_id")
+}
+
+/// The lowest and highest `key` (a table's integer primary key) of `table` (which may name
+/// its schema, `src.embeddings_queue`), `None` for an empty table. Two b-tree descents.
+pub fn extent_of(conn: &Connection, table: &str, key: &str) -> Result<Option<(i64, i64)>> {
     let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
         // Two subqueries: min() and max() in one SELECT defeat SQLite's min/max optimization
         // and cost a full scan (a 27 s read lock under strace on 634 MB, cold); alone, each
         // is one b-tree descent.
-        "SELECT (SELECT MIN(seq_id) FROM embeddings_queue), (SELECT MAX(seq_id) FROM embeddings_queue)",
+        &format!("SELECT (SELECT MIN({key}) FROM {table}), (SELECT MAX({key}) FROM {table})"),
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(lo.zip(hi))
+}
+
+/// Run one statement of a reader (`f`, which steps it to its end or drops it) inside the
+/// gate, then leave a gap when one is due: what every short statement outside
+/// [`each_row`] does.
+pub fn gated<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let done = {
+        let _held = statement();
+        f()
+    };
+    between();
+    done
 }
 
 #[cfg(test)]

@@ -303,12 +303,11 @@ pub fn find_id(conn: &Connection, view: &TopicView, id: &str, cap: usize) -> Res
         let left = cap.saturating_sub(out.len()) as i64;
         let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &to, &id, &left];
         params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
-        let found = {
-            let _held = ranged::statement();
-            st.query_map(params.as_slice(), |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?
-        };
-        ranged::between();
+        let found = ranged::gated(|| {
+            Ok(st
+                .query_map(params.as_slice(), |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?)
+        })?;
         out.extend(found);
         Ok(out.len() >= cap)
     })?;
@@ -328,14 +327,13 @@ fn query(
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&from, &limit_p, &other_end];
     params.extend(view.topics.iter().map(|t| t as &dyn rusqlite::ToSql));
     let mut out = Vec::with_capacity(limit.min(PAGE));
-    {
-        let _held = ranged::statement();
+    ranged::gated(|| {
         let mut rows = st.query(params.as_slice())?;
         while let Some(r) = rows.next()? {
             out.push(decode(r, view)?);
         }
-    }
-    ranged::between();
+        Ok(())
+    })?;
     Ok(out)
 }
 

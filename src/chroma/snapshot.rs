@@ -329,20 +329,45 @@ fn read_collection_names(conn: &Connection, schema: &Schema) -> Result<Vec<Colle
         let (database, tenant) = text(r, 2)
             .and_then(|d| databases.get(&d).cloned())
             .unwrap_or((None, None));
-        out.push(Collection {
-            name: text(r, 1).unwrap_or_default(),
-            dimension: None,
-            stored_topic: None,
+        out.push(catalog_collection(
+            id,
+            text(r, 1).unwrap_or_default(),
+            None,
+            None,
             database,
             tenant,
-            segments: Vec::new(),
-            bound: Bound::Unknown("collection has no segments".into()),
-            truth: None,
-            id,
-        });
+        ));
     }
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    sort_by_name(&mut out);
     Ok(out)
+}
+
+/// A collection as the catalog lists it: its segments and bound come with the folders.
+fn catalog_collection(
+    id: String,
+    name: String,
+    dimension: Option<i64>,
+    stored_topic: Option<String>,
+    database: Option<String>,
+    tenant: Option<String>,
+) -> Collection {
+    Collection {
+        id,
+        name,
+        tenant,
+        database,
+        dimension,
+        stored_topic,
+        segments: Vec::new(),
+        bound: Bound::Unknown("collection has no segments".into()),
+        truth: None,
+    }
+}
+
+/// Sorted here rather than by an ORDER BY: SQLite would sort 20,000 rows through a temporary
+/// b-tree, several times slower. Byte order, as SQLite's BINARY collation.
+fn sort_by_name(collections: &mut [Collection]) {
+    collections.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
 }
 
 fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection>> {
@@ -378,21 +403,16 @@ fn read_collections(conn: &Connection, schema: &Schema) -> Result<Vec<Collection
     let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
     while let Some(r) = rows.next()? {
         let Some(id) = text(r, 0) else { continue };
-        out.push(Collection {
-            name: text(r, 1).unwrap_or_default(),
-            dimension: int(r, 2),
-            stored_topic: text(r, 3),
-            database: text(r, 4),
-            tenant: text(r, 5),
-            segments: Vec::new(),
-            bound: Bound::Unknown("collection has no segments".into()),
-            truth: None,
+        out.push(catalog_collection(
             id,
-        });
+            text(r, 1).unwrap_or_default(),
+            int(r, 2),
+            text(r, 3),
+            text(r, 4),
+            text(r, 5),
+        ));
     }
-    // Sorted here rather than by an ORDER BY: SQLite would sort 20,000 rows through a
-    // temporary b-tree, several times slower. Byte order, as SQLite's BINARY collation.
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    sort_by_name(&mut out);
     Ok(out)
 }
 

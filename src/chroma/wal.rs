@@ -167,7 +167,7 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
     } else {
         None
     };
-    let Some((lo, hi)) = extent(&conn)? else {
+    let Some((lo, hi)) = ranged::extent(&conn)? else {
         return Ok(WalStats::default());
     };
     let Some(second) = second.filter(|_| hi.saturating_sub(lo) >= PARALLEL_FROM) else {
@@ -220,8 +220,6 @@ pub fn scan(snap: &Snapshot, progress: ScanProgress<'_>) -> Result<WalStats> {
 /// Below this many seq_ids the table is counted on one connection.
 const PARALLEL_FROM: i64 = 200_000;
 
-pub(crate) use super::ranged::extent;
-
 fn data_version(c: &Connection) -> Option<i64> {
     c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
@@ -243,7 +241,7 @@ fn count_all(
     gate: Gate,
     progress: ScanProgress<'_>,
 ) -> Result<WalStats> {
-    let Some((lo, hi)) = extent(conn)? else {
+    let Some((lo, hi)) = ranged::extent(conn)? else {
         return Ok(WalStats::default());
     };
     let estimate = (hi.saturating_sub(lo) as u64).saturating_add(1);

@@ -415,13 +415,9 @@ impl Copier {
                 }
                 Ok(!drop)
             })?;
-        let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
-            // Two subqueries: together in one SELECT, min() and max() cost a full scan.
-            "SELECT (SELECT min(seq_id) FROM src.embeddings_queue), (SELECT max(seq_id) FROM src.embeddings_queue)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if let (Some(lo), Some(hi)) = (lo, hi) {
+        if let Some((lo, hi)) =
+            crate::chroma::ranged::extent_of(&self.conn, "src.embeddings_queue", "seq_id")?
+        {
             let span = (hi as i128 - lo as i128).max(1);
             let chunk = (span / 200).clamp(10_000, 1_000_000) as i64;
             let mut st = self.conn.prepare(

@@ -80,11 +80,7 @@ const CHUNK: usize = 128;
 pub fn read(conn: &Connection, shape: Shape, rowids: &[i64]) -> Result<HashMap<i64, Meta>> {
     let mut out: HashMap<i64, Meta> = HashMap::with_capacity(rowids.len());
     for chunk in rowids.chunks(CHUNK) {
-        {
-            let _held = crate::chroma::ranged::statement();
-            read_chunk(conn, shape, chunk, &mut out)?;
-        }
-        crate::chroma::ranged::between();
+        crate::chroma::ranged::gated(|| read_chunk(conn, shape, chunk, &mut out))?;
     }
     Ok(out)
 }

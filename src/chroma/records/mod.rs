@@ -221,19 +221,15 @@ impl Reader {
             "SELECT e.id, e.embedding_id FROM embeddings e WHERE +e.segment_id = ?1 \
              AND e.id BETWEEN ?4 AND ?5 {cond} ORDER BY e.id {order} LIMIT ?2"
         );
-        let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
-            "SELECT (SELECT MIN(id) FROM embeddings), (SELECT MAX(id) FROM embeddings)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let extent = crate::chroma::ranged::extent_of(&self.conn, "embeddings", "id")?;
         let mut st = self.conn.prepare_cached(&sql)?;
         let mut ids: Vec<(i64, String)> = Vec::with_capacity(limit);
         let mut span = crate::chroma::ranged::Span::new(1 << 20);
         // The rowids still to walk, `first ..= last`, shrinking from the walk's side.
-        let (mut first, mut last) = match (lo, hi) {
-            (Some(lo), Some(hi)) if forward => (lo.max(after.saturating_add(1)), hi),
-            (Some(lo), Some(hi)) => (lo, hi.min(after.saturating_sub(1))),
-            _ => (1, 0),
+        let (mut first, mut last) = match extent {
+            Some((lo, hi)) if forward => (lo.max(after.saturating_add(1)), hi),
+            Some((lo, hi)) => (lo, hi.min(after.saturating_sub(1))),
+            None => (1, 0),
         };
         while ids.len() < limit && first <= last {
             let (a, b) = if forward {
@@ -242,30 +238,29 @@ impl Reader {
                 (last.saturating_sub(span.len - 1).max(first), last)
             };
             let left = (limit - ids.len()) as i64;
-            let held = crate::chroma::ranged::statement();
-            let t0 = std::time::Instant::now();
             let mut returned = 0i64;
             let mut last_rowid = None;
-            let mut rows = match arg {
-                Some(x) => st.query(rusqlite::params![self.segment, left, x, a, b])?,
-                None => st.query(rusqlite::params![self.segment, left, None::<&str>, a, b])?,
-            };
-            while let Some(r) = rows.next()? {
-                let rowid: i64 = r.get(0)?;
-                returned += 1;
-                last_rowid = Some(rowid);
-                let id = match r.get_ref(1)? {
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        String::from_utf8_lossy(t).into_owned()
-                    }
-                    _ => continue,
+            let took = crate::chroma::ranged::gated(|| {
+                let t0 = std::time::Instant::now();
+                let mut rows = match arg {
+                    Some(x) => st.query(rusqlite::params![self.segment, left, x, a, b])?,
+                    None => st.query(rusqlite::params![self.segment, left, None::<&str>, a, b])?,
                 };
-                ids.push((rowid, id));
-            }
-            drop(rows);
-            drop(held);
-            crate::chroma::ranged::between();
-            span.after(t0.elapsed());
+                while let Some(r) = rows.next()? {
+                    let rowid: i64 = r.get(0)?;
+                    returned += 1;
+                    last_rowid = Some(rowid);
+                    let id = match r.get_ref(1)? {
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        _ => continue,
+                    };
+                    ids.push((rowid, id));
+                }
+                Ok(t0.elapsed())
+            })?;
+            span.after(took);
             // Where SQL's LIMIT ended the statement (rows without a text id were returned and
             // skipped), the span goes on after the last row it returned.
             let (a, b) = match last_rowid {

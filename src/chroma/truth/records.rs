@@ -61,8 +61,7 @@ pub(crate) fn each_id(
     loop {
         let mut n = 0i64;
         let mut last: Option<Vec<u8>> = None;
-        {
-            let _held = crate::chroma::ranged::statement();
+        let stopped = crate::chroma::ranged::gated(|| {
             let mut rows = if first {
                 // `>= ''`: every text, an empty id included.
                 first_st.query(rusqlite::params![segment, "", CHUNK])?
@@ -76,12 +75,15 @@ pub(crate) fn each_id(
                     _ => continue,
                 };
                 if !f(id) {
-                    return Ok(());
+                    return Ok(true);
                 }
                 last = Some(id.to_vec());
             }
+            Ok(false)
+        })?;
+        if stopped {
+            return Ok(());
         }
-        crate::chroma::ranged::between();
         first = false;
         match last {
             Some(l) if n == CHUNK => after = l,
