@@ -18,13 +18,19 @@ import chromadb
 from chromadb.config import Settings
 
 
-def main(out, n, persisted=False):
+def client_without_purging(out):
+    """A PersistentClient on `out` with automatic purging off: every WAL row stays."""
     c = chromadb.PersistentClient(path=out, settings=Settings(anonymized_telemetry=False))
     from chromadb.db.impl.sqlite import SqliteDB
     db = c._system.instance(SqliteDB)
     cfg = db.config
     cfg.set_parameter("automatically_purge", False)
     db.set_config(cfg)
+    return c
+
+
+def main(out, n, persisted=False):
+    c = client_without_purging(out)
     rng = random.Random(3)
     t0 = time.time()
     for i in range(n):

@@ -12,17 +12,11 @@ import random
 import sys
 import time
 
-import chromadb
-from chromadb.config import Settings
+from gen_many import client_without_purging
 
 
 def main(out, collections=4, rows=51000):
-    c = chromadb.PersistentClient(path=out, settings=Settings(anonymized_telemetry=False))
-    from chromadb.db.impl.sqlite import SqliteDB
-    db = c._system.instance(SqliteDB)
-    cfg = db.config
-    cfg.set_parameter("automatically_purge", False)
-    db.set_config(cfg)
+    c = client_without_purging(out)
     rng = random.Random(25)
     t0 = time.time()
     batch = 1000

@@ -23,6 +23,16 @@ releases=(0.4.22 0.5.5 0.6.3 1.5.9)
 passed=0
 failed=0
 quiet() { grep -v -i -e telemetry -e "could benefit from vacuuming" -e "utils vacuum" >&2; }
+# Run one check (a function and its arguments), print what it said and PASS or FAIL LABEL,
+# and count it.
+tally() {
+  local label="$1" out; shift
+  if out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out"; echo "PASS $label"; passed=$((passed + 1))
+  else
+    printf '%s\n' "$out"; echo "FAIL $label"; failed=$((failed + 1))
+  fi
+}
 
 check() {  # release
   local rel="$1" d="$work/$1"
@@ -181,11 +191,7 @@ for c in "tests/fixtures/v0_4_22|0.4.22" "tests/fixtures/v0_5_5|0.5.5" "tests/fi
   IFS='|' read -r dir rel <<<"$c"
   if [ -n "${ONLY:-}" ] && [[ "$rel" != *"$ONLY"* ]]; then continue; fi
   echo "--- compact $dir (chromadb $rel)"
-  if out="$(fixture_check "$dir" "$rel" 2>&1)"; then
-    printf '%s\n' "$out"; echo "PASS fixture $dir"; passed=$((passed + 1))
-  else
-    printf '%s\n' "$out"; echo "FAIL fixture $dir"; failed=$((failed + 1))
-  fi
+  tally "fixture $dir" fixture_check "$dir" "$rel"
 done
 
 # Records an index lacks, put back from the WAL (--repair), in the dirs written by the
@@ -286,22 +292,14 @@ PY
 for rel in 0.6.3 1.5.9; do
   if [ -n "${ONLY:-}" ] && [[ "$rel" != *"$ONLY"* ]]; then continue; fi
   echo "--- compact --repair after a lost persist (chromadb $rel)"
-  if out="$(stale_check "$rel" 2>&1)"; then
-    printf '%s\n' "$out"; echo "PASS stale $rel"; passed=$((passed + 1))
-  else
-    printf '%s\n' "$out"; echo "FAIL stale $rel"; failed=$((failed + 1))
-  fi
+  tally "stale $rel" stale_check "$rel"
 done
 
 for c in "tests/fixtures/rebuilt_v0_6_3|0.6.3" "tests/fixtures/rebuilt_v1_5_9|1.5.9"; do
   IFS='|' read -r dir rel <<<"$c"
   if [ -n "${ONLY:-}" ] && [[ "$rel" != *"$ONLY"* ]]; then continue; fi
   echo "--- compact --repair, $dir (chromadb $rel)"
-  if out="$(repair_check "$dir" "$rel" 2>&1)"; then
-    printf '%s\n' "$out"; echo "PASS repair $rel"; passed=$((passed + 1))
-  else
-    printf '%s\n' "$out"; echo "FAIL repair $rel"; failed=$((failed + 1))
-  fi
+  tally "repair $rel" repair_check "$dir" "$rel"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
