@@ -117,35 +117,6 @@ fn both_rows_raised_above_the_wal_top() {
     );
 }
 
-/// What Chroma 0.5.6–0.5.12 could leave: a collection's rows at and above its bound deleted
-/// by someone else, and the WAL's top held by a deleted collection's topic. Returns the
-/// orphan topic, papers' topic and bound, and the highest position recorded.
-fn lost_rows_and_an_orphan_on_top(dir: &Path) -> (String, String, i64, i64) {
-    let v = info(dir, false);
-    let papers = collection(&v, "papers", "acme");
-    let papers_topic = papers["topic"].as_str().unwrap().to_string();
-    let m = papers["prune_bound"].as_i64().unwrap();
-    let highest = papers["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["max_seq_id"].as_i64())
-        .max()
-        .unwrap();
-    let orphan = "persistent://default/default/00000000-0000-4000-8000-00000000abcd";
-    let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
-    c.execute("DELETE FROM embeddings_queue WHERE seq_id >= ?1", [m])
-        .unwrap();
-    for i in 0..5 {
-        c.execute(
-            "INSERT INTO embeddings_queue (seq_id, operation, topic, id) VALUES (?1, 0, ?2, 'x')",
-            rusqlite::params![highest + 1 + i, orphan],
-        )
-        .unwrap();
-    }
-    (orphan.to_string(), papers_topic, m, highest)
-}
-
 #[test]
 fn the_guard_under_the_lock_keeps_the_top_even_when_the_plan_did_not() {
     use chroma_wal::chroma::{wal, Snapshot};

@@ -278,11 +278,25 @@ pub struct Snapshot {
     pub unread: Option<Box<FolderWork>>,
 }
 
-/// See [`Snapshot::index`].
+/// Which collection reads a topic, by its stored topic or the collection id in it (see
+/// [`Snapshot::owner_of`]); [`Snapshot::owners`] hands out a copy a thread may keep.
 #[derive(Debug, Clone, Default)]
 pub struct CollectionIndex {
     by_topic: HashMap<String, usize>,
     by_id: HashMap<String, usize>,
+}
+
+impl CollectionIndex {
+    /// The collection that reads `topic`, or none (an orphan topic).
+    pub fn owner_of(&self, topic: &str) -> TopicOwner {
+        if let Some(&i) = self.by_topic.get(topic) {
+            return TopicOwner::Collection(i);
+        }
+        match self.by_id.get(&topic_uuid(topic).to_ascii_lowercase()) {
+            Some(&i) => TopicOwner::Collection(i),
+            None => TopicOwner::Orphan,
+        }
+    }
 }
 
 /// A segment whose pickle was read provisionally: enough to resolve it again, whole.
@@ -374,14 +388,13 @@ impl Snapshot {
     /// Which collection reads `topic`: the stored topic (0.4.x), else the collection whose
     /// id is the topic's trailing uuid (0.5+, where tenant/namespace are settings).
     pub fn owner_of(&self, topic: &str) -> TopicOwner {
-        let ix = self.index();
-        if let Some(&i) = ix.by_topic.get(topic) {
-            return TopicOwner::Collection(i);
-        }
-        match ix.by_id.get(&topic_uuid(topic).to_ascii_lowercase()) {
-            Some(&i) => TopicOwner::Collection(i),
-            None => TopicOwner::Orphan,
-        }
+        self.index().owner_of(topic)
+    }
+
+    /// The topic-to-collection index, owned: for a thread, or a SQL function, that outlives
+    /// this borrow.
+    pub fn owners(&self) -> CollectionIndex {
+        self.index().clone()
     }
 
     fn index(&self) -> &CollectionIndex {

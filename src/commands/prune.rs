@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use chroma_wal::chroma::{coverage, truth};
+use chroma_wal::chroma::{coverage, truth, Snapshot};
 use chroma_wal::prune::{self, lossy, preflight, Canceller, JobOptions, Plan, Selection};
 use chroma_wal::{report, units, Error};
 
@@ -40,7 +40,8 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    /// Do not ask for confirmation (needed when stdin is not a terminal). By copy, with --all
+    /// or --collection, the copy then counts the WAL itself: the file is read once.
     #[arg(long, short = 'y')]
     pub yes: bool,
 
@@ -96,6 +97,9 @@ fn confirm(plan: &Plan) -> Result<(), Error> {
 }
 
 pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
+    if let Some(done) = prune_counting_in_copy(args, cancel) {
+        return done;
+    }
     let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
     // Before any of a collection's rows may go, its records must all be in an index Chroma
     // can load or in the WAL above the index's position; otherwise the WAL is how they come
@@ -176,19 +180,8 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // (at 20 GB it is minutes of I/O to give back a few free pages).
     let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
-        let free = snap.free_bytes();
-        let why = if free > 0 && !args.compact {
-            format!(
-                "nothing to prune: no selected topic has rows below its bound, and nothing was \
-                 written. A compaction alone would give back {} of free pages: ask for it with \
-                 --compact",
-                units::bytes(free)
-            )
-        } else {
-            "nothing to prune: no selected topic has rows below its bound, and nothing was \
-             written"
-                .to_string()
-        };
+        let free = if args.compact { 0 } else { snap.free_bytes() };
+        let why = chroma_wal::prune::plan::nothing_to_prune(free, false);
         // A journal beside the file here is a retired one (a hot journal is refused before
         // this point): SQLite ignores it and removes it at its next write.
         let journal = chroma_wal::chroma::db::side_file(&snap.sqlite_path, "-journal");
@@ -226,9 +219,25 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         );
         confirm(&plan).map_err(|e| (e, None))?;
     }
+    run_and_report(args, &snap.persist_dir, &plan, &opts, cancel)
+}
+
+fn run_and_report(
+    args: &PruneArgs,
+    dir: &std::path::Path,
+    plan: &Plan,
+    opts: &JobOptions,
+    cancel: &Canceller,
+) -> Outcome {
     let mut on_event = super::step_printer();
-    match prune::run(&snap.persist_dir, &plan, &opts, cancel, &mut on_event) {
+    match prune::run(dir, plan, opts, cancel, &mut on_event) {
         Ok(r) => {
+            if plan.deferred.is_some() {
+                // The plan's notes came with the copy's count: loudly, as a plan's are.
+                for n in &r.notes {
+                    eprintln!("note: {n}");
+                }
+            }
             if args.json {
                 print_json(&report::report_json(&r));
             } else {
@@ -238,4 +247,55 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
         }
         Err(j) => Err((j.error.clone(), Some(j))),
     }
+}
+
+/// With `--yes` no one reads the plan before the prune runs, so where the prune writes a
+/// compacted copy the copy counts the WAL itself, under the prune's lock (a 20 GB WAL is
+/// read once, not once to plan and again to copy; see `Plan::deferred`). `None`: plan by a
+/// count first, as without `--yes`: a dry run, a topic selection, in place, `--no-vacuum`,
+/// a refusal to say before anything runs, or a disk that could not hold a copy of the whole
+/// file (the copy's size is known only once it is written).
+fn prune_counting_in_copy(args: &PruneArgs, cancel: &Canceller) -> Option<Outcome> {
+    let selection = selection(args);
+    if !args.yes
+        || args.dry_run
+        || args.in_place
+        || args.no_vacuum
+        || matches!(selection, Selection::Topics(_))
+    {
+        return None;
+    }
+    let snap = Snapshot::open(&args.path).ok()?;
+    if !snap.prune_blockers().is_empty() {
+        return None;
+    }
+    let mut plan = Plan::deferred(&snap, &selection).ok()?;
+    if args.orphan_dirs {
+        plan = plan.with_dirs(&snap, None);
+    }
+    let target = args.backup.target();
+    let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
+    if let Some(f) = &folder {
+        chroma_wal::backup::check_backup_folder(&snap.persist_dir, f).ok()?;
+    }
+    let opts = JobOptions {
+        backup: target,
+        vacuum: true,
+        in_place: false,
+        compact: args.compact,
+    };
+    // No row counted: the copy is bounded by the whole file.
+    let space = preflight::space(
+        &snap.persist_dir,
+        snap.sizes.sqlite,
+        0,
+        folder.as_deref(),
+        true,
+        true,
+    );
+    if !space.ok {
+        return None;
+    }
+    let out = run_and_report(args, &snap.persist_dir, &plan, &opts, cancel);
+    Some(out)
 }

@@ -15,13 +15,14 @@ use crate::backup::check_backup_folder;
 use crate::chroma::{db, procs, wal, Sizes, Snapshot, TopicOwner};
 use crate::error::{Error, Result};
 
+use super::counted;
 use super::runner::{interrupted_or, report, Ctx, TopicBound};
 pub use super::runner::{
     BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, StepTime,
     TopicResult, Unit,
 };
 use super::steps::backup::{backup, remove_live_links, write_manifest};
-use super::steps::copy::run_copy;
+use super::steps::copy::{run_copy, Keep};
 use super::steps::delete::{delete, integrity};
 
 /// Run `plan` on its persist dir.
@@ -38,7 +39,8 @@ pub fn run(
     let backup_folder = opts.backup.folder(persist_dir);
     let db_work = plan.effective().next().is_some()
         || (plan.dirs.is_empty() && plan.indexes.is_empty())
-        || opts.compact;
+        || opts.compact
+        || plan.deferred.is_some();
     let mut prune_folder: Option<PathBuf> = None;
     let mut result = if db_work {
         let r = run_db(
@@ -55,7 +57,21 @@ pub fn run(
             .as_ref()
             .and_then(|b| b.parent())
             .map(Path::to_path_buf);
-        r
+        let more = !plan.dirs.is_empty() || !plan.indexes.is_empty();
+        match (r, backup_folder.as_deref()) {
+            // The copy's own count found no row to delete, and its backup went with it: the
+            // folders still go into one.
+            (Ok(rep), Some(b)) if prune_folder.is_none() && more => {
+                match crate::backup::folder_only(persist_dir, b) {
+                    Ok(f) => {
+                        prune_folder = Some(f);
+                        Ok(rep)
+                    }
+                    Err(e) => Err(ctx.fail(Step::Backup, e)),
+                }
+            }
+            (r, _) => r,
+        }
     } else {
         super::folders::prepare(&mut ctx, persist_dir, backup_folder.as_deref()).map(
             |(snap, folder)| {
@@ -253,52 +269,74 @@ fn run_locked(
 ) -> std::result::Result<Report, JobError> {
     // Re-read the catalog under the lock: bounds can only have grown since the plan was made,
     // so each topic is pruned with the smaller of the planned and the current bound.
-    let fresh =
+    let mut fresh =
         Snapshot::read_locked(&snap.persist_dir, conn).map_err(|e| ctx.fail(Step::Preflight, e))?;
-    let mut bounds = effective_bounds(plan, &fresh);
-    let planned: Vec<(String, Option<i64>)> =
-        bounds.iter().map(|b| (b.topic.clone(), b.bound)).collect();
-    let keep = super::guard::under_lock(conn, &fresh, &planned)
-        .map_err(|e| ctx.fail(Step::Preflight, e))?;
-    for b in bounds.iter_mut().filter(|b| keep.contains(&b.topic)) {
-        b.bound = None;
-        b.expected = 0;
-        b.note = Some(
-            "kept whole: its rows hold the WAL's highest seq_id, above a recorded position".into(),
-        );
-    }
-    // Records in no index Chroma can load (a delete the index persisted while SQLite rolled
-    // it back): counted again under the lock, for the collections about to lose rows. Their
-    // WAL is how those records come back.
-    let owner = |topic: &str| match fresh.owner_of(topic) {
-        TopicOwner::Collection(i) => Some(i),
-        TopicOwner::Orphan => None,
-    };
-    let touched: std::collections::HashSet<usize> = bounds
-        .iter()
-        .filter(|b| b.bound.is_some() && b.expected > 0)
-        .filter_map(|b| owner(&b.topic))
-        .collect();
-    let uncovered = crate::chroma::coverage::check(conn, &fresh, &|i| touched.contains(&i))
-        .map_err(|e| ctx.fail(Step::Preflight, e))?;
-    for (i, u) in &uncovered {
-        for b in bounds.iter_mut().filter(|b| owner(&b.topic) == Some(*i)) {
-            b.bound = None;
-            b.expected = 0;
-            b.note = Some(format!("kept whole: {}", u.reason()));
-        }
-    }
     if let (Some(folder), Ok(live)) = (backup_folder, std::fs::metadata(&snap.sqlite_path)) {
         remove_live_links(folder, &live);
     }
+    let in_place_why = if opts.by_copy() {
+        swap::in_place_reason(conn, &snap.sqlite_path).map_err(|e| ctx.fail(Step::Preflight, e))?
+    } else {
+        None
+    };
+    let counted_plan;
+    let plan = match &plan.deferred {
+        // The copy counts the WAL; the plan is settled from its counts (see `counted`).
+        Some(selection) if opts.by_copy() && in_place_why.is_none() => {
+            let rule = counted::rule(conn, &mut fresh, selection)
+                .map_err(|e| ctx.fail(Step::Preflight, e))?;
+            let mut settle = |counts: &swap::CopyCounts| -> Result<_> {
+                let wal = counted::wal_of(&fresh, counts);
+                let p = Plan::build(&fresh, &wal, selection)?;
+                Ok((bounds_under_lock(conn, &fresh, &p)?, p.notes))
+            };
+            let keep = Keep::Counted {
+                rule,
+                settle: &mut settle,
+                compact: opts.compact,
+            };
+            return run_copy(ctx, conn, snap, keep, backup_folder, before, Vec::new());
+        }
+        // In place: counted first, on this connection, under the lock.
+        Some(selection) => {
+            let cancel = ctx.cancel.clone();
+            counted_plan = wal::scan_with(conn, &fresh, &mut |_, _| !cancel.is_cancelled())
+                .and_then(|wal| Plan::build(&fresh, &wal, selection))
+                .map_err(|e| ctx.fail(Step::Preflight, e))?;
+            if counted_plan.rows() == 0 && !opts.compact {
+                for step in [
+                    Step::Backup,
+                    Step::Delete,
+                    Step::Compact,
+                    Step::Verify,
+                    Step::Swap,
+                ] {
+                    ctx.skip(step, "nothing to prune");
+                }
+                let mut notes = counted_plan.notes.clone();
+                notes.push(super::plan::nothing_to_prune(fresh.free_bytes(), false));
+                return Ok(report(
+                    ctx,
+                    snap,
+                    &[],
+                    &HashMap::new(),
+                    notes,
+                    before,
+                    "none",
+                ));
+            }
+            &counted_plan
+        }
+        None => plan,
+    };
+    let bounds = bounds_under_lock(conn, &fresh, plan).map_err(|e| ctx.fail(Step::Preflight, e))?;
 
     let mut notes = plan.notes.clone();
     if opts.by_copy() {
-        let reason = swap::in_place_reason(conn, &snap.sqlite_path)
-            .map_err(|e| ctx.fail(Step::Preflight, e))?;
-        match reason {
+        match in_place_why {
             None => {
-                return run_copy(ctx, conn, snap, bounds, backup_folder, before, notes);
+                let keep = Keep::Planned(bounds);
+                return run_copy(ctx, conn, snap, keep, backup_folder, before, notes);
             }
             Some(why) => {
                 // In place needs more disk than the copy the preflight measured for.
@@ -424,6 +462,43 @@ fn run_locked(
         "delete_only"
     };
     Ok(report(ctx, snap, &bounds, &deleted, notes, before, method))
+}
+
+/// The plan's bounds as they hold under the lock: the catalog re-read (`fresh`), the seq_id
+/// guard on the live file, and the records no index Chroma can load.
+fn bounds_under_lock(conn: &Connection, fresh: &Snapshot, plan: &Plan) -> Result<Vec<TopicBound>> {
+    let mut bounds = effective_bounds(plan, fresh);
+    let planned: Vec<(String, Option<i64>)> =
+        bounds.iter().map(|b| (b.topic.clone(), b.bound)).collect();
+    let keep = super::guard::under_lock(conn, fresh, &planned)?;
+    for b in bounds.iter_mut().filter(|b| keep.contains(&b.topic)) {
+        b.bound = None;
+        b.expected = 0;
+        b.note = Some(
+            "kept whole: its rows hold the WAL's highest seq_id, above a recorded position".into(),
+        );
+    }
+    // Records in no index Chroma can load (a delete the index persisted while SQLite rolled
+    // it back): counted again under the lock, for the collections about to lose rows. Their
+    // WAL is how those records come back.
+    let owner = |topic: &str| match fresh.owner_of(topic) {
+        TopicOwner::Collection(i) => Some(i),
+        TopicOwner::Orphan => None,
+    };
+    let touched: std::collections::HashSet<usize> = bounds
+        .iter()
+        .filter(|b| b.bound.is_some() && b.expected > 0)
+        .filter_map(|b| owner(&b.topic))
+        .collect();
+    let uncovered = crate::chroma::coverage::check(conn, fresh, &|i| touched.contains(&i))?;
+    for (i, u) in &uncovered {
+        for b in bounds.iter_mut().filter(|b| owner(&b.topic) == Some(*i)) {
+            b.bound = None;
+            b.expected = 0;
+            b.note = Some(format!("kept whole: {}", u.reason()));
+        }
+    }
+    Ok(bounds)
 }
 
 fn effective_bounds(plan: &Plan, fresh: &Snapshot) -> Vec<TopicBound> {

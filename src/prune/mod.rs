@@ -5,6 +5,7 @@
 //! folders), [`preflight`], and [`crate::backup`] beside this room. It imports nothing of the
 //! terminal.
 
+mod counted;
 pub mod folders;
 pub mod guard;
 pub mod indexes;

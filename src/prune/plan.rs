@@ -40,6 +40,9 @@ pub struct Plan {
     /// Free pages inside it, which a compaction gives back too.
     pub free_bytes: u64,
     pub dir_bytes: u64,
+    /// Not counted yet: the prune's own copy counts the WAL under its lock and settles the
+    /// topics of this selection from it ([`Plan::deferred`]).
+    pub deferred: Option<Selection>,
 }
 
 impl Plan {
@@ -77,6 +80,39 @@ impl Plan {
             sqlite_bytes: snap.sizes.sqlite,
             free_bytes: snap.free_bytes(),
             dir_bytes: snap.sizes.dir,
+            deferred: None,
+        })
+    }
+
+    /// A plan whose WAL the prune's copy counts, under the prune's lock, for `prune --yes`
+    /// where no one reads the plan before it runs: a 20 GB WAL is read once, not once to
+    /// plan and again to copy. It lists no topic; the job settles them from the copy's counts
+    /// exactly as [`Plan::build`] would from a count, with the guards and the coverage check,
+    /// and copies again if they leave out other rows than the copy did. Names are checked
+    /// here; a topic selection needs the count first (a topic with no rows is an error).
+    pub fn deferred(snap: &Snapshot, selection: &Selection) -> Result<Plan> {
+        match selection {
+            Selection::All => {}
+            Selection::Collections(names) => {
+                for n in names {
+                    snap.find_collection(n)?;
+                }
+            }
+            Selection::Topics(_) => {
+                return Err(Error::Usage(
+                    "a topic selection is planned from a count of the WAL".into(),
+                ))
+            }
+        }
+        Ok(Plan {
+            topics: Vec::new(),
+            dirs: Vec::new(),
+            indexes: Vec::new(),
+            notes: Vec::new(),
+            sqlite_bytes: snap.sizes.sqlite,
+            free_bytes: snap.free_bytes(),
+            dir_bytes: snap.sizes.dir,
+            deferred: Some(selection.clone()),
         })
     }
 
@@ -207,6 +243,28 @@ impl Plan {
             .saturating_sub(self.free_bytes)
             .saturating_sub(self.bytes())
     }
+}
+
+/// What a prune that finds nothing to delete says: nothing was written, and what a
+/// compaction alone would give back (`free_bytes`, asked for with `--compact`). `counted`:
+/// the copy counted the WAL, and its copy was discarded.
+pub fn nothing_to_prune(free_bytes: u64, counted: bool) -> String {
+    let how = if counted {
+        " (counted as the WAL was copied; the copy was discarded)"
+    } else {
+        ""
+    };
+    let mut s = format!(
+        "nothing to prune: no selected topic has rows below its bound{how}, and nothing was \
+         written"
+    );
+    if free_bytes > 0 {
+        s.push_str(&format!(
+            ". A compaction alone would give back {} of free pages: ask for it with --compact",
+            crate::units::bytes(free_bytes)
+        ));
+    }
+    s
 }
 
 fn plan_topic(snap: &Snapshot, t: &crate::chroma::TopicStats) -> PlanTopic {

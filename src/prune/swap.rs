@@ -264,33 +264,77 @@ impl Drop for NewFile {
     }
 }
 
+/// What the copy does with one topic's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicRule {
+    /// Rows with `seq_id` below it are prunable; `None`: none are.
+    pub bound: Option<i64>,
+    /// The prunable rows are left out (the topic is in the prune), or only counted.
+    pub drop: bool,
+}
+
+/// How the copy decides each topic, asked once per topic, the first time one of its rows is
+/// read: a plan's bounds, or a rule from the catalog when the copy itself counts the WAL.
+pub type Rule = Box<dyn Fn(&str) -> TopicRule + Send>;
+
+/// A rule that leaves out the rows below each listed topic's bound and keeps every other.
+pub fn rule_of_bounds(bounds: HashMap<String, i64>) -> Rule {
+    Box::new(move |topic| TopicRule {
+        bound: bounds.get(topic).copied(),
+        drop: true,
+    })
+}
+
+/// One topic as the copy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicCount {
+    pub rule: TopicRule,
+    pub seen: u64,
+    /// Rows below the rule's bound, and those of them left out.
+    pub below: u64,
+    pub left_out: u64,
+    pub min_seq_id: i64,
+    pub max_seq_id: i64,
+}
+
 /// What the copy left out and kept, per topic.
 #[derive(Debug, Default, Clone)]
 pub struct CopyCounts {
-    /// topic → (rows seen, rows left out).
-    pub topics: HashMap<String, (u64, u64)>,
+    pub topics: HashMap<String, TopicCount>,
+    /// The seq_ids the copy walked (`min`, `max` of the table), if it had rows.
+    pub extent: Option<(i64, i64)>,
 }
 
 impl CopyCounts {
     pub fn deleted(&self) -> HashMap<String, u64> {
         self.topics
             .iter()
-            .filter(|(_, v)| v.1 > 0)
-            .map(|(k, v)| (k.clone(), v.1))
+            .filter(|(_, v)| v.left_out > 0)
+            .map(|(k, v)| (k.clone(), v.left_out))
             .collect()
     }
     pub fn kept(&self, topic: &str) -> u64 {
-        self.topics.get(topic).map(|v| v.0 - v.1).unwrap_or(0)
+        self.topics
+            .get(topic)
+            .map(|v| v.seen - v.left_out)
+            .unwrap_or(0)
     }
     pub fn kept_total(&self) -> u64 {
-        self.topics.values().map(|v| v.0 - v.1).sum()
+        self.topics.values().map(|v| v.seen - v.left_out).sum()
+    }
+    pub fn seen_total(&self) -> u64 {
+        self.topics.values().map(|v| v.seen).sum()
+    }
+    pub fn left_out_total(&self) -> u64 {
+        self.topics.values().map(|v| v.left_out).sum()
     }
 }
 
 /// Progress callbacks of [`Copier`].
 pub trait CopyProgress {
-    /// Rows left out so far.
-    fn rows(&mut self, left_out: u64) -> Result<()>;
+    /// Rows read and rows left out so far, and the table's seq_id span (an estimate of its
+    /// rows).
+    fn rows(&mut self, seen: u64, left_out: u64, span: u64) -> Result<()>;
     /// Tables copied so far, of `total`.
     fn tables(&mut self, done: u64, total: u64) -> Result<()>;
 }
@@ -384,41 +428,54 @@ impl Copier {
         Ok(())
     }
 
-    /// Copy embeddings_queue without the rows below each topic's bound, in seq_id chunks.
-    pub fn copy_queue(
-        &self,
-        bounds: &HashMap<String, i64>,
-        progress: &mut dyn CopyProgress,
-    ) -> Result<()> {
-        let b = Arc::new(bounds.clone());
+    /// Copy embeddings_queue, leaving out what `rule` says of each topic, in seq_id chunks;
+    /// every topic's rows are counted on the way (what [`Copier::close`] hands back).
+    pub fn copy_queue(&self, rule: Rule, progress: &mut dyn CopyProgress) -> Result<()> {
         let counts = Arc::clone(&self.counts);
-        // Called once per row of the original: keep it unless its topic has a bound and its
-        // seq_id is below it. Anything unexpected (a non-text topic) is kept.
+        // Called once per row of the original. Anything unexpected (a non-text topic, a
+        // seq_id that is not an integer) is kept.
         self.conn
             .create_scalar_function("cw_keep", 2, FunctionFlags::SQLITE_UTF8, move |ctx| {
                 let Ok(topic) = ctx.get_raw(0).as_str() else {
                     return Ok(true);
                 };
-                let seq: Option<i64> = ctx.get_raw(1).as_i64().ok();
-                let drop = matches!((b.get(topic), seq), (Some(&m), Some(s)) if s < m);
+                let Ok(seq) = ctx.get_raw(1).as_i64() else {
+                    return Ok(true);
+                };
                 let mut c = counts
                     .lock()
                     .map_err(|_| rusqlite::Error::UserFunctionError("poisoned".into()))?;
-                match c.topics.get_mut(topic) {
-                    Some(v) => {
-                        v.0 += 1;
-                        v.1 += drop as u64;
-                    }
-                    None => {
-                        c.topics.insert(topic.to_string(), (1, drop as u64));
-                    }
+                if !c.topics.contains_key(topic) {
+                    let first = TopicCount {
+                        rule: rule(topic),
+                        seen: 0,
+                        below: 0,
+                        left_out: 0,
+                        min_seq_id: seq,
+                        max_seq_id: seq,
+                    };
+                    c.topics.insert(topic.to_string(), first);
                 }
+                let Some(t) = c.topics.get_mut(topic) else {
+                    return Ok(true);
+                };
+                t.seen += 1;
+                t.min_seq_id = t.min_seq_id.min(seq);
+                t.max_seq_id = t.max_seq_id.max(seq);
+                let below = t.rule.bound.is_some_and(|b| seq < b);
+                t.below += below as u64;
+                let drop = below && t.rule.drop;
+                t.left_out += drop as u64;
                 Ok(!drop)
             })?;
-        if let Some((lo, hi)) =
-            crate::chroma::ranged::extent_of(&self.conn, "src.embeddings_queue", "seq_id")?
-        {
+        let extent =
+            crate::chroma::ranged::extent_of(&self.conn, "src.embeddings_queue", "seq_id")?;
+        if let Ok(mut c) = self.counts.lock() {
+            c.extent = extent;
+        }
+        if let Some((lo, hi)) = extent {
             let span = (hi as i128 - lo as i128).max(1);
+            let estimate = (span as u64).saturating_add(1);
             let chunk = (span / 200).clamp(10_000, 1_000_000) as i64;
             let mut st = self.conn.prepare(
                 "INSERT INTO main.embeddings_queue SELECT * FROM src.embeddings_queue \
@@ -431,8 +488,8 @@ impl Copier {
             loop {
                 let end = start.saturating_add(chunk - 1).min(hi);
                 st.execute([start, end])?;
-                let left_out = self.left_out();
-                progress.rows(left_out)?;
+                let (seen, left_out) = self.so_far();
+                progress.rows(seen, left_out, estimate)?;
                 if end >= hi {
                     break;
                 }
@@ -446,11 +503,11 @@ impl Copier {
         Ok(())
     }
 
-    fn left_out(&self) -> u64 {
+    fn so_far(&self) -> (u64, u64) {
         self.counts
             .lock()
-            .map(|c| c.topics.values().map(|v| v.1).sum())
-            .unwrap_or(0)
+            .map(|c| (c.seen_total(), c.left_out_total()))
+            .unwrap_or((0, 0))
     }
 
     /// Copy every other table whole, then the schema rows of virtual tables and views and
@@ -479,6 +536,11 @@ impl Copier {
         ))?;
         self.conn.execute_batch("COMMIT")?;
         Ok(())
+    }
+
+    /// What the copy has counted so far.
+    pub fn counts(&self) -> CopyCounts {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// Close the writing connection and hand back what was counted.

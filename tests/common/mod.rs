@@ -323,3 +323,32 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.path).status();
     }
 }
+
+/// What Chroma 0.5.6–0.5.12 could leave: a collection's rows at and above its bound deleted
+/// by someone else, and the WAL's top held by a deleted collection's topic. Returns the
+/// orphan topic, papers' topic and bound, and the highest position recorded.
+pub fn lost_rows_and_an_orphan_on_top(dir: &Path) -> (String, String, i64, i64) {
+    let v = json_of(&["info", "--json"], dir);
+    let papers = collection(&v, "papers", "acme");
+    let papers_topic = papers["topic"].as_str().unwrap().to_string();
+    let m = papers["prune_bound"].as_i64().unwrap();
+    let highest = papers["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["max_seq_id"].as_i64())
+        .max()
+        .unwrap();
+    let orphan = "persistent://default/default/00000000-0000-4000-8000-00000000abcd";
+    let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    c.execute("DELETE FROM embeddings_queue WHERE seq_id >= ?1", [m])
+        .unwrap();
+    for i in 0..5 {
+        c.execute(
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id) VALUES (?1, 0, ?2, 'x')",
+            rusqlite::params![highest + 1 + i, orphan],
+        )
+        .unwrap();
+    }
+    (orphan.to_string(), papers_topic, m, highest)
+}

@@ -144,6 +144,16 @@ pub(in crate::prune) fn remove_live_links(folder: &Path, live: &std::fs::Metadat
     }
 }
 
+/// Take back a backup of a file the prune did not change (the `.partial` link of the live
+/// file, or a copy of it): the file, its manifest, and its prune folder once empty.
+pub(in crate::prune) fn discard_backup(file: &Path) {
+    let _ = std::fs::remove_file(file);
+    if let Some(folder) = file.parent() {
+        let _ = std::fs::remove_file(folder.join(crate::backup::MANIFEST));
+        let _ = std::fs::remove_dir(folder);
+    }
+}
+
 /// Record the backup in its prune folder (before anything of the dir changes).
 pub(in crate::prune) fn write_manifest(
     persist_dir: &Path,

@@ -12,24 +12,56 @@ use crate::error::{Error, Result};
 use crate::prune::runner::{
     or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step, Throttle, TopicBound, Unit,
 };
-use crate::prune::steps::backup::{backup, link_backup, write_manifest};
-use crate::prune::{swap, walmode};
+use crate::prune::steps::backup::{backup, discard_backup, link_backup, write_manifest};
+use crate::prune::{counted, swap, walmode};
+
+/// Builds the plan's bounds, and its notes, from what a copy counted.
+pub(in crate::prune) type Settle<'a> =
+    &'a mut dyn FnMut(&swap::CopyCounts) -> Result<(Vec<TopicBound>, Vec<String>)>;
+
+/// Which rows the copy leaves out.
+pub(in crate::prune) enum Keep<'a> {
+    /// Those below the plan's bounds (the WAL was counted before the prune).
+    Planned(Vec<TopicBound>),
+    /// Those of `rule`, the WAL counted by the copy itself ([`counted`]): `settle` builds the
+    /// plan's bounds and notes from the copy's counts; with `compact` the copy is kept even
+    /// when nothing is to go.
+    Counted {
+        rule: swap::Rule,
+        settle: Settle<'a>,
+        compact: bool,
+    },
+}
+
+/// How the copy ended.
+pub(in crate::prune) enum Copied {
+    /// Swapped in: the rows deleted per topic, and the bounds they were deleted below.
+    Swapped(HashMap<String, u64>, Vec<TopicBound>),
+    /// The copy's count found nothing to delete: discarded, the dir untouched.
+    Nothing(Vec<TopicBound>),
+}
 
 /// Progress of the copy, as job events; also where a cancel is noticed between chunks.
 pub(in crate::prune) struct CopyEvents<'a, 'b> {
     c: &'a mut Ctx<'b>,
     throttle: Throttle,
-    expected: u64,
+    /// Rows the plan said go; `None` when the copy counts them: then rows read are shown
+    /// against the table's seq_id span.
+    expected: Option<u64>,
 }
 
 impl swap::CopyProgress for CopyEvents<'_, '_> {
-    fn rows(&mut self, left_out: u64) -> Result<()> {
+    fn rows(&mut self, seen: u64, left_out: u64, span: u64) -> Result<()> {
         self.c.check_cancel(Step::Delete)?;
         if self.throttle.ready() {
+            let (done, total) = match self.expected {
+                Some(e) => (left_out.min(e), e),
+                None => (seen, span.max(seen)),
+            };
             (self.c.events)(Event::Progress {
                 step: Step::Delete,
-                done: left_out.min(self.expected),
-                total: Some(self.expected),
+                done,
+                total: Some(total),
             });
         }
         Ok(())
@@ -52,7 +84,7 @@ pub(in crate::prune) fn run_copy(
     ctx: &mut Ctx<'_>,
     conn: &Connection,
     snap: &Snapshot,
-    bounds: Vec<TopicBound>,
+    keep: Keep<'_>,
     backup_folder: Option<&Path>,
     before: &Sizes,
     mut notes: Vec<String>,
@@ -62,17 +94,34 @@ pub(in crate::prune) fn run_copy(
         ctx,
         conn,
         snap,
-        &bounds,
+        keep,
         backup_folder,
         &mut linked,
         &mut notes,
     ) {
-        Ok(deleted) => Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy")),
+        Ok(Copied::Swapped(deleted, bounds)) => {
+            Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy"))
+        }
+        Ok(Copied::Nothing(bounds)) => {
+            notes.push(crate::prune::plan::nothing_to_prune(
+                snap.free_bytes(),
+                true,
+            ));
+            Ok(report(
+                ctx,
+                snap,
+                &bounds,
+                &HashMap::new(),
+                notes,
+                before,
+                "none",
+            ))
+        }
         Err(mut e) => {
             // Not swapped: a hard link would follow the live file from now on, so it is no
             // backup. Remove it (the original is untouched).
             if let (Some((partial, _)), DirState::Untouched) = (&linked, e.state) {
-                let _ = std::fs::remove_file(partial);
+                discard_backup(partial);
                 e.backup = None;
             }
             Err(e)
@@ -80,15 +129,44 @@ pub(in crate::prune) fn run_copy(
     }
 }
 
+/// Write the new file and copy the WAL into it, leaving out what `rule` says.
+fn copy_wal(
+    c: &mut Ctx<'_>,
+    snap: &Snapshot,
+    header: &swap::Header,
+    like: &std::fs::Metadata,
+    rule: swap::Rule,
+    expected: Option<u64>,
+) -> Result<(swap::NewFile, swap::Copier)> {
+    let cancel = c.cancel.clone();
+    let new = swap::NewFile::create(&snap.persist_dir, like)?;
+    let copier = swap::Copier::open(&new, &snap.sqlite_path, header)?;
+    cancel.attach_handle(copier.interrupt_handle());
+    let mut ev = CopyEvents {
+        c,
+        throttle: Throttle::new(),
+        expected,
+    };
+    copier
+        .create_schema()
+        .and_then(|_| copier.copy_queue(rule, &mut ev))
+        .map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
+    Ok((new, copier))
+}
+
+fn expected_rows(bounds: &[TopicBound]) -> u64 {
+    bounds.iter().map(|b| b.expected).sum()
+}
+
 pub(in crate::prune) fn copy_steps(
     ctx: &mut Ctx<'_>,
     conn: &Connection,
     snap: &Snapshot,
-    bounds: &[TopicBound],
+    keep: Keep<'_>,
     backup_folder: Option<&Path>,
     linked: &mut Option<(PathBuf, PathBuf)>,
     notes: &mut Vec<String>,
-) -> std::result::Result<HashMap<String, u64>, JobError> {
+) -> std::result::Result<Copied, JobError> {
     use std::os::unix::fs::MetadataExt;
     let prelude = (|| -> Result<_> {
         swap::remove_leftovers(&snap.persist_dir);
@@ -104,64 +182,107 @@ pub(in crate::prune) fn copy_steps(
     // 2. Backup: the original file itself, hard-linked into the backup folder (it is never
     // written from here on), or a verified page copy where a link cannot be made. The link
     // keeps its `.partial` name until the swap: before it, it is the live file, not a backup.
-    match backup_folder {
-        Some(folder) => {
-            let path =
-                ctx.timed(
-                    Step::Backup,
-                    Some(pages * page_size),
-                    Unit::Bytes,
-                    |c| match link_backup(&snap.sqlite_path, folder, pages * page_size) {
-                        Ok((partial, dest)) => {
-                            *linked = Some((partial, dest.clone()));
-                            write_manifest(&snap.persist_dir, &dest, "copy", pages * page_size)?;
-                            let d =
-                                format!("{} (hard link of the untouched original)", dest.display());
-                            Ok((dest, Some(d)))
-                        }
-                        Err(why) => {
-                            let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
-                            write_manifest(&snap.persist_dir, &p, "copy", pages * page_size)?;
-                            let d = format!("{} (copied: {why})", p.display());
-                            Ok((p, Some(d)))
-                        }
-                    },
-                )?;
-            ctx.backup = Some(path);
-        }
-        None => ctx.skip(Step::Backup, "--no-backup"),
+    // A copy that counts the WAL itself makes its backup once it knows there is something
+    // to delete (a prune that deletes nothing writes nothing, not even a backup).
+    let mut backup_step = |ctx: &mut Ctx<'_>| -> std::result::Result<(), JobError> {
+        let Some(folder) = backup_folder else {
+            ctx.skip(Step::Backup, "--no-backup");
+            return Ok(());
+        };
+        let bytes = pages * page_size;
+        let path = ctx.timed(
+            Step::Backup,
+            Some(bytes),
+            Unit::Bytes,
+            |c| match link_backup(&snap.sqlite_path, folder, bytes) {
+                Ok((partial, dest)) => {
+                    *linked = Some((partial, dest.clone()));
+                    write_manifest(&snap.persist_dir, &dest, "copy", bytes)?;
+                    let d = format!("{} (hard link of the untouched original)", dest.display());
+                    Ok((dest, Some(d)))
+                }
+                Err(why) => {
+                    let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
+                    write_manifest(&snap.persist_dir, &p, "copy", bytes)?;
+                    let d = format!("{} (copied: {why})", p.display());
+                    Ok((p, Some(d)))
+                }
+            },
+        )?;
+        ctx.backup = Some(path);
+        Ok(())
+    };
+    if matches!(keep, Keep::Planned(_)) {
+        backup_step(ctx)?;
     }
 
     // 3. Delete: the kept WAL rows into a new file.
-    let keep_bounds: HashMap<String, i64> = bounds
-        .iter()
-        .filter(|b| b.expected > 0)
-        .filter_map(|b| b.bound.map(|m| (b.topic.clone(), m)))
-        .collect();
-    let expected: u64 = bounds.iter().map(|b| b.expected).sum();
     let cancel = ctx.cancel.clone();
-    let (mut new, copier) = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
-        let new = swap::NewFile::create(&snap.persist_dir, &meta)?;
-        let copier = swap::Copier::open(&new, &snap.sqlite_path, &header)?;
-        cancel.attach_handle(copier.interrupt_handle());
-        let mut ev = CopyEvents {
-            c,
-            throttle: Throttle::new(),
-            expected,
+    let counted_compact = match &keep {
+        Keep::Counted { compact, .. } => Some(*compact),
+        Keep::Planned(_) => None,
+    };
+    let total = match &keep {
+        Keep::Planned(bounds) => Some(expected_rows(bounds)),
+        // Rows read, against the table's seq_id span.
+        Keep::Counted { .. } => crate::chroma::ranged::extent(conn)
+            .ok()
+            .flatten()
+            .map(|(lo, hi)| (hi.saturating_sub(lo) as u64).saturating_add(1)),
+    };
+    let (mut new, copier, bounds) = ctx.timed(Step::Delete, total, Unit::Rows, |c| {
+        let (rule, settle) = match keep {
+            Keep::Planned(bounds) => {
+                let rule = swap::rule_of_bounds(counted::keep_bounds(&bounds));
+                let expected = Some(expected_rows(&bounds));
+                let (new, copier) = copy_wal(c, snap, &header, &meta, rule, expected)?;
+                return Ok(((new, copier, bounds), None));
+            }
+            Keep::Counted { rule, settle, .. } => (rule, settle),
         };
-        copier
-            .create_schema()
-            .and_then(|_| copier.copy_queue(&keep_bounds, &mut ev))
-            .map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
-        Ok(((new, copier), None))
+        let (new, copier) = copy_wal(c, snap, &header, &meta, rule, None)?;
+        let counts = copier.counts();
+        let (bounds, plan_notes) = settle(&counts)?;
+        notes.extend(plan_notes);
+        c.check_cancel(Step::Delete)?;
+        if counted::copied_as_planned(&bounds, &counts) {
+            let d = format!(
+                "{} rows read and counted in the copy",
+                crate::units::count(counts.seen_total())
+            );
+            return Ok(((new, copier, bounds), Some(d)));
+        }
+        // The plan keeps rows this copy left out (the seq_id guard, or records only the
+        // WAL holds): copy again, with the plan's bounds.
+        drop(copier);
+        drop(new);
+        let rule = swap::rule_of_bounds(counted::keep_bounds(&bounds));
+        let expected = Some(expected_rows(&bounds));
+        let (new, copier) = copy_wal(c, snap, &header, &meta, rule, expected)?;
+        let d = "copied twice: the plan built from the first copy's count keeps rows it left out";
+        Ok(((new, copier, bounds), Some(d.into())))
     })?;
+    if counted_compact == Some(false) && expected_rows(&bounds) == 0 {
+        cancel.detach();
+        drop(copier);
+        drop(new);
+        for step in [Step::Backup, Step::Compact, Step::Verify, Step::Swap] {
+            ctx.skip(step, "nothing to prune");
+        }
+        return Ok(Copied::Nothing(bounds));
+    }
+    if counted_compact.is_some() {
+        backup_step(ctx)?;
+    }
+    let keep_bounds = counted::keep_bounds(&bounds);
+    let expected = expected_rows(&bounds);
 
     // 4. Compact: every other table, the header values, one commit; the fsync starts.
     let (counts, flush) = ctx.timed(Step::Compact, Some(tables), Unit::Tables, |c| {
         let mut ev = CopyEvents {
             c,
             throttle: Throttle::new(),
-            expected,
+            expected: Some(expected),
         };
         copier
             .copy_rest(&header, &mut ev)
@@ -252,5 +373,5 @@ pub(in crate::prune) fn copy_steps(
             "the backup is the original file itself (a hard link), so it took no copy".into(),
         );
     }
-    Ok(counts.deleted())
+    Ok(Copied::Swapped(counts.deleted(), bounds))
 }

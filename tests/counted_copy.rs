@@ -1,0 +1,191 @@
+//! A prune whose copy counts the WAL (`prune --yes` by copy: `Plan::deferred`) against one
+//! that counts first (`Plan::build`, as the dry run, the question and the explorer plan):
+//! the same rows go, the same file comes out, and where the plan keeps rows the copy left
+//! out, the copy is made again.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chroma_wal::chroma::{coverage, wal, Snapshot};
+use chroma_wal::prune::{
+    self, BackupTarget, Canceller, Event, JobOptions, Plan, Report, Selection, Step,
+};
+use common::*;
+
+fn opts(backup: BackupTarget) -> JobOptions {
+    JobOptions {
+        backup,
+        vacuum: true,
+        in_place: false,
+        compact: false,
+    }
+}
+
+/// What the prune command does without `--yes`: count, the coverage check of the
+/// collections that would lose rows, the plan.
+fn counted_first(dir: &Path, selection: &Selection) -> Plan {
+    let mut snap = Snapshot::open(dir).unwrap();
+    let mut stats = wal::scan(&snap, &mut |_, _| true).unwrap();
+    let touched = coverage::with_prunable_rows(&stats);
+    coverage::apply(&mut snap, &mut stats, &|i| touched.contains(&i)).unwrap();
+    Plan::build(&snap, &stats, selection).unwrap()
+}
+
+/// Run `plan`; the report and the delete step's detail.
+fn run(dir: &Path, plan: &Plan, backup: BackupTarget) -> (Report, String) {
+    let mut detail = String::new();
+    let r = prune::run(dir, plan, &opts(backup), &Canceller::new(), &mut |e| {
+        if let Event::Finished {
+            step: Step::Delete,
+            detail: Some(d),
+            ..
+        } = e
+        {
+            detail = d;
+        }
+    })
+    .unwrap();
+    (r, detail)
+}
+
+fn deleted(r: &Report) -> BTreeMap<String, u64> {
+    r.topics
+        .iter()
+        .filter(|t| t.rows_deleted > 0)
+        .map(|t| (t.topic.clone(), t.rows_deleted))
+        .collect()
+}
+
+/// Prune two copies of `fixture`, one each way, and compare.
+fn both_ways(fixture: &str, selection: &dyn Fn(&Path) -> Selection, damage: &dyn Fn(&Path)) {
+    let (_a, first) = fixture_copy(fixture);
+    let (_b, second) = fixture_copy(fixture);
+    damage(&first);
+    damage(&second);
+    let sel = selection(&first);
+    let plan = counted_first(&first, &sel);
+    let planned = plan.rows();
+    let snap = Snapshot::open(&second).unwrap();
+    let (rb, detail) = run(
+        &second,
+        &Plan::deferred(&snap, &sel).unwrap(),
+        BackupTarget::Off,
+    );
+    if planned == 0 {
+        // The command stops at such a plan; the copy that counted found the same.
+        assert_eq!(rb.method, "none", "{fixture} {sel:?}");
+        assert_eq!(owned_state(&first), owned_state(&second), "{fixture}");
+        return;
+    }
+    let (ra, _) = run(&first, &plan, BackupTarget::Off);
+    assert_eq!(deleted(&ra), deleted(&rb), "{fixture} {sel:?}: {detail}");
+    assert_eq!(ra.rows_deleted, planned, "{fixture} {sel:?}");
+    assert_eq!(topic_counts(&first), topic_counts(&second), "{fixture}");
+    assert_eq!(owned_state(&first), owned_state(&second), "{fixture}");
+    // The same rows and tables, written the same way: the same bytes.
+    let bytes = |d: &Path| std::fs::read(d.join("chroma.sqlite3")).unwrap();
+    let (x, y) = (bytes(&first), bytes(&second));
+    let at = x.iter().zip(&y).position(|(a, b)| a != b);
+    assert!(
+        x == y,
+        "{fixture} {sel:?}: files differ ({} and {} bytes, first at {at:?})",
+        x.len(),
+        y.len()
+    );
+    assert!(
+        detail.contains("counted in the copy") || detail.contains("copied twice"),
+        "{fixture}: {detail}"
+    );
+}
+
+#[test]
+fn counting_in_the_copy_prunes_exactly_what_counting_first_does() {
+    for fixture in all_fixtures() {
+        both_ways(fixture, &|_| Selection::All, &|_| {});
+        // One collection by id: the first with rows to lose, or the first at all.
+        let one = |d: &Path| {
+            let v = json_of(&["info", "--json"], d);
+            let cs = v["collections"].as_array().unwrap();
+            let c = cs
+                .iter()
+                .find(|c| c["prunable_rows"].as_u64().unwrap_or(0) > 0)
+                .unwrap_or(&cs[0]);
+            Selection::Collections(vec![c["id"].as_str().unwrap().to_string()])
+        };
+        both_ways(fixture, &one, &|_| {});
+    }
+}
+
+#[test]
+fn a_plan_that_keeps_rows_the_copy_left_out_copies_again() {
+    // The seq_id guard: rows at and above papers' bound lost before, and an orphan topic
+    // holding the WAL's top. The copy's rule leaves the orphan out; the plan built from its
+    // count keeps it whole, so the copy is made again with the plan's bounds.
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let (orphan, _, _, _) = lost_rows_and_an_orphan_on_top(&dir);
+    let snap = Snapshot::open(&dir).unwrap();
+    let (r, detail) = run(
+        &dir,
+        &Plan::deferred(&snap, &Selection::All).unwrap(),
+        BackupTarget::Off,
+    );
+    assert!(detail.contains("copied twice"), "{detail}");
+    assert_eq!(topic_counts(&dir).get(&orphan).map(|c| c.0), Some(5));
+    assert!(r.rows_deleted > 0);
+    // And exactly as a plan that counted first.
+    both_ways("v1_5_9", &|_| Selection::All, &|d| {
+        lost_rows_and_an_orphan_on_top(d);
+    });
+}
+
+#[test]
+fn nothing_to_delete_writes_nothing_not_even_a_backup_but_folders_still_get_one() {
+    // Chroma purged this dir's WAL itself: nothing to delete.
+    let (t, dir) = fixture_copy("orphans_v0_6_3");
+    let backups = t.path().join("chroma-wal-backups");
+    let folders = |d: &Path| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let made = folders(&backups);
+    // The copy is discarded, the file untouched, no backup made.
+    let file = dir.join("chroma.sqlite3");
+    let bytes = std::fs::read(&file).unwrap();
+    let snap = Snapshot::open(&dir).unwrap();
+    let (again, _) = run(
+        &dir,
+        &Plan::deferred(&snap, &Selection::All).unwrap(),
+        BackupTarget::Default,
+    );
+    assert_eq!(again.rows_deleted, 0);
+    assert_eq!(again.method, "none");
+    assert!(
+        again.notes.iter().any(|n| n.contains("nothing to prune")),
+        "{:?}",
+        again.notes
+    );
+    assert_eq!(bytes, std::fs::read(&file).unwrap());
+    assert_eq!(folders(&backups), made, "a backup was made of nothing");
+    assert!(!dir.join("chroma.sqlite3.chroma-wal-new").exists());
+    // With the orphan folders asked for too: the WAL is still untouched, and the folders
+    // go into a backup folder of their own, not deleted.
+    let snap = Snapshot::open(&dir).unwrap();
+    assert!(
+        !snap.orphan_segment_dirs.is_empty(),
+        "the fixture has orphans"
+    );
+    let plan = Plan::deferred(&snap, &Selection::All)
+        .unwrap()
+        .with_dirs(&snap, None);
+    let (r, _) = run(&dir, &plan, BackupTarget::Default);
+    assert_eq!(r.rows_deleted, 0);
+    assert!(!r.dirs_removed.is_empty());
+    for d in &r.dirs_removed {
+        let to = d
+            .moved_to
+            .as_ref()
+            .expect("moved into the backup, not deleted");
+        assert!(to.starts_with(&backups), "{}", to.display());
+        assert!(to.exists());
+    }
+    assert_eq!(bytes, std::fs::read(&file).unwrap());
+}
