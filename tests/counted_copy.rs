@@ -58,8 +58,14 @@ fn deleted(r: &Report) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Prune two copies of `fixture`, one each way, and compare.
-fn both_ways(fixture: &str, selection: &dyn Fn(&Path) -> Selection, damage: &dyn Fn(&Path)) {
+/// Prune two copies of `fixture`, one each way, and compare. `how`: what the counting
+/// copy's delete step says it did ("counted in the copy", or "copied twice").
+fn both_ways(
+    fixture: &str,
+    selection: &dyn Fn(&Path) -> Selection,
+    damage: &dyn Fn(&Path),
+    how: &str,
+) {
     let (_a, first) = fixture_copy(fixture);
     let (_b, second) = fixture_copy(fixture);
     damage(&first);
@@ -73,10 +79,12 @@ fn both_ways(fixture: &str, selection: &dyn Fn(&Path) -> Selection, damage: &dyn
         &Plan::deferred(&snap, &sel).unwrap(),
         BackupTarget::Off,
     );
+    let bytes = |d: &Path| std::fs::read(d.join("chroma.sqlite3")).unwrap();
     if planned == 0 {
-        // The command stops at such a plan; the copy that counted found the same.
-        assert_eq!(rb.method, "none", "{fixture} {sel:?}");
-        assert_eq!(owned_state(&first), owned_state(&second), "{fixture}");
+        // The command stops at such a plan; the copy that counted found the same, and left
+        // the file as the other copy still is, byte for byte.
+        assert_eq!(rb.method, "nothing", "{fixture} {sel:?}");
+        assert!(bytes(&first) == bytes(&second), "{fixture} {sel:?}");
         return;
     }
     let (ra, _) = run(&first, &plan, BackupTarget::Off);
@@ -85,7 +93,6 @@ fn both_ways(fixture: &str, selection: &dyn Fn(&Path) -> Selection, damage: &dyn
     assert_eq!(topic_counts(&first), topic_counts(&second), "{fixture}");
     assert_eq!(owned_state(&first), owned_state(&second), "{fixture}");
     // The same rows and tables, written the same way: the same bytes.
-    let bytes = |d: &Path| std::fs::read(d.join("chroma.sqlite3")).unwrap();
     let (x, y) = (bytes(&first), bytes(&second));
     let at = x.iter().zip(&y).position(|(a, b)| a != b);
     assert!(
@@ -94,16 +101,13 @@ fn both_ways(fixture: &str, selection: &dyn Fn(&Path) -> Selection, damage: &dyn
         x.len(),
         y.len()
     );
-    assert!(
-        detail.contains("counted in the copy") || detail.contains("copied twice"),
-        "{fixture}: {detail}"
-    );
+    assert!(detail.contains(how), "{fixture}: {detail}");
 }
 
 #[test]
 fn counting_in_the_copy_prunes_exactly_what_counting_first_does() {
     for fixture in all_fixtures() {
-        both_ways(fixture, &|_| Selection::All, &|_| {});
+        both_ways(fixture, &|_| Selection::All, &|_| {}, "counted in the copy");
         // One collection by id: the first with rows to lose, or the first at all.
         let one = |d: &Path| {
             let v = json_of(&["info", "--json"], d);
@@ -114,7 +118,7 @@ fn counting_in_the_copy_prunes_exactly_what_counting_first_does() {
                 .unwrap_or(&cs[0]);
             Selection::Collections(vec![c["id"].as_str().unwrap().to_string()])
         };
-        both_ways(fixture, &one, &|_| {});
+        both_ways(fixture, &one, &|_| {}, "counted in the copy");
     }
 }
 
@@ -135,9 +139,98 @@ fn a_plan_that_keeps_rows_the_copy_left_out_copies_again() {
     assert_eq!(topic_counts(&dir).get(&orphan).map(|c| c.0), Some(5));
     assert!(r.rows_deleted > 0);
     // And exactly as a plan that counted first.
-    both_ways("v1_5_9", &|_| Selection::All, &|d| {
-        lost_rows_and_an_orphan_on_top(d);
-    });
+    both_ways(
+        "v1_5_9",
+        &|_| Selection::All,
+        &|d| {
+            lost_rows_and_an_orphan_on_top(d);
+        },
+        "copied twice",
+    );
+}
+
+/// The first rows of a collection's topic moved to the topic of a collection that is gone
+/// (as 0.5.x leave a deleted collection's rows), below the WAL's top.
+fn orphan_rows_below_the_top(dir: &Path) {
+    let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    let n = c
+        .execute(
+            "UPDATE embeddings_queue SET topic = \
+             'persistent://default/default/00000000-0000-4000-8000-0000000000aa' \
+             WHERE seq_id IN (SELECT seq_id FROM embeddings_queue ORDER BY seq_id LIMIT 3)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn an_orphan_topic_goes_whole_with_all_and_stays_with_one_collection() {
+    let orphan = "persistent://default/default/00000000-0000-4000-8000-0000000000aa";
+    for fixture in ["v0_5_5", "v1_5_9"] {
+        both_ways(
+            fixture,
+            &|_| Selection::All,
+            &orphan_rows_below_the_top,
+            "counted in the copy",
+        );
+        let (_t, dir) = fixture_copy(fixture);
+        orphan_rows_below_the_top(&dir);
+        let snap = Snapshot::open(&dir).unwrap();
+        run(
+            &dir,
+            &Plan::deferred(&snap, &Selection::All).unwrap(),
+            BackupTarget::Off,
+        );
+        assert_eq!(topic_counts(&dir).get(orphan), None, "{fixture}");
+        // One collection named: the orphan topic is not its, and stays.
+        let one = |d: &Path| {
+            let v = json_of(&["info", "--json"], d);
+            let c = &v["collections"][0];
+            Selection::Collections(vec![c["id"].as_str().unwrap().to_string()])
+        };
+        both_ways(fixture, &one, &orphan_rows_below_the_top, "");
+        let (_t, dir) = fixture_copy(fixture);
+        orphan_rows_below_the_top(&dir);
+        let snap = Snapshot::open(&dir).unwrap();
+        run(
+            &dir,
+            &Plan::deferred(&snap, &one(&dir)).unwrap(),
+            BackupTarget::Off,
+        );
+        assert_eq!(topic_counts(&dir)[orphan].0, 3, "{fixture}");
+    }
+}
+
+#[test]
+fn the_backup_comes_after_the_count_and_is_the_untouched_original() {
+    let (t, dir) = fixture_copy("v1_5_9");
+    let original = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
+    let snap = Snapshot::open(&dir).unwrap();
+    let mut order = Vec::new();
+    let r = prune::run(
+        &dir,
+        &Plan::deferred(&snap, &Selection::All).unwrap(),
+        &opts(BackupTarget::Default),
+        &Canceller::new(),
+        &mut |e| {
+            if let Event::Finished { step, .. } = e {
+                order.push(step.name());
+            }
+        },
+    )
+    .unwrap();
+    assert!(r.rows_deleted > 0);
+    assert_eq!(&order[..3], ["preflight", "delete", "backup"]);
+    let b = r.backup.expect("a backup");
+    assert!(b.starts_with(t.path().join("chroma-wal-backups")));
+    assert_eq!(std::fs::read(&b).unwrap(), original);
+    let left: Vec<_> = files_below(b.parent().unwrap())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_ne!(std::fs::read(dir.join("chroma.sqlite3")).unwrap(), original);
 }
 
 #[test]
@@ -157,7 +250,7 @@ fn nothing_to_delete_writes_nothing_not_even_a_backup_but_folders_still_get_one(
         BackupTarget::Default,
     );
     assert_eq!(again.rows_deleted, 0);
-    assert_eq!(again.method, "none");
+    assert_eq!(again.method, "nothing");
     assert!(
         again.notes.iter().any(|n| n.contains("nothing to prune")),
         "{:?}",

@@ -180,19 +180,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // (at 20 GB it is minutes of I/O to give back a few free pages).
     let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
-        let free = if args.compact { 0 } else { snap.free_bytes() };
-        let why = chroma_wal::prune::plan::nothing_to_prune(free, false);
-        // A journal beside the file here is a retired one (a hot journal is refused before
-        // this point): SQLite ignores it and removes it at its next write.
-        let journal = chroma_wal::chroma::db::side_file(&snap.sqlite_path, "-journal");
-        let why = if journal.exists() {
-            format!(
-                "{why}. A retired chroma.sqlite3-journal (of an interrupted transaction) is \
-                 beside it; SQLite removes it at its next write"
-            )
-        } else {
-            why
-        };
+        let why = chroma_wal::prune::plan::nothing_to_prune(&snap, args.compact, false);
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);
             v["dry_run"] = serde_json::Value::Bool(false);
@@ -239,7 +227,14 @@ fn run_and_report(
                 }
             }
             if args.json {
-                print_json(&report::report_json(&r));
+                let mut v = report::report_json(&r);
+                if r.method == "nothing" {
+                    // As a plan that counted first says it.
+                    if let Some(n) = r.notes.iter().find(|n| n.starts_with("nothing to prune")) {
+                        v["message"] = serde_json::Value::String(n.clone());
+                    }
+                }
+                print_json(&v);
             } else {
                 print!("{}", report::report_text(&r));
             }

@@ -279,6 +279,9 @@ fn run_locked(
     } else {
         None
     };
+    // A compaction alone is asked for by name, and only where there are free pages to give
+    // back (as the command decides for a plan that counted first).
+    let compact = opts.compact && fresh.free_bytes() > 0;
     let counted_plan;
     let plan = match &plan.deferred {
         // The copy counts the WAL; the plan is settled from its counts (see `counted`).
@@ -293,17 +296,20 @@ fn run_locked(
             let keep = Keep::Counted {
                 rule,
                 settle: &mut settle,
-                compact: opts.compact,
+                compact,
             };
-            return run_copy(ctx, conn, snap, keep, backup_folder, before, Vec::new());
+            let notes = plan.notes.clone();
+            return run_copy(ctx, conn, snap, keep, backup_folder, before, notes);
         }
         // In place: counted first, on this connection, under the lock.
         Some(selection) => {
             let cancel = ctx.cancel.clone();
-            counted_plan = wal::scan_with(conn, &fresh, &mut |_, _| !cancel.is_cancelled())
+            let mut p = wal::scan_with(conn, &fresh, &mut |_, _| !cancel.is_cancelled())
                 .and_then(|wal| Plan::build(&fresh, &wal, selection))
                 .map_err(|e| ctx.fail(Step::Preflight, e))?;
-            if counted_plan.rows() == 0 && !opts.compact {
+            p.notes.splice(0..0, plan.notes.iter().cloned());
+            counted_plan = p;
+            if counted_plan.rows() == 0 && !compact {
                 for step in [
                     Step::Backup,
                     Step::Delete,
@@ -314,7 +320,7 @@ fn run_locked(
                     ctx.skip(step, "nothing to prune");
                 }
                 let mut notes = counted_plan.notes.clone();
-                notes.push(super::plan::nothing_to_prune(fresh.free_bytes(), false));
+                notes.push(super::plan::nothing_to_prune(&fresh, opts.compact, false));
                 return Ok(report(
                     ctx,
                     snap,
@@ -322,7 +328,7 @@ fn run_locked(
                     &HashMap::new(),
                     notes,
                     before,
-                    "none",
+                    "nothing",
                 ));
             }
             &counted_plan

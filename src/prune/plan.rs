@@ -245,10 +245,11 @@ impl Plan {
     }
 }
 
-/// What a prune that finds nothing to delete says: nothing was written, and what a
-/// compaction alone would give back (`free_bytes`, asked for with `--compact`). `counted`:
-/// the copy counted the WAL, and its copy was discarded.
-pub fn nothing_to_prune(free_bytes: u64, counted: bool) -> String {
+/// What a prune that finds nothing to delete says: nothing was written, what a compaction
+/// alone would give back (unless one was asked for with `--compact`: `compact_asked`), and a
+/// retired journal beside the file. `counted`: the copy counted the WAL and was discarded.
+pub fn nothing_to_prune(snap: &Snapshot, compact_asked: bool, counted: bool) -> String {
+    let free_bytes = if compact_asked { 0 } else { snap.free_bytes() };
     let how = if counted {
         " (counted as the WAL was copied; the copy was discarded)"
     } else {
@@ -263,6 +264,14 @@ pub fn nothing_to_prune(free_bytes: u64, counted: bool) -> String {
             ". A compaction alone would give back {} of free pages: ask for it with --compact",
             crate::units::bytes(free_bytes)
         ));
+    }
+    // A journal beside the file here is a retired one (a hot journal is refused before
+    // this point): SQLite ignores it and removes it at its next write.
+    if crate::chroma::db::side_file(&snap.sqlite_path, "-journal").exists() {
+        s.push_str(
+            ". A retired chroma.sqlite3-journal (of an interrupted transaction) is beside it; \
+             SQLite removes it at its next write",
+        );
     }
     s
 }

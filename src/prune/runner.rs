@@ -200,7 +200,8 @@ pub struct Report {
     pub steps: Vec<StepTime>,
     pub notes: Vec<String>,
     /// How the file was pruned: `copy` (a compacted copy renamed over the original),
-    /// `in_place` (DELETE + VACUUM), `delete_only` (--no-vacuum), or `none` (only folders).
+    /// `in_place` (DELETE + VACUUM), `delete_only` (--no-vacuum), `none` (only folders), or
+    /// `nothing` (the WAL was counted under the lock and nothing was to go: nothing written).
     pub method: &'static str,
     /// Orphan segment folders reclaimed.
     pub dirs_removed: Vec<RemovedDir>,

@@ -463,6 +463,9 @@ pub fn report_text(r: &Report) -> String {
             d.display(),
             r.persist_dir.display()
         ),
+        (None, None) if r.method == "nothing" => {
+            "Backup          none (nothing was changed)\n".to_string()
+        }
         (None, None) => "Backup          none (--no-backup)\n".to_string(),
     };
     out += &format!(
@@ -471,6 +474,7 @@ pub fn report_text(r: &Report) -> String {
             "copy" => "kept rows copied into a new file, renamed over the original",
             "in_place" => "DELETE, then VACUUM inside the file",
             "none" => "no WAL row selected: only folders reclaimed",
+            "nothing" => "none: no selected topic has rows below its bound",
             _ => "DELETE only (--no-vacuum)",
         }
     );

@@ -103,10 +103,7 @@ pub(in crate::prune) fn run_copy(
             Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy"))
         }
         Ok(Copied::Nothing(bounds)) => {
-            notes.push(crate::prune::plan::nothing_to_prune(
-                snap.free_bytes(),
-                true,
-            ));
+            notes.push(crate::prune::plan::nothing_to_prune(snap, false, true));
             Ok(report(
                 ctx,
                 snap,
@@ -114,7 +111,7 @@ pub(in crate::prune) fn run_copy(
                 &HashMap::new(),
                 notes,
                 before,
-                "none",
+                "nothing",
             ))
         }
         Err(mut e) => {
@@ -242,7 +239,12 @@ pub(in crate::prune) fn copy_steps(
         };
         let (new, copier) = copy_wal(c, snap, &header, &meta, rule, None)?;
         let counts = copier.counts();
-        let (bounds, plan_notes) = settle(&counts)?;
+        // Ctrl-C now stops the guard's and the coverage check's reads on the locked
+        // connection; then the copier's again, for the steps after this one.
+        cancel.attach(conn);
+        let settled = settle(&counts);
+        cancel.attach_handle(copier.interrupt_handle());
+        let (bounds, plan_notes) = settled?;
         notes.extend(plan_notes);
         c.check_cancel(Step::Delete)?;
         if counted::copied_as_planned(&bounds, &counts) {
@@ -259,6 +261,12 @@ pub(in crate::prune) fn copy_steps(
         let rule = swap::rule_of_bounds(counted::keep_bounds(&bounds));
         let expected = Some(expected_rows(&bounds));
         let (new, copier) = copy_wal(c, snap, &header, &meta, rule, expected)?;
+        if !counted::copied_as_planned(&bounds, &copier.counts()) {
+            return Err(Error::failed(
+                "the second copy left out other rows than the plan built from the first one's \
+                 count",
+            ));
+        }
         let d = "copied twice: the plan built from the first copy's count keeps rows it left out";
         Ok(((new, copier, bounds), Some(d.into())))
     })?;
