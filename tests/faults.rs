@@ -532,7 +532,11 @@ fn a_disk_that_fills_up_during_the_backup_fails_cleanly() {
                 clean_failures += 1;
                 assert_eq!(counts(&dir), before, "attempt {attempt}: not untouched");
                 let left: Vec<String> = listing(&backups);
-                assert!(left.is_empty(), "attempt {attempt}: leftovers {left:?}");
+                assert!(
+                    left.is_empty(),
+                    "attempt {attempt}: leftovers {:?}",
+                    files_below(&backups)
+                );
                 assert!(strays(&dir).is_empty());
             }
             Some(0) => assert_eq!(counts(&dir), exact, "attempt {attempt}"),

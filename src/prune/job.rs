@@ -21,7 +21,7 @@ pub use super::runner::{
     BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, StepTime,
     TopicResult, Unit,
 };
-use super::steps::backup::{backup, remove_live_links, write_manifest};
+use super::steps::backup::{backup, discard_backup, remove_live_links, write_manifest};
 use super::steps::copy::{run_copy, Keep};
 use super::steps::delete::{delete, integrity};
 
@@ -383,7 +383,11 @@ fn run_locked(
             };
             let path = ctx.timed(Step::Backup, Some(pages * page_size), Unit::Bytes, |c| {
                 let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
-                write_manifest(&snap.persist_dir, &p, method, pages * page_size)?;
+                if let Err(e) = write_manifest(&snap.persist_dir, &p, method, pages * page_size) {
+                    // A backup without its manifest is none: the file is untouched yet.
+                    discard_backup(&p);
+                    return Err(e);
+                }
                 Ok((p.clone(), Some(p.display().to_string())))
             })?;
             ctx.backup = Some(path);

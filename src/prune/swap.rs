@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::functions::FunctionFlags;
@@ -576,9 +577,17 @@ pub fn verify(
     // they take as long as the longer one.
     let qc_conn = open()?;
     let conn = open()?;
+    let ahead = new.file.try_clone().ok();
+    let checked = AtomicBool::new(false);
     std::thread::scope(|scope| {
+        if let Some(f) = ahead {
+            scope.spawn(|| read_backward(f, &checked));
+        }
+        let checked = &checked;
         let qc = scope.spawn(move || -> Result<()> {
-            let qc: String = qc_conn.query_row("PRAGMA main.quick_check", [], |r| r.get(0))?;
+            let qc = qc_conn.query_row("PRAGMA main.quick_check", [], |r| r.get::<_, String>(0));
+            checked.store(true, Ordering::Relaxed);
+            let qc = qc?;
             if qc != "ok" {
                 return Err(Error::failed(format!("quick_check of the new file: {qc}")));
             }
@@ -590,6 +599,29 @@ pub fn verify(
             .unwrap_or_else(|_| Err(Error::failed("quick_check of the new file failed")));
         qc.and(rest)
     })
+}
+
+/// Read `f` from its end to its start in large blocks, until `done`: just ahead of
+/// quick_check, which walks each b-tree from its last cell to its first, so that in a file
+/// written in key order it reads the pages backward, one at a time, and the kernel's
+/// readahead (forward only) does not follow. A cold 1.1 GB new file took quick_check 25 s
+/// alone, 1.9 s with this reader beside it (reading it forward takes 1.2 s).
+fn read_backward(f: File, done: &AtomicBool) {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 4 << 20;
+    let Ok(mut end) = f.metadata().map(|m| m.len()) else {
+        return;
+    };
+    let mut buf = vec![0u8; BLOCK as usize];
+    while end > 0 && !done.load(Ordering::Relaxed) {
+        let start = end.saturating_sub(BLOCK);
+        if f.read_exact_at(&mut buf[..(end - start) as usize], start)
+            .is_err()
+        {
+            return;
+        }
+        end = start;
+    }
 }
 
 /// Header, schema and the per-topic count-back of the new file.

@@ -149,7 +149,9 @@ pub(in crate::prune) fn remove_live_links(folder: &Path, live: &std::fs::Metadat
 pub(in crate::prune) fn discard_backup(file: &Path) {
     let _ = std::fs::remove_file(file);
     if let Some(folder) = file.parent() {
-        let _ = std::fs::remove_file(folder.join(crate::backup::MANIFEST));
+        let m = crate::backup::MANIFEST;
+        let _ = std::fs::remove_file(folder.join(m));
+        let _ = std::fs::remove_file(folder.join(format!("{m}.tmp")));
         let _ = std::fs::remove_dir(folder);
     }
 }

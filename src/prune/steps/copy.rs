@@ -200,7 +200,11 @@ pub(in crate::prune) fn copy_steps(
                 }
                 Err(why) => {
                     let p = backup(c, &snap.sqlite_path, folder, pages, page_size)?;
-                    write_manifest(&snap.persist_dir, &p, "copy", bytes)?;
+                    if let Err(e) = write_manifest(&snap.persist_dir, &p, "copy", bytes) {
+                        // A backup without its manifest is none: the original is untouched.
+                        discard_backup(&p);
+                        return Err(e);
+                    }
                     let d = format!("{} (copied: {why})", p.display());
                     Ok((p, Some(d)))
                 }
