@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::functions::FunctionFlags;
@@ -376,6 +376,7 @@ fn ident(name: &str) -> String {
 pub struct Copier {
     conn: Connection,
     counts: Arc<Mutex<CopyCounts>>,
+    original: PathBuf,
 }
 
 impl Copier {
@@ -403,6 +404,7 @@ impl Copier {
         Ok(Copier {
             conn,
             counts: Arc::new(Mutex::new(CopyCounts::default())),
+            original: original.to_path_buf(),
         })
     }
 
@@ -485,21 +487,35 @@ impl Copier {
             let mut next = self
                 .conn
                 .prepare("SELECT min(seq_id) FROM src.embeddings_queue WHERE seq_id > ?1")?;
-            let mut start = lo;
-            loop {
-                let end = start.saturating_add(chunk - 1).min(hi);
-                st.execute([start, end])?;
-                let (seen, left_out) = self.so_far();
-                progress.rows(seen, left_out, estimate)?;
-                if end >= hi {
-                    break;
+            // A second connection reads the same ranges a few ahead (see `read_ahead`).
+            let at = AtomicI64::new(lo);
+            let done = AtomicBool::new(false);
+            let reader = crate::chroma::db::open_read_only_locked(&self.original).ok();
+            std::thread::scope(|scope| {
+                if let Some(r) = reader {
+                    scope.spawn(|| read_ahead(r, (lo, hi), chunk, &at, &done));
                 }
-                // The next row after `end`: sparse seq_ids are skipped, not walked.
-                match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
-                    Some(n) => start = n,
-                    None => break,
-                }
-            }
+                let copied = (|| -> Result<()> {
+                    let mut start = lo;
+                    loop {
+                        at.store(start, Ordering::Relaxed);
+                        let end = start.saturating_add(chunk - 1).min(hi);
+                        st.execute([start, end])?;
+                        let (seen, left_out) = self.so_far();
+                        progress.rows(seen, left_out, estimate)?;
+                        if end >= hi {
+                            return Ok(());
+                        }
+                        // The next row after `end`: sparse seq_ids are skipped, not walked.
+                        match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
+                            Some(n) => start = n,
+                            None => return Ok(()),
+                        }
+                    }
+                })();
+                done.store(true, Ordering::Relaxed);
+                copied
+            })?;
         }
         Ok(())
     }
@@ -599,6 +615,53 @@ pub fn verify(
             .unwrap_or_else(|_| Err(Error::failed("quick_check of the new file failed")));
         qc.and(rest)
     })
+}
+
+/// How many ranges [`read_ahead`] may be ahead of the copy: at 20 GB, about 300 MB.
+const READ_AHEAD_RANGES: i64 = 3;
+
+/// Read the WAL's ranges on `conn` (the original, read-only) a few ranges ahead of the copy
+/// (`at`: where it is), until `done`: the copy, one thread that alternates reading a page
+/// and writing it, then finds its pages in the page cache, read on another core. Cold, the
+/// copy of a 19 GB file read it at 190 MB/s; a count of it read it at 750 MB/s. Reads the
+/// same rows in the same order, so it fetches the pages the copy will need, wherever they
+/// lie in the file, and no further ahead than a few ranges.
+fn read_ahead(
+    conn: Connection,
+    (lo, hi): (i64, i64),
+    chunk: i64,
+    at: &AtomicI64,
+    done: &AtomicBool,
+) {
+    let Ok(mut touch) = conn
+        .prepare("SELECT count(topic) FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2")
+    else {
+        return;
+    };
+    let Ok(mut next) = conn.prepare("SELECT min(seq_id) FROM embeddings_queue WHERE seq_id > ?1")
+    else {
+        return;
+    };
+    let mut start = lo;
+    while !done.load(Ordering::Relaxed) {
+        let lead = start.saturating_sub(at.load(Ordering::Relaxed));
+        if lead > chunk.saturating_mul(READ_AHEAD_RANGES) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            continue;
+        }
+        let end = start.saturating_add(chunk - 1).min(hi);
+        if touch
+            .query_row([start, end], |r| r.get::<_, i64>(0))
+            .is_err()
+            || end >= hi
+        {
+            return;
+        }
+        match next.query_row([end], |r| r.get::<_, Option<i64>>(0)) {
+            Ok(Some(n)) => start = n,
+            _ => return,
+        }
+    }
 }
 
 /// Read `f` from its end to its start in large blocks, until `done`: just ahead of
