@@ -129,26 +129,12 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
             }
         }
     }
-    let target = args.backup.target();
-    let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
-    let vacuum = !args.no_vacuum;
-    let opts = JobOptions {
-        backup: target,
-        vacuum,
-        in_place: args.in_place,
-        compact: args.compact,
-    };
+    let (opts, folder) = job_options(args, &snap.persist_dir);
+    let vacuum = opts.vacuum;
     if let Some(f) = &folder {
         chroma_wal::backup::check_backup_folder(&snap.persist_dir, f).map_err(|e| (e, None))?;
     }
-    let space = preflight::space(
-        &snap.persist_dir,
-        snap.sizes.sqlite,
-        plan.bytes(),
-        folder.as_deref(),
-        vacuum,
-        opts.by_copy(),
-    );
+    let space = disk_space(&snap, &plan, folder.as_deref(), &opts);
     // Damaged collections are skipped, loudly: on stderr whatever the output format.
     for n in &plan.notes {
         eprintln!("note: {n}");
@@ -210,6 +196,36 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     run_and_report(args, &snap.persist_dir, &plan, &opts, cancel)
 }
 
+/// The job's options from the flags, and the backup folder they name for `dir`.
+fn job_options(args: &PruneArgs, dir: &std::path::Path) -> (JobOptions, Option<PathBuf>) {
+    let backup = args.backup.target();
+    let folder = backup.folder(dir);
+    let opts = JobOptions {
+        backup,
+        vacuum: !args.no_vacuum,
+        in_place: args.in_place,
+        compact: args.compact,
+    };
+    (opts, folder)
+}
+
+/// Free disk for `plan` run with `opts`.
+fn disk_space(
+    snap: &Snapshot,
+    plan: &Plan,
+    folder: Option<&std::path::Path>,
+    opts: &JobOptions,
+) -> preflight::SpaceCheck {
+    preflight::space(
+        &snap.persist_dir,
+        snap.sizes.sqlite,
+        plan.bytes(),
+        folder,
+        opts.vacuum,
+        opts.by_copy(),
+    )
+}
+
 fn run_and_report(
     args: &PruneArgs,
     dir: &std::path::Path,
@@ -268,26 +284,12 @@ fn prune_counting_in_copy(args: &PruneArgs, cancel: &Canceller) -> Option<Outcom
     if args.orphan_dirs {
         plan = plan.with_dirs(&snap, None);
     }
-    let target = args.backup.target();
-    let folder: Option<PathBuf> = target.folder(&snap.persist_dir);
+    let (opts, folder) = job_options(args, &snap.persist_dir);
     if let Some(f) = &folder {
         chroma_wal::backup::check_backup_folder(&snap.persist_dir, f).ok()?;
     }
-    let opts = JobOptions {
-        backup: target,
-        vacuum: true,
-        in_place: false,
-        compact: args.compact,
-    };
-    // No row counted: the copy is bounded by the whole file.
-    let space = preflight::space(
-        &snap.persist_dir,
-        snap.sizes.sqlite,
-        0,
-        folder.as_deref(),
-        true,
-        true,
-    );
+    // No row counted (the plan's bytes are 0): the copy is bounded by the whole file.
+    let space = disk_space(&snap, &plan, folder.as_deref(), &opts);
     if !space.ok {
         return None;
     }

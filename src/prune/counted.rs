@@ -138,15 +138,6 @@ pub(in crate::prune) fn copied_as_planned(bounds: &[TopicBound], counts: &CopyCo
         })
 }
 
-/// The bounds a copy leaves out rows below: the topics of `bounds` that lose rows.
-pub(in crate::prune) fn keep_bounds(bounds: &[TopicBound]) -> HashMap<String, i64> {
-    bounds
-        .iter()
-        .filter(|b| b.expected > 0)
-        .filter_map(|b| b.bound.map(|m| (b.topic.clone(), m)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,15 +52,7 @@ pub(super) fn prepare(
         ),
         None => None,
     };
-    for step in [
-        Step::Backup,
-        Step::Delete,
-        Step::Compact,
-        Step::Verify,
-        Step::Swap,
-    ] {
-        ctx.skip(step, "no WAL rows selected");
-    }
+    ctx.skip_each(&Step::FILE, "no WAL rows selected");
     Ok((snap, prune_folder))
 }
 

@@ -310,15 +310,7 @@ fn run_locked(
             p.notes.splice(0..0, plan.notes.iter().cloned());
             counted_plan = p;
             if counted_plan.rows() == 0 && !compact {
-                for step in [
-                    Step::Backup,
-                    Step::Delete,
-                    Step::Compact,
-                    Step::Verify,
-                    Step::Swap,
-                ] {
-                    ctx.skip(step, "nothing to prune");
-                }
+                ctx.skip_each(&Step::FILE, "nothing to prune");
                 let mut notes = counted_plan.notes.clone();
                 notes.push(super::plan::nothing_to_prune(&fresh, opts.compact, false));
                 return Ok(report(
@@ -396,7 +388,7 @@ fn run_locked(
     }
 
     // 3. Delete, in the transaction opened by the lock.
-    let expected: u64 = bounds.iter().map(|b| b.expected).sum();
+    let expected = super::runner::expected_rows(&bounds);
     let deleted = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
         let d = delete(c, conn, &bounds)?;
         c.check_cancel(Step::Delete)?;

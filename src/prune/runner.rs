@@ -42,6 +42,16 @@ impl Step {
         Step::Rebuild,
     ];
 
+    /// The steps that write chroma.sqlite3, after the preflight: what a prune with no row
+    /// to delete skips.
+    pub(in crate::prune) const FILE: [Step; 5] = [
+        Step::Backup,
+        Step::Delete,
+        Step::Compact,
+        Step::Verify,
+        Step::Swap,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Step::Preflight => "preflight",
@@ -412,6 +422,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// [`Ctx::skip`] each of `steps`, for one reason.
+    pub(super) fn skip_each(&mut self, steps: &[Step], reason: &str) {
+        for &step in steps {
+            self.skip(step, reason);
+        }
+    }
+
     pub(super) fn skip(&mut self, step: Step, reason: &str) {
         self.steps.push(StepTime {
             step,
@@ -512,6 +529,20 @@ pub(in crate::prune) struct TopicBound {
     pub(in crate::prune) expected: u64,
     pub(in crate::prune) wal_rows: u64,
     pub(in crate::prune) note: Option<String>,
+}
+
+/// Rows `bounds` delete.
+pub(in crate::prune) fn expected_rows(bounds: &[TopicBound]) -> u64 {
+    bounds.iter().map(|b| b.expected).sum()
+}
+
+/// The bounds a copy leaves out rows below: the topics of `bounds` that lose rows.
+pub(in crate::prune) fn cut_bounds(bounds: &[TopicBound]) -> HashMap<String, i64> {
+    bounds
+        .iter()
+        .filter(|b| b.expected > 0)
+        .filter_map(|b| b.bound.map(|m| (b.topic.clone(), m)))
+        .collect()
 }
 
 /// A folder the prune reclaimed.

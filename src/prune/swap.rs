@@ -495,24 +495,13 @@ impl Copier {
                 if let Some(r) = reader {
                     scope.spawn(|| read_ahead(r, (lo, hi), chunk, &at, &done));
                 }
-                let copied = (|| -> Result<()> {
-                    let mut start = lo;
-                    loop {
-                        at.store(start, Ordering::Relaxed);
-                        let end = start.saturating_add(chunk - 1).min(hi);
-                        st.execute([start, end])?;
-                        let (seen, left_out) = self.so_far();
-                        progress.rows(seen, left_out, estimate)?;
-                        if end >= hi {
-                            return Ok(());
-                        }
-                        // The next row after `end`: sparse seq_ids are skipped, not walked.
-                        match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
-                            Some(n) => start = n,
-                            None => return Ok(()),
-                        }
-                    }
-                })();
+                let copied = each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
+                    at.store(start, Ordering::Relaxed);
+                    st.execute([start, end])?;
+                    let (seen, left_out) = self.so_far();
+                    progress.rows(seen, left_out, estimate)?;
+                    Ok(true)
+                });
                 done.store(true, Ordering::Relaxed);
                 copied
             })?;
@@ -617,6 +606,28 @@ pub fn verify(
     })
 }
 
+/// Walk `lo..=hi` in ranges of `chunk` seq_ids, calling `f(start, end)` on each until it
+/// says stop; `next` (a `SELECT min(seq_id) ... WHERE seq_id > ?1`) finds the first row
+/// after a range, so sparse seq_ids are skipped, not walked.
+fn each_range(
+    next: &mut rusqlite::Statement<'_>,
+    (lo, hi): (i64, i64),
+    chunk: i64,
+    f: &mut dyn FnMut(i64, i64) -> Result<bool>,
+) -> Result<()> {
+    let mut start = lo;
+    loop {
+        let end = start.saturating_add(chunk - 1).min(hi);
+        if !f(start, end)? || end >= hi {
+            return Ok(());
+        }
+        match next.query_row([end], |r| r.get::<_, Option<i64>>(0))? {
+            Some(n) => start = n,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// How many ranges [`read_ahead`] may be ahead of the copy: at 20 GB, about 300 MB.
 const READ_AHEAD_RANGES: i64 = 3;
 
@@ -642,26 +653,17 @@ fn read_ahead(
     else {
         return;
     };
-    let mut start = lo;
-    while !done.load(Ordering::Relaxed) {
-        let lead = start.saturating_sub(at.load(Ordering::Relaxed));
-        if lead > chunk.saturating_mul(READ_AHEAD_RANGES) {
+    let limit = chunk.saturating_mul(READ_AHEAD_RANGES);
+    let _ = each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
+        while start.saturating_sub(at.load(Ordering::Relaxed)) > limit {
+            if done.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
             std::thread::sleep(std::time::Duration::from_millis(2));
-            continue;
         }
-        let end = start.saturating_add(chunk - 1).min(hi);
-        if touch
-            .query_row([start, end], |r| r.get::<_, i64>(0))
-            .is_err()
-            || end >= hi
-        {
-            return;
-        }
-        match next.query_row([end], |r| r.get::<_, Option<i64>>(0)) {
-            Ok(Some(n)) => start = n,
-            _ => return,
-        }
-    }
+        touch.query_row([start, end], |r| r.get::<_, i64>(0))?;
+        Ok(!done.load(Ordering::Relaxed))
+    });
 }
 
 /// Read `f` from its end to its start in large blocks, until `done`: just ahead of

@@ -10,7 +10,8 @@ use crate::backup::files;
 use crate::chroma::{procs, Sizes, Snapshot};
 use crate::error::{Error, Result};
 use crate::prune::runner::{
-    or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step, Throttle, TopicBound, Unit,
+    cut_bounds, expected_rows, or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step,
+    Throttle, TopicBound, Unit,
 };
 use crate::prune::steps::backup::{backup, discard_backup, link_backup, write_manifest};
 use crate::prune::{counted, swap, walmode};
@@ -151,10 +152,6 @@ fn copy_wal(
     Ok((new, copier))
 }
 
-fn expected_rows(bounds: &[TopicBound]) -> u64 {
-    bounds.iter().map(|b| b.expected).sum()
-}
-
 pub(in crate::prune) fn copy_steps(
     ctx: &mut Ctx<'_>,
     conn: &Connection,
@@ -234,7 +231,7 @@ pub(in crate::prune) fn copy_steps(
     let (mut new, copier, bounds) = ctx.timed(Step::Delete, total, Unit::Rows, |c| {
         let (rule, settle) = match keep {
             Keep::Planned(bounds) => {
-                let rule = swap::rule_of_bounds(counted::keep_bounds(&bounds));
+                let rule = swap::rule_of_bounds(cut_bounds(&bounds));
                 let expected = Some(expected_rows(&bounds));
                 let (new, copier) = copy_wal(c, snap, &header, &meta, rule, expected)?;
                 return Ok(((new, copier, bounds), None));
@@ -262,7 +259,7 @@ pub(in crate::prune) fn copy_steps(
         // WAL holds): copy again, with the plan's bounds.
         drop(copier);
         drop(new);
-        let rule = swap::rule_of_bounds(counted::keep_bounds(&bounds));
+        let rule = swap::rule_of_bounds(cut_bounds(&bounds));
         let expected = Some(expected_rows(&bounds));
         let (new, copier) = copy_wal(c, snap, &header, &meta, rule, expected)?;
         if !counted::copied_as_planned(&bounds, &copier.counts()) {
@@ -278,15 +275,14 @@ pub(in crate::prune) fn copy_steps(
         cancel.detach();
         drop(copier);
         drop(new);
-        for step in [Step::Backup, Step::Compact, Step::Verify, Step::Swap] {
-            ctx.skip(step, "nothing to prune");
-        }
+        let rest = [Step::Backup, Step::Compact, Step::Verify, Step::Swap];
+        ctx.skip_each(&rest, "nothing to prune");
         return Ok(Copied::Nothing(bounds));
     }
     if counted_compact.is_some() {
         backup_step(ctx)?;
     }
-    let keep_bounds = counted::keep_bounds(&bounds);
+    let keep_bounds = cut_bounds(&bounds);
     let expected = expected_rows(&bounds);
 
     // 4. Compact: every other table, the header values, one commit; the fsync starts.
