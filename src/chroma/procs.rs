@@ -124,7 +124,7 @@ fn walk(proc_root: &Path, hit: impl Fn(&Path) -> Option<PathBuf>) -> Option<(Vec
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me {
+        if pid == me || own_fork(&entry.path(), me) {
             continue;
         }
         let fds = match std::fs::read_dir(entry.path().join("fd")) {
@@ -144,6 +144,31 @@ fn walk(proc_root: &Path, hit: impl Fn(&Path) -> Option<PathBuf>) -> Option<(Vec
         }
     }
     Some((list, unreadable))
+}
+
+/// Whether the process at `proc_dir` is this one forked and not yet replaced by `exec`
+/// (its parent is `me`, its program ours): it holds copies of our descriptors only until the
+/// exec closes them (SQLite opens its files close-on-exec). Another thread of a process that
+/// prunes in-process (the tests) spawning a command makes one for an instant.
+fn own_fork(proc_dir: &Path, me: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
+        return false;
+    };
+    // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    if ppid != Some(me) {
+        return false;
+    }
+    match (
+        std::fs::read_link(proc_dir.join("exe")),
+        std::fs::read_link(Path::new("/proc/self/exe")),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs == ours,
+        _ => false,
+    }
 }
 
 fn command_line(proc_dir: &Path) -> String {
@@ -191,6 +216,28 @@ mod tests {
                 .any(|x| x.pid == child.id() && x.command.contains("sleep")),
             "{h:?}"
         );
+    }
+
+    #[test]
+    fn this_process_forked_before_its_exec_is_not_a_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("chroma.sqlite3");
+        std::fs::write(&f, b"x").unwrap();
+        let me = std::process::id();
+        let ours = std::fs::read_link("/proc/self/exe").unwrap();
+        let fake = tempfile::tempdir().unwrap();
+        // Two processes holding the file: our fork, and another child of ours running
+        // another program.
+        for (pid, exe) in [(4_000_001u32, ours.clone()), (4_000_002, "/bin/sh".into())] {
+            let p = fake.path().join(pid.to_string());
+            std::fs::create_dir_all(p.join("fd")).unwrap();
+            std::fs::write(p.join("stat"), format!("{pid} (a (b) c) S {me} 1 1")).unwrap();
+            std::os::unix::fs::symlink(&exe, p.join("exe")).unwrap();
+            std::os::unix::fs::symlink(&f, p.join("fd").join("3")).unwrap();
+        }
+        let h = find_in(fake.path(), dir.path());
+        let pids: Vec<u32> = h.list.iter().map(|x| x.pid).collect();
+        assert_eq!(pids, [4_000_002], "{h:?}");
     }
 
     #[test]
