@@ -345,7 +345,10 @@ pub fn lost_rows_and_an_orphan_on_top(dir: &Path) -> (String, String, i64, i64) 
         .unwrap();
     for i in 0..5 {
         c.execute(
-            "INSERT INTO embeddings_queue (seq_id, operation, topic, id) VALUES (?1, 0, ?2, 'x')",
+            // created_at given: its default, the clock's second, would make two copies
+            // damaged a second apart differ byte for byte.
+            "INSERT INTO embeddings_queue (seq_id, operation, topic, id, created_at) \
+             VALUES (?1, 0, ?2, 'x', '2024-01-01 00:00:00')",
             rusqlite::params![highest + 1 + i, orphan],
         )
         .unwrap();
