@@ -1,9 +1,9 @@
 //! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go, with the
 //! seq_id [`guard`]); the [`job`] strings the [`steps`] together over the context of
 //! [`runner`] (timing, progress, and what a failure or a cancel leaves), reporting through a
-//! callback. Below the steps: [`swap`] (the compacted copy), [`walmode`], [`folders`] (orphan
-//! folders), [`preflight`], and [`crate::backup`] beside this room. It imports nothing of the
-//! terminal.
+//! callback. Below the steps: [`swap`] (the compacted copy) and its [`verify`], [`walmode`],
+//! [`folders`] (orphan folders), [`preflight`], and [`crate::backup`] beside this room. It
+//! imports nothing of the terminal.
 
 mod counted;
 pub mod folders;
@@ -17,6 +17,7 @@ pub mod runner;
 pub mod steps;
 pub mod swap;
 pub mod topic;
+pub mod verify;
 pub mod walmode;
 
 pub use job::{

@@ -204,6 +204,11 @@ impl NewFile {
         &self.sqlite_path
     }
 
+    /// The open file, for readers beside SQLite (the verification's read-ahead).
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
     pub fn len(&self) -> u64 {
         self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
@@ -360,7 +365,7 @@ pub fn other_tables(conn: &Connection) -> Result<Vec<String>> {
 }
 
 /// Attach the original read-only, as `src`.
-fn attach_original(conn: &Connection, original: &Path) -> Result<()> {
+pub(super) fn attach_original(conn: &Connection, original: &Path) -> Result<()> {
     conn.execute(
         "ATTACH DATABASE ?1 AS src",
         [format!("{}?mode=ro", db::uri(original))],
@@ -559,53 +564,6 @@ impl Copier {
     }
 }
 
-/// Check the new file against the original before it replaces it: structure
-/// (quick_check), the same schema and header values, and the kept WAL rows per topic read
-/// back, exactly as counted during the copy and none below its bound.
-pub fn verify(
-    new: &NewFile,
-    original: &Path,
-    header: &Header,
-    counts: &CopyCounts,
-    bounds: &HashMap<String, i64>,
-) -> Result<()> {
-    let open = || {
-        Connection::open_with_flags(
-            new.sqlite_path(),
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-    };
-    // The checks overlap: quick_check (every page) on one connection and thread, while this
-    // one compares header and schema and counts the WAL back. Each check stays; together
-    // they take as long as the longer one.
-    let qc_conn = open()?;
-    let conn = open()?;
-    let ahead = new.file.try_clone().ok();
-    let checked = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        if let Some(f) = ahead {
-            scope.spawn(|| read_backward(f, &checked));
-        }
-        let checked = &checked;
-        let qc = scope.spawn(move || -> Result<()> {
-            let qc = qc_conn.query_row("PRAGMA main.quick_check", [], |r| r.get::<_, String>(0));
-            checked.store(true, Ordering::Relaxed);
-            let qc = qc?;
-            if qc != "ok" {
-                return Err(Error::failed(format!("quick_check of the new file: {qc}")));
-            }
-            Ok(())
-        });
-        let rest = verify_rest(&conn, original, header, counts, bounds);
-        let qc = qc
-            .join()
-            .unwrap_or_else(|_| Err(Error::failed("quick_check of the new file failed")));
-        qc.and(rest)
-    })
-}
-
 /// Walk `lo..=hi` in ranges of `chunk` seq_ids, calling `f(start, end)` on each until it
 /// says stop; `next` (a `SELECT min(seq_id) ... WHERE seq_id > ?1`) finds the first row
 /// after a range, so sparse seq_ids are skipped, not walked.
@@ -664,104 +622,4 @@ fn read_ahead(
         touch.query_row([start, end], |r| r.get::<_, i64>(0))?;
         Ok(!done.load(Ordering::Relaxed))
     });
-}
-
-/// Read `f` from its end to its start in large blocks, until `done`: just ahead of
-/// quick_check, which walks each b-tree from its last cell to its first, so that in a file
-/// written in key order it reads the pages backward, one at a time, and the kernel's
-/// readahead (forward only) does not follow. A cold 1.1 GB new file took quick_check 25 s
-/// alone, 1.9 s with this reader beside it (reading it forward takes 1.2 s).
-fn read_backward(f: File, done: &AtomicBool) {
-    use std::os::unix::fs::FileExt;
-    const BLOCK: u64 = 4 << 20;
-    let Ok(mut end) = f.metadata().map(|m| m.len()) else {
-        return;
-    };
-    let mut buf = vec![0u8; BLOCK as usize];
-    while end > 0 && !done.load(Ordering::Relaxed) {
-        let start = end.saturating_sub(BLOCK);
-        if f.read_exact_at(&mut buf[..(end - start) as usize], start)
-            .is_err()
-        {
-            return;
-        }
-        end = start;
-    }
-}
-
-/// Header, schema and the per-topic count-back of the new file.
-fn verify_rest(
-    conn: &Connection,
-    original: &Path,
-    header: &Header,
-    counts: &CopyCounts,
-    bounds: &HashMap<String, i64>,
-) -> Result<()> {
-    let got = Header::read(conn, "main")?;
-    if &got != header {
-        return Err(Error::failed(format!(
-            "the new file's header differs: {got:?}, expected {header:?}"
-        )));
-    }
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    attach_original(conn, original)?;
-    let diff: i64 = conn.query_row(
-        "SELECT (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
-           EXCEPT SELECT type, name, tbl_name, sql FROM src.sqlite_schema)) + \
-         (SELECT count(*) FROM (SELECT type, name, tbl_name, sql FROM src.sqlite_schema \
-           EXCEPT SELECT type, name, tbl_name, sql FROM main.sqlite_schema)) + \
-         (SELECT count(*) FROM main.sqlite_schema) - (SELECT count(*) FROM src.sqlite_schema)",
-        [],
-        |r| r.get(0),
-    )?;
-    if diff != 0 {
-        return Err(Error::failed(
-            "the new file's schema differs from the original's",
-        ));
-    }
-    // Every other table was copied whole by SQLite's transfer optimization (VACUUM's own
-    // method) and is covered by quick_check; the WAL, the one table copied row by row, is
-    // counted back per topic, in one streaming pass (no sort).
-    let mut st = conn.prepare("SELECT topic, seq_id FROM main.embeddings_queue")?;
-    let mut rows = st.query([])?;
-    let mut per: HashMap<Vec<u8>, (u64, i64)> = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let topic: &[u8] = match r.get_ref(0)? {
-            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t,
-            _ => b"",
-        };
-        let seq: i64 = r.get(1)?;
-        match per.get_mut(topic) {
-            Some(e) => {
-                e.0 += 1;
-                e.1 = e.1.min(seq);
-            }
-            None => {
-                per.insert(topic.to_vec(), (1, seq));
-            }
-        }
-    }
-    let mut seen = 0u64;
-    for (topic, (n, min)) in per {
-        let topic = String::from_utf8_lossy(&topic).into_owned();
-        if n != counts.kept(&topic) {
-            return Err(Error::failed(format!(
-                "topic {topic}: {n} rows in the new file, {} expected",
-                counts.kept(&topic)
-            )));
-        }
-        if bounds.get(&topic).is_some_and(|&b| min < b) {
-            return Err(Error::failed(format!(
-                "topic {topic} still has rows below its bound in the new file"
-            )));
-        }
-        seen += n;
-    }
-    if seen != counts.kept_total() {
-        return Err(Error::failed(format!(
-            "{seen} WAL rows in the new file, {} expected",
-            counts.kept_total()
-        )));
-    }
-    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::prune::runner::{
     Throttle, TopicBound, Unit,
 };
 use crate::prune::steps::backup::{backup, discard_backup, link_backup, write_manifest};
-use crate::prune::{counted, swap, walmode};
+use crate::prune::{counted, swap, verify, walmode};
 
 /// Builds the plan's bounds, and its notes, from what a copy counted.
 pub(in crate::prune) type Settle<'a> =
@@ -311,11 +311,15 @@ pub(in crate::prune) fn copy_steps(
 
     // 5. Verify the new file before it replaces anything, and finish its flush.
     ctx.timed(Step::Verify, Some(1), Unit::Checks, |c| {
-        let checked = swap::verify(&new, &snap.sqlite_path, &header, &counts, &keep_bounds)
-            .map_err(|e| e.context("the new file"));
-        let flushed = flush.wait();
-        checked?;
-        flushed?;
+        verify::verify(
+            &new,
+            &snap.sqlite_path,
+            &header,
+            &counts,
+            &keep_bounds,
+            flush,
+        )
+        .map_err(|e| e.context("the new file"))?;
         if c.wal_mode {
             // The verification's read-only connection left the new file's -wal and -shm.
             walmode::tidy(new.sqlite_path())?;
