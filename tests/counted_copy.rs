@@ -282,3 +282,53 @@ fn nothing_to_delete_writes_nothing_not_even_a_backup_but_folders_still_get_one(
     }
     assert_eq!(bytes, std::fs::read(&file).unwrap());
 }
+
+/// Whether another process can take the write lock on `db` at once (Python's sqlite3).
+fn another_process_can_write(db: &Path) -> bool {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n\
+             try:\n    c.execute('BEGIN IMMEDIATE'); c.execute('ROLLBACK'); print('wrote')\n\
+             except sqlite3.OperationalError as e:\n    print(e)\n",
+        )
+        .arg(db)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(said == "wrote" || said.contains("locked"), "{said}");
+    said == "wrote"
+}
+
+#[test]
+fn the_original_stays_locked_after_the_copy_read_it_ahead() {
+    // The copy reads the original ahead of itself through a descriptor of its own. POSIX
+    // drops every lock a process holds on a file when any descriptor of it closes, so one
+    // closed too early would let a writer in between the copy and the swap.
+    let (_t, dir) = fixture_copy("v1_5_9");
+    let db = dir.join("chroma.sqlite3");
+    assert!(another_process_can_write(&db));
+    let snap = Snapshot::open(&dir).unwrap();
+    let mut checked = Vec::new();
+    let r = prune::run(
+        &dir,
+        &Plan::deferred(&snap, &Selection::All).unwrap(),
+        &opts(BackupTarget::Off),
+        &Canceller::new(),
+        &mut |e| {
+            if let Event::Finished { step, .. } = e {
+                if matches!(step, Step::Delete | Step::Compact | Step::Verify) {
+                    checked.push((step.name(), another_process_can_write(&db)));
+                }
+            }
+        },
+    )
+    .unwrap();
+    assert!(r.rows_deleted > 0);
+    assert_eq!(
+        checked,
+        [("delete", false), ("compact", false), ("verify", false)]
+    );
+    assert!(another_process_can_write(&db));
+}

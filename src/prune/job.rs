@@ -245,6 +245,10 @@ fn run_db(
     cancel.detach();
     let _ = conn.execute_batch("ROLLBACK");
     drop(conn);
+    // Our connection has closed, so its locks are gone: the descriptors kept open for them
+    // may close now (and the old file's blocks go back to the disk, when nothing else holds
+    // them, before the free space is measured).
+    ctx.keep_open.clear();
     if ctx.wal_mode && result.is_ok() && procs::find(persist_dir).list.is_empty() {
         // Our connection to the old file could not remove the (empty) -wal and -shm it left
         // under the new file's name while another of ours was open; a last one does.

@@ -12,6 +12,7 @@ pub mod indexes;
 pub mod job;
 pub mod lossy;
 pub mod plan;
+mod prefetch;
 pub mod preflight;
 pub mod runner;
 pub mod steps;

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use super::prefetch;
 use crate::chroma::{db, NEW_FILE};
 use crate::error::{Error, Result};
 
@@ -381,7 +382,7 @@ fn ident(name: &str) -> String {
 pub struct Copier {
     conn: Connection,
     counts: Arc<Mutex<CopyCounts>>,
-    original: PathBuf,
+    page_size: u32,
 }
 
 impl Copier {
@@ -409,7 +410,7 @@ impl Copier {
         Ok(Copier {
             conn,
             counts: Arc::new(Mutex::new(CopyCounts::default())),
-            original: original.to_path_buf(),
+            page_size: u32::try_from(header.page_size).unwrap_or(0),
         })
     }
 
@@ -438,7 +439,16 @@ impl Copier {
 
     /// Copy embeddings_queue, leaving out what `rule` says of each topic, in seq_id chunks;
     /// every topic's rows are counted on the way (what [`Copier::close`] hands back).
-    pub fn copy_queue(&self, rule: Rule, progress: &mut dyn CopyProgress) -> Result<()> {
+    /// `original`, a descriptor of the original file, is read ahead of the copy
+    /// ([`prefetch`]); the caller keeps it open until its own connections to the file have
+    /// closed (POSIX drops every lock a process holds on a file when any descriptor of it is
+    /// closed).
+    pub fn copy_queue(
+        &self,
+        rule: Rule,
+        progress: &mut dyn CopyProgress,
+        original: Option<&File>,
+    ) -> Result<()> {
         let counts = Arc::clone(&self.counts);
         // Called once per row of the original. Anything unexpected (a non-text topic, a
         // seq_id that is not an integer) is kept.
@@ -492,13 +502,23 @@ impl Copier {
             let mut next = self
                 .conn
                 .prepare("SELECT min(seq_id) FROM src.embeddings_queue WHERE seq_id > ?1")?;
-            // A second connection reads the same ranges a few ahead (see `read_ahead`).
+            // Another thread reads the table's pages a few ranges ahead ([`prefetch`]).
             let at = AtomicI64::new(lo);
             let done = AtomicBool::new(false);
-            let reader = crate::chroma::db::open_read_only_locked(&self.original).ok();
+            let root: Option<u32> = self
+                .conn
+                .query_row(
+                    "SELECT rootpage FROM src.sqlite_schema \
+                     WHERE type = 'table' AND name = 'embeddings_queue'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            let lead = chunk.saturating_mul(READ_AHEAD_RANGES);
             std::thread::scope(|scope| {
-                if let Some(r) = reader {
-                    scope.spawn(|| read_ahead(r, (lo, hi), chunk, &at, &done));
+                if let (Some(root), Some(f)) = (root, original) {
+                    let (at, done, ps) = (&at, &done, self.page_size);
+                    scope.spawn(move || prefetch::fetch_ahead(f, root, ps, at, lead, done));
                 }
                 let copied = each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
                     at.store(start, Ordering::Relaxed);
@@ -586,40 +606,5 @@ fn each_range(
     }
 }
 
-/// How many ranges [`read_ahead`] may be ahead of the copy: at 20 GB, about 300 MB.
+/// How many ranges the pages are read ahead of the copy: at 20 GB, about 300 MB.
 const READ_AHEAD_RANGES: i64 = 3;
-
-/// Read the WAL's ranges on `conn` (the original, read-only) a few ranges ahead of the copy
-/// (`at`: where it is), until `done`: the copy, one thread that alternates reading a page
-/// and writing it, then finds its pages in the page cache, read on another core. Cold, the
-/// copy of a 19 GB file read it at 190 MB/s; a count of it read it at 750 MB/s. Reads the
-/// same rows in the same order, so it fetches the pages the copy will need, wherever they
-/// lie in the file, and no further ahead than a few ranges.
-fn read_ahead(
-    conn: Connection,
-    (lo, hi): (i64, i64),
-    chunk: i64,
-    at: &AtomicI64,
-    done: &AtomicBool,
-) {
-    let Ok(mut touch) = conn
-        .prepare("SELECT count(topic) FROM embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2")
-    else {
-        return;
-    };
-    let Ok(mut next) = conn.prepare("SELECT min(seq_id) FROM embeddings_queue WHERE seq_id > ?1")
-    else {
-        return;
-    };
-    let limit = chunk.saturating_mul(READ_AHEAD_RANGES);
-    let _ = each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
-        while start.saturating_sub(at.load(Ordering::Relaxed)) > limit {
-            if done.load(Ordering::Relaxed) {
-                return Ok(false);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        touch.query_row([start, end], |r| r.get::<_, i64>(0))?;
-        Ok(!done.load(Ordering::Relaxed))
-    });
-}

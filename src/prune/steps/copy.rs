@@ -140,15 +140,19 @@ fn copy_wal(
     let new = swap::NewFile::create(&snap.persist_dir, like)?;
     let copier = swap::Copier::open(&new, &snap.sqlite_path, header)?;
     cancel.attach_handle(copier.interrupt_handle());
+    // Read ahead of the copy; kept open until the job's connections to the original have
+    // closed (closing it would drop their POSIX locks).
+    let original = std::fs::File::open(&snap.sqlite_path).ok();
     let mut ev = CopyEvents {
         c,
         throttle: Throttle::new(),
         expected,
     };
-    copier
+    let copied = copier
         .create_schema()
-        .and_then(|_| copier.copy_queue(rule, &mut ev))
-        .map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
+        .and_then(|_| copier.copy_queue(rule, &mut ev, original.as_ref()));
+    c.keep_open.extend(original);
+    copied.map_err(|e| or_cancelled(&cancel, Step::Delete, e))?;
     Ok((new, copier))
 }
 
