@@ -67,6 +67,8 @@ pub(super) struct Leaves<'a> {
     prev: Option<i64>,
     /// The root, while a tree of one page has not given it.
     single: Option<u32>,
+    /// Pages read so far: no more than the file holds, whatever its pointers say.
+    reads: u64,
     buf: Vec<u8>,
 }
 
@@ -87,6 +89,7 @@ impl<'a> Leaves<'a> {
             stack: Vec::new(),
             prev: None,
             single: None,
+            reads: 0,
             buf: vec![0; page_size],
         };
         // The depth, down the leftmost path (every leaf of a b-tree is at the same depth).
@@ -116,9 +119,10 @@ impl<'a> Leaves<'a> {
 
     /// Read `page` into the buffer; its type.
     fn read(&mut self, page: u32) -> Option<u8> {
-        if page == 0 || u64::from(page) > self.pages {
+        if page == 0 || u64::from(page) > self.pages || self.reads >= self.pages {
             return None;
         }
+        self.reads += 1;
         let at = (u64::from(page) - 1) * self.page_size as u64;
         self.file.read_exact_at(&mut self.buf, at).ok()?;
         let kind = self.buf[header_at(page)];
@@ -185,6 +189,14 @@ impl Iterator for Leaves<'_> {
                 continue;
             };
             top.next += 1;
+            // Keys rise strictly from child to child: one that does not is a page seen
+            // again (a loop in a damaged file) or no b-tree at all.
+            if let (Some(p), Some(u)) = (self.prev, upper) {
+                if u <= p {
+                    self.stack.clear();
+                    return None;
+                }
+            }
             if self.stack.len() == self.depth {
                 let after = self.prev;
                 self.prev = upper;
@@ -287,6 +299,15 @@ pub(super) fn fetch_ahead(
     }
     if let Some(r) = run {
         read(r);
+    }
+}
+
+/// Sets its flag when dropped: the read-ahead's stop, however the copy beside it ends.
+pub(super) struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -437,6 +458,27 @@ mod tests {
         assert!(Leaves::open(&file, root, ps).is_none());
         assert!(Leaves::open(&file, 1 << 30, ps).is_none());
         assert!(Leaves::open(&file, root, 1000).is_none());
+    }
+
+    #[test]
+    fn a_page_that_points_back_to_the_root_ends_the_walk() {
+        let (dir, file, root, ps) = table(30_000, 600);
+        let all: Vec<Leaf> = Leaves::open(&file, root, ps).unwrap().collect();
+        // The root's second child pointer names the root itself: a loop.
+        let off = (u64::from(root) - 1) * 4096;
+        let mut page = vec![0u8; 4096];
+        file.read_exact_at(&mut page, off).unwrap();
+        assert_eq!(page[0], INTERIOR, "the table is deeper than one level");
+        let cell = u16::from_be_bytes([page[14], page[15]]) as usize;
+        let rw = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("t.sqlite3"))
+            .unwrap();
+        rw.write_all_at(&root.to_be_bytes(), off + cell as u64)
+            .unwrap();
+        let some: Vec<Leaf> = Leaves::open(&file, root, ps).unwrap().collect();
+        assert!(!some.is_empty() && some.len() < all.len(), "{}", some.len());
+        assert_eq!(some[..], all[..some.len()]);
     }
 
     #[test]

@@ -520,15 +520,16 @@ impl Copier {
                     let (at, done, ps) = (&at, &done, self.page_size);
                     scope.spawn(move || prefetch::fetch_ahead(f, root, ps, at, lead, done));
                 }
-                let copied = each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
+                // Tells the read-ahead to stop however the copy ends, a panic included: the
+                // scope waits for it.
+                let _stop = prefetch::StopOnDrop(&done);
+                each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
                     at.store(start, Ordering::Relaxed);
                     st.execute([start, end])?;
                     let (seen, left_out) = self.so_far();
                     progress.rows(seen, left_out, estimate)?;
                     Ok(true)
-                });
-                done.store(true, Ordering::Relaxed);
-                copied
+                })
             })?;
         }
         Ok(())
