@@ -243,7 +243,7 @@ fn varint(b: &[u8]) -> Option<(i64, usize)> {
 /// every key below it is copied), until `done`.
 ///
 /// The pages are read, not only named to the kernel (`posix_fadvise(WILLNEED)`): with a
-/// 6 GiB memory cgroup and a 20 GB file the copy was slower by 10–25 % when the kernel alone
+/// 6 GiB memory cgroup and a 20 GB file the copy was slower by 13–28 % when the kernel alone
 /// had fetched its pages (BENCHMARKS.md, "4. 20 GB", run 5), as it was when the pages it had
 /// passed were dropped from the page cache.
 pub(super) fn fetch_ahead(
