@@ -50,6 +50,13 @@ fn run(dir: &Path, plan: &Plan, backup: BackupTarget) -> (Report, String) {
     (r, detail)
 }
 
+/// `prune --all --yes` by copy (the copy counts the WAL), every event to `events`.
+fn prune_all_counting(dir: &Path, backup: BackupTarget, events: &mut dyn FnMut(Event)) -> Report {
+    let snap = Snapshot::open(dir).unwrap();
+    let plan = Plan::deferred(&snap, &Selection::All).unwrap();
+    prune::run(dir, &plan, &opts(backup), &Canceller::new(), events).unwrap()
+}
+
 fn deleted(r: &Report) -> BTreeMap<String, u64> {
     r.topics
         .iter()
@@ -206,20 +213,12 @@ fn an_orphan_topic_goes_whole_with_all_and_stays_with_one_collection() {
 fn the_backup_comes_after_the_count_and_is_the_untouched_original() {
     let (t, dir) = fixture_copy("v1_5_9");
     let original = std::fs::read(dir.join("chroma.sqlite3")).unwrap();
-    let snap = Snapshot::open(&dir).unwrap();
     let mut order = Vec::new();
-    let r = prune::run(
-        &dir,
-        &Plan::deferred(&snap, &Selection::All).unwrap(),
-        &opts(BackupTarget::Default),
-        &Canceller::new(),
-        &mut |e| {
-            if let Event::Finished { step, .. } = e {
-                order.push(step.name());
-            }
-        },
-    )
-    .unwrap();
+    let r = prune_all_counting(&dir, BackupTarget::Default, &mut |e| {
+        if let Event::Finished { step, .. } = e {
+            order.push(step.name());
+        }
+    });
     assert!(r.rows_deleted > 0);
     assert_eq!(&order[..3], ["preflight", "delete", "backup"]);
     let b = r.backup.expect("a backup");
@@ -309,22 +308,14 @@ fn the_original_stays_locked_after_the_copy_read_it_ahead() {
     let (_t, dir) = fixture_copy("v1_5_9");
     let db = dir.join("chroma.sqlite3");
     assert!(another_process_can_write(&db));
-    let snap = Snapshot::open(&dir).unwrap();
     let mut checked = Vec::new();
-    let r = prune::run(
-        &dir,
-        &Plan::deferred(&snap, &Selection::All).unwrap(),
-        &opts(BackupTarget::Off),
-        &Canceller::new(),
-        &mut |e| {
-            if let Event::Finished { step, .. } = e {
-                if matches!(step, Step::Delete | Step::Compact | Step::Verify) {
-                    checked.push((step.name(), another_process_can_write(&db)));
-                }
+    let r = prune_all_counting(&dir, BackupTarget::Off, &mut |e| {
+        if let Event::Finished { step, .. } = e {
+            if matches!(step, Step::Delete | Step::Compact | Step::Verify) {
+                checked.push((step.name(), another_process_can_write(&db)));
             }
-        },
-    )
-    .unwrap();
+        }
+    });
     assert!(r.rows_deleted > 0);
     assert_eq!(
         checked,

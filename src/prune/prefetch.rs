@@ -26,13 +26,11 @@ const MAX_DEPTH: usize = 32;
 /// The most pages one read takes (1 MiB of 4 KiB pages).
 const MAX_RUN: u64 = 256;
 
-/// A leaf page of the table: every one of its rows' keys is above `after` (`None`: the first
-/// leaf) and at most `upto` (`None`: the last).
+/// A leaf page of the table, and the key every one of its rows is above (`None`: the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Leaf {
     pub page: u32,
     pub after: Option<i64>,
-    pub upto: Option<i64>,
 }
 
 /// An interior page being walked: its children in key order (each with the largest key it
@@ -92,27 +90,22 @@ impl<'a> Leaves<'a> {
             reads: 0,
             buf: vec![0; page_size],
         };
-        // The depth, down the leftmost path (every leaf of a b-tree is at the same depth).
+        // The depth, down the leftmost path (every leaf of a b-tree is at the same depth);
+        // the root, when it is an interior page, is where the walk starts.
         let mut page = root;
-        loop {
-            match w.read(page)? {
-                LEAF => break,
-                _ => {
-                    let node = w.interior(page, None)?;
-                    w.depth += 1;
-                    if w.depth > MAX_DEPTH {
-                        return None;
-                    }
-                    page = node.child(0)?.0;
-                }
+        let mut top = None;
+        while w.read(page)? != LEAF {
+            let node = w.interior(page, None)?;
+            w.depth += 1;
+            if w.depth > MAX_DEPTH {
+                return None;
             }
+            page = node.child(0)?.0;
+            top.get_or_insert(node);
         }
-        if w.depth == 0 {
-            w.single = Some(root);
-        } else {
-            w.read(root)?;
-            let top = w.interior(root, None)?;
-            w.stack.push(top);
+        match top {
+            Some(node) => w.stack.push(node),
+            None => w.single = Some(root),
         }
         Some(w)
     }
@@ -176,11 +169,7 @@ impl Iterator for Leaves<'_> {
 
     fn next(&mut self) -> Option<Leaf> {
         if let Some(page) = self.single.take() {
-            return Some(Leaf {
-                page,
-                after: None,
-                upto: None,
-            });
+            return Some(Leaf { page, after: None });
         }
         loop {
             let top = self.stack.last_mut()?;
@@ -200,11 +189,7 @@ impl Iterator for Leaves<'_> {
             if self.stack.len() == self.depth {
                 let after = self.prev;
                 self.prev = upper;
-                return Some(Leaf {
-                    page: child,
-                    after,
-                    upto: upper,
-                });
+                return Some(Leaf { page: child, after });
             }
             // An interior page below: a page of another kind ends the walk.
             let node = match self.read(child) {
