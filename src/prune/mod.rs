@@ -1,10 +1,12 @@
 //! Planning and running a prune. A [`plan::Plan`] is a plain value (what would go, with the
 //! seq_id [`guard`]); the [`job`] strings the [`steps`] together over the context of
 //! [`runner`] (timing, progress, and what a failure or a cancel leaves), reporting through a
-//! callback. Below the steps: [`swap`] (the compacted copy) and its [`verify`], [`walmode`],
+//! callback. Below the steps: [`swap`] (the compacted copy) and its [`verify`], with [`bigio`]
+//! (large reads and writes for their connections), [`walmode`],
 //! [`folders`] (orphan folders), [`preflight`], and [`crate::backup`] beside this room. It
 //! imports nothing of the terminal.
 
+mod bigio;
 mod counted;
 pub mod folders;
 pub mod guard;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
-use super::prefetch;
+use super::{bigio, prefetch};
 use crate::chroma::{db, NEW_FILE};
 use crate::error::{Error, Result};
 
@@ -388,7 +388,8 @@ pub struct Copier {
 impl Copier {
     /// Open the new file, give it the original's header values and attach the original.
     pub fn open(new: &NewFile, original: &Path, header: &Header) -> Result<Copier> {
-        let conn = Connection::open_with_flags(
+        // Large reads of the original and large writes of the new file ([`bigio`]).
+        let conn = bigio::open(
             new.sqlite_path(),
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE

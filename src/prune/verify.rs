@@ -31,7 +31,8 @@ pub fn verify(
     flush: Flush,
 ) -> Result<()> {
     let open = || {
-        Connection::open_with_flags(
+        // Large reads, forward for the count-back and backward for quick_check ([`bigio`]).
+        super::bigio::open(
             new.sqlite_path(),
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI

@@ -1,0 +1,1070 @@
+//! Large reads and writes for the connections the prune opens to copy and verify: a SQLite
+//! VFS that sits on the default one (`unix`) and changes only how many system calls carry
+//! the bytes.
+//!
+//! SQLite moves one page per call: on a 20 GB WAL, 5 M `pread`s of the original and 2.8 M
+//! `pwrite`s of the new file, each a few microseconds of kernel time on the copy's thread,
+//! which is what that copy waits on (BENCHMARKS.md, "4. 20 GB", runs 5 and 6). Here:
+//! - **A database file opened for writing** (the new file) gathers the pages written one
+//!   after another into a buffer of up to [`WRITE_BUF`] and writes it in one call. Anything
+//!   that may look at the file from outside the buffer (a read of a buffered range, a sync,
+//!   a lock or unlock, a size, a truncate, a file control such as the one every commit sends,
+//!   a close) writes the buffer out first. A write that fails makes every later call on the
+//!   file fail with its code, so nothing goes on past a lost page.
+//! - **A database file opened read-only** (the original, attached to the copy; the new file,
+//!   as verified) reads blocks of [`BLOCK`] once its reads run forward or backward through
+//!   the file (the copy's scan; `quick_check`, which walks each b-tree from its end), and
+//!   serves the pages inside from them. Reads that jump about stay one page per call, so a
+//!   scattered index costs no more than before. The blocks are dropped at every lock and
+//!   unlock, every write or truncate and every file control: nothing read in one
+//!   transaction is served in another (SQLite's own cache keeps pages at least that long).
+//! - Every other file (journals, `-wal`, `-shm`, temporary files) and every other call go to
+//!   the default VFS unchanged. Its locks are the same locks, on the same files, as those of
+//!   every other connection in the process.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr::null_mut;
+use std::sync::OnceLock;
+
+use rusqlite::ffi;
+
+/// The name connections open it by.
+pub const NAME: &CStr = c"chroma-wal-bigio";
+/// The most a write buffer holds before it goes to the file. The default VFS moves at most
+/// 128 KiB less a byte in one call (it cuts a longer write short, and says the disk is full).
+const WRITE_BUF: usize = 64 << 10;
+/// A read block: 16 pages of 4 KiB (the same bound as [`WRITE_BUF`]). Against one call a page,
+/// reading a cached file in calls of 64 KiB takes about a third of the kernel's time, and
+/// writing one about a third as well; calls of 1 MiB would save little more.
+const BLOCK: usize = 64 << 10;
+/// The blocks a read-only file keeps (the one being read and the one before it).
+const BLOCKS: usize = 2;
+/// How many pages a read may skip and still continue a run (the interior pages of a b-tree
+/// sit among its leaves).
+const NEAR_PAGES: i64 = 4;
+
+/// The VFS's name, once it is registered; `None` if SQLite would not take it (the
+/// connections then open on the default VFS, as before).
+pub fn name() -> Option<&'static CStr> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            // SAFETY: registration hands SQLite a VFS that lives as long as the process
+            // (leaked), whose every function forwards to the default VFS it was built on.
+            unsafe { register() }
+        })
+        .then_some(NAME)
+}
+
+unsafe fn register() -> bool {
+    if !ffi::sqlite3_vfs_find(NAME.as_ptr()).is_null() {
+        return true;
+    }
+    let parent = ffi::sqlite3_vfs_find(std::ptr::null());
+    if parent.is_null() {
+        return false;
+    }
+    let vfs = Box::new(ffi::sqlite3_vfs {
+        iVersion: 2,
+        szOsFile: (REAL_AT as c_int).saturating_add((*parent).szOsFile),
+        mxPathname: (*parent).mxPathname,
+        pNext: null_mut(),
+        zName: NAME.as_ptr(),
+        pAppData: parent.cast(),
+        xOpen: Some(x_open),
+        xDelete: Some(x_delete),
+        xAccess: Some(x_access),
+        xFullPathname: Some(x_full_pathname),
+        xDlOpen: Some(x_dl_open),
+        xDlError: Some(x_dl_error),
+        xDlSym: Some(x_dl_sym),
+        xDlClose: Some(x_dl_close),
+        xRandomness: Some(x_randomness),
+        xSleep: Some(x_sleep),
+        xCurrentTime: Some(x_current_time),
+        xGetLastError: Some(x_get_last_error),
+        xCurrentTimeInt64: Some(x_current_time_int64),
+        xSetSystemCall: None,
+        xGetSystemCall: None,
+        xNextSystemCall: None,
+    });
+    let raw = Box::into_raw(vfs);
+    if ffi::sqlite3_vfs_register(raw, 0) != ffi::SQLITE_OK {
+        drop(Box::from_raw(raw));
+        return false;
+    }
+    true
+}
+
+/// The default VFS this one was built on.
+unsafe fn parent(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    (*vfs).pAppData.cast()
+}
+
+/// A file as SQLite holds it: the default VFS's own file follows at [`REAL_AT`].
+#[repr(C)]
+struct ShimFile {
+    base: ffi::sqlite3_file,
+    real: *mut ffi::sqlite3_file,
+    state: *mut State,
+}
+
+const REAL_AT: usize = std::mem::size_of::<ShimFile>().next_multiple_of(16);
+
+enum State {
+    /// The buffer, and blocks of what was written and read back (dropped as they are
+    /// written over).
+    Write(WriteBuf, ReadBlocks),
+    Read(ReadBlocks),
+}
+
+#[derive(Default)]
+struct WriteBuf {
+    at: i64,
+    data: Vec<u8>,
+    /// The code of a write that failed; every later call returns it.
+    failed: c_int,
+}
+
+#[derive(Default)]
+struct ReadBlocks {
+    /// Oldest first.
+    blocks: Vec<Block>,
+    /// The last read that no block held.
+    last: Option<(i64, i64)>,
+}
+
+struct Block {
+    at: i64,
+    data: Vec<u8>,
+}
+
+impl Block {
+    fn end(&self) -> i64 {
+        self.at + self.data.len() as i64
+    }
+}
+
+unsafe fn methods(real: *mut ffi::sqlite3_file) -> &'static ffi::sqlite3_io_methods {
+    &*(*real).pMethods
+}
+
+unsafe extern "C" fn x_open(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: ffi::sqlite3_filename,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    let parent = parent(vfs);
+    let f = file.cast::<ShimFile>();
+    let real = file.cast::<u8>().add(REAL_AT).cast::<ffi::sqlite3_file>();
+    (*f).base.pMethods = std::ptr::null();
+    (*f).real = real;
+    (*f).state = null_mut();
+    (*real).pMethods = std::ptr::null();
+    let Some(open) = (*parent).xOpen else {
+        return ffi::SQLITE_CANTOPEN;
+    };
+    let mut got = flags;
+    let rc = open(parent, name, real, flags, &mut got);
+    if !out_flags.is_null() {
+        *out_flags = got;
+    }
+    if rc != ffi::SQLITE_OK {
+        if !(*real).pMethods.is_null() {
+            if let Some(close) = methods(real).xClose {
+                close(real);
+            }
+        }
+        return rc;
+    }
+    if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
+        let state = if got & ffi::SQLITE_OPEN_READONLY != 0 {
+            State::Read(ReadBlocks::default())
+        } else {
+            State::Write(WriteBuf::default(), ReadBlocks::default())
+        };
+        (*f).state = Box::into_raw(Box::new(state));
+    }
+    (*f).base.pMethods = &METHODS;
+    ffi::SQLITE_OK
+}
+
+static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(f_close),
+    xRead: Some(f_read),
+    xWrite: Some(f_write),
+    xTruncate: Some(f_truncate),
+    xSync: Some(f_sync),
+    xFileSize: Some(f_file_size),
+    xLock: Some(f_lock),
+    xUnlock: Some(f_unlock),
+    xCheckReservedLock: Some(f_check_reserved_lock),
+    xFileControl: Some(f_file_control),
+    xSectorSize: Some(f_sector_size),
+    xDeviceCharacteristics: Some(f_device_characteristics),
+    xShmMap: Some(f_shm_map),
+    xShmLock: Some(f_shm_lock),
+    xShmBarrier: Some(f_shm_barrier),
+    xShmUnmap: Some(f_shm_unmap),
+    xFetch: Some(f_fetch),
+    xUnfetch: Some(f_unfetch),
+};
+
+unsafe fn parts<'a>(
+    file: *mut ffi::sqlite3_file,
+) -> (*mut ffi::sqlite3_file, Option<&'a mut State>) {
+    let f = file.cast::<ShimFile>();
+    ((*f).real, (*f).state.as_mut())
+}
+
+/// The default VFS's write of `real`, as [`WriteBuf`] calls it, dropping the blocks of
+/// `blocks` it writes over.
+unsafe fn real_write<'a>(
+    real: *mut ffi::sqlite3_file,
+    mut blocks: Option<&'a mut ReadBlocks>,
+) -> impl FnMut(&[u8], i64) -> c_int + 'a {
+    move |bytes: &[u8], at: i64| {
+        if let Some(b) = blocks.as_deref_mut() {
+            b.forget(at, bytes.len() as i64);
+        }
+        match methods(real).xWrite {
+            Some(write) => write(real, bytes.as_ptr().cast(), bytes.len() as c_int, at),
+            None => ffi::SQLITE_IOERR_WRITE,
+        }
+    }
+}
+
+impl WriteBuf {
+    /// Write the buffer out with `out` (a no-op when it is empty); on failure the code
+    /// sticks.
+    fn flush(&mut self, out: &mut dyn FnMut(&[u8], i64) -> c_int) -> c_int {
+        if self.failed != ffi::SQLITE_OK {
+            return self.failed;
+        }
+        if self.data.is_empty() {
+            return ffi::SQLITE_OK;
+        }
+        let rc = out(&self.data, self.at);
+        self.data.clear();
+        if rc != ffi::SQLITE_OK {
+            self.failed = rc;
+        }
+        rc
+    }
+
+    /// Take `bytes` at `at`: onto the buffer when they follow it and fit, else after
+    /// writing the buffer out (and straight to `out` when they alone fill it).
+    fn write(&mut self, bytes: &[u8], at: i64, out: &mut dyn FnMut(&[u8], i64) -> c_int) -> c_int {
+        if self.failed != ffi::SQLITE_OK {
+            return self.failed;
+        }
+        let end = self.at + self.data.len() as i64;
+        if !self.data.is_empty() && at == end && self.data.len() + bytes.len() <= WRITE_BUF {
+            self.data.extend_from_slice(bytes);
+            return ffi::SQLITE_OK;
+        }
+        let rc = self.flush(out);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        if bytes.len() >= WRITE_BUF {
+            let rc = out(bytes, at);
+            if rc != ffi::SQLITE_OK {
+                self.failed = rc;
+            }
+            return rc;
+        }
+        self.at = at;
+        self.data.extend_from_slice(bytes);
+        ffi::SQLITE_OK
+    }
+
+    /// Before a read of `n` bytes at `at`: write the buffer out if it holds any of them.
+    fn before_read(&mut self, at: i64, n: i64, out: &mut dyn FnMut(&[u8], i64) -> c_int) -> c_int {
+        let end = self.at + self.data.len() as i64;
+        if !self.data.is_empty() && at < end && at + n > self.at {
+            return self.flush(out);
+        }
+        self.failed
+    }
+}
+
+/// Before any call that may look past the buffer: write it out, or drop the read blocks.
+unsafe fn settle(state: Option<&mut State>, real: *mut ffi::sqlite3_file) -> c_int {
+    match state {
+        Some(State::Write(w, r)) => {
+            r.clear();
+            w.flush(&mut real_write(real, None))
+        }
+        Some(State::Read(r)) => {
+            r.clear();
+            ffi::SQLITE_OK
+        }
+        None => ffi::SQLITE_OK,
+    }
+}
+
+unsafe extern "C" fn f_close(file: *mut ffi::sqlite3_file) -> c_int {
+    let (real, state) = parts(file);
+    let settled = settle(state, real);
+    let rc = match methods(real).xClose {
+        Some(close) => close(real),
+        None => ffi::SQLITE_OK,
+    };
+    let f = file.cast::<ShimFile>();
+    if !(*f).state.is_null() {
+        drop(Box::from_raw((*f).state));
+        (*f).state = null_mut();
+    }
+    if settled != ffi::SQLITE_OK {
+        settled
+    } else {
+        rc
+    }
+}
+
+unsafe fn real_read(real: *mut ffi::sqlite3_file, buf: *mut c_void, amt: c_int, at: i64) -> c_int {
+    match methods(real).xRead {
+        Some(read) => read(real, buf, amt, at),
+        None => ffi::SQLITE_IOERR_READ,
+    }
+}
+
+unsafe fn real_reader(real: *mut ffi::sqlite3_file) -> impl FnMut(&mut [u8], i64) -> c_int {
+    move |b: &mut [u8], at: i64| real_read(real, b.as_mut_ptr().cast(), b.len() as c_int, at)
+}
+
+/// The size of `real` as the default VFS gives it.
+unsafe fn real_size(real: *mut ffi::sqlite3_file) -> Option<i64> {
+    let mut size = 0i64;
+    let f = methods(real).xFileSize?;
+    (f(real, &mut size) == ffi::SQLITE_OK).then_some(size)
+}
+
+unsafe extern "C" fn f_read(
+    file: *mut ffi::sqlite3_file,
+    buf: *mut c_void,
+    amt: c_int,
+    at: i64,
+) -> c_int {
+    let (real, state) = parts(file);
+    match state {
+        Some(State::Write(w, r)) => {
+            let rc = w.before_read(at, amt as i64, &mut real_write(real, Some(&mut *r)));
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
+            r.read(out, at, real_reader(real), || real_size(real))
+        }
+        Some(State::Read(r)) => {
+            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
+            r.read(out, at, real_reader(real), || real_size(real))
+        }
+        None => real_read(real, buf, amt, at),
+    }
+}
+
+impl ReadBlocks {
+    fn clear(&mut self) {
+        self.blocks.clear();
+        self.last = None;
+    }
+
+    /// Drop the blocks that hold any of the `n` bytes at `at` (about to be written).
+    fn forget(&mut self, at: i64, n: i64) {
+        self.blocks.retain(|b| b.end() <= at || at + n <= b.at);
+    }
+
+    /// Fill `out` with the file's bytes at `at`, from a block or with `read` (the default
+    /// VFS's read: `SQLITE_IOERR_SHORT_READ` past the end, with the rest zeroed); `size`
+    /// gives the file's size when a block runs past its end.
+    fn read(
+        &mut self,
+        out: &mut [u8],
+        at: i64,
+        mut read: impl FnMut(&mut [u8], i64) -> c_int,
+        size: impl FnOnce() -> Option<i64>,
+    ) -> c_int {
+        let n = out.len() as i64;
+        if let Some(i) = self
+            .blocks
+            .iter()
+            .rposition(|b| b.at <= at && at + n <= b.end())
+        {
+            let b = &self.blocks[i];
+            let from = (at - b.at) as usize;
+            out.copy_from_slice(&b.data[from..from + out.len()]);
+            return ffi::SQLITE_OK;
+        }
+        let near = NEAR_PAGES * n.max(1);
+        let (lo, hi) = match self.blocks.last() {
+            Some(b) => (b.at, b.end()),
+            None => (i64::MIN, i64::MIN),
+        };
+        let after = |(lo, hi): (i64, i64)| lo != i64::MIN && at >= hi && at - hi <= near;
+        let before = |(lo, _): (i64, i64)| lo != i64::MIN && at + n <= lo && lo - (at + n) <= near;
+        // A run goes on from the newest block, or starts from the last read (a new b-tree).
+        let last = self.last.unwrap_or((i64::MIN, i64::MIN));
+        let forward = after((lo, hi)) || after(last);
+        let backward = !forward && (before((lo, hi)) || before(last));
+        self.last = Some((at, at + n));
+        if n > (BLOCK / 4) as i64 || !(forward || backward) {
+            return read(out, at);
+        }
+        let start = if forward {
+            at
+        } else {
+            (at + n - BLOCK as i64).max(0)
+        };
+        let len = if forward {
+            BLOCK
+        } else {
+            (at + n - start) as usize
+        };
+        let mut data = if self.blocks.len() >= BLOCKS {
+            self.blocks.remove(0).data
+        } else {
+            Vec::with_capacity(BLOCK)
+        };
+        data.resize(len, 0);
+        match read(&mut data, start) {
+            ffi::SQLITE_OK => {}
+            // The block runs past the end of the file: keep what the file holds, or read
+            // just the page if it is not all there.
+            ffi::SQLITE_IOERR_SHORT_READ => match size() {
+                Some(end) if end >= at + n => data.truncate((end - start) as usize),
+                _ => return read(out, at),
+            },
+            rc => return rc,
+        }
+        let from = (at - start) as usize;
+        out.copy_from_slice(&data[from..from + out.len()]);
+        self.blocks.push(Block { at: start, data });
+        ffi::SQLITE_OK
+    }
+}
+
+unsafe extern "C" fn f_write(
+    file: *mut ffi::sqlite3_file,
+    buf: *const c_void,
+    amt: c_int,
+    at: i64,
+) -> c_int {
+    let (real, state) = parts(file);
+    let bytes = std::slice::from_raw_parts(buf.cast::<u8>(), amt.max(0) as usize);
+    match state {
+        Some(State::Write(w, r)) => w.write(bytes, at, &mut real_write(real, Some(r))),
+        state => {
+            settle(state, real);
+            real_write(real, None)(bytes, at)
+        }
+    }
+}
+
+unsafe extern "C" fn f_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xTruncate {
+        Some(t) => t(real, size),
+        None => ffi::SQLITE_IOERR_TRUNCATE,
+    }
+}
+
+unsafe extern "C" fn f_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xSync {
+        Some(s) => s(real, flags),
+        None => ffi::SQLITE_IOERR_FSYNC,
+    }
+}
+
+unsafe extern "C" fn f_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xFileSize {
+        Some(s) => s(real, size),
+        None => ffi::SQLITE_IOERR_FSTAT,
+    }
+}
+
+unsafe extern "C" fn f_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xLock {
+        Some(l) => l(real, level),
+        None => ffi::SQLITE_IOERR_LOCK,
+    }
+}
+
+unsafe extern "C" fn f_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    let unlocked = match methods(real).xUnlock {
+        Some(u) => u(real, level),
+        None => ffi::SQLITE_IOERR_UNLOCK,
+    };
+    if rc != ffi::SQLITE_OK {
+        rc
+    } else {
+        unlocked
+    }
+}
+
+unsafe extern "C" fn f_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xCheckReservedLock {
+        Some(c) => c(real, out),
+        None => ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
+    }
+}
+
+unsafe extern "C" fn f_file_control(
+    file: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
+    let (real, state) = parts(file);
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xFileControl {
+        Some(c) => c(real, op, arg),
+        None => ffi::SQLITE_NOTFOUND,
+    }
+}
+
+unsafe extern "C" fn f_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xSectorSize {
+        Some(s) => s(real),
+        None => 4096,
+    }
+}
+
+unsafe extern "C" fn f_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xDeviceCharacteristics {
+        Some(d) => d(real),
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn f_shm_map(
+    file: *mut ffi::sqlite3_file,
+    page: c_int,
+    size: c_int,
+    extend: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xShmMap {
+        Some(m) if methods(real).iVersion >= 2 => m(real, page, size, extend, out),
+        _ => ffi::SQLITE_IOERR_SHMMAP,
+    }
+}
+
+unsafe extern "C" fn f_shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xShmLock {
+        Some(l) if methods(real).iVersion >= 2 => l(real, offset, n, flags),
+        _ => ffi::SQLITE_IOERR_SHMLOCK,
+    }
+}
+
+unsafe extern "C" fn f_shm_barrier(file: *mut ffi::sqlite3_file) {
+    let (real, _) = parts(file);
+    if let Some(b) = methods(real)
+        .xShmBarrier
+        .filter(|_| methods(real).iVersion >= 2)
+    {
+        b(real)
+    }
+}
+
+unsafe extern "C" fn f_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xShmUnmap {
+        Some(u) if methods(real).iVersion >= 2 => u(real, delete),
+        _ => ffi::SQLITE_OK,
+    }
+}
+
+unsafe extern "C" fn f_fetch(
+    file: *mut ffi::sqlite3_file,
+    at: i64,
+    amt: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    let (real, state) = parts(file);
+    *out = null_mut();
+    let rc = settle(state, real);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    match methods(real).xFetch {
+        Some(f) if methods(real).iVersion >= 3 => f(real, at, amt, out),
+        _ => ffi::SQLITE_OK,
+    }
+}
+
+unsafe extern "C" fn f_unfetch(file: *mut ffi::sqlite3_file, at: i64, p: *mut c_void) -> c_int {
+    let (real, _) = parts(file);
+    match methods(real).xUnfetch {
+        Some(u) if methods(real).iVersion >= 3 => u(real, at, p),
+        _ => ffi::SQLITE_OK,
+    }
+}
+
+// The rest of the VFS: the default one's, called with its own pointer.
+
+unsafe extern "C" fn x_delete(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    sync_dir: c_int,
+) -> c_int {
+    let p = parent(vfs);
+    match (*p).xDelete {
+        Some(f) => f(p, name, sync_dir),
+        None => ffi::SQLITE_IOERR_DELETE,
+    }
+}
+
+unsafe extern "C" fn x_access(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    flags: c_int,
+    out: *mut c_int,
+) -> c_int {
+    let p = parent(vfs);
+    match (*p).xAccess {
+        Some(f) => f(p, name, flags, out),
+        None => ffi::SQLITE_IOERR_ACCESS,
+    }
+}
+
+unsafe extern "C" fn x_full_pathname(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    n: c_int,
+    out: *mut c_char,
+) -> c_int {
+    let p = parent(vfs);
+    match (*p).xFullPathname {
+        Some(f) => f(p, name, n, out),
+        None => ffi::SQLITE_CANTOPEN,
+    }
+}
+
+unsafe extern "C" fn x_dl_open(vfs: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
+    let p = parent(vfs);
+    match (*p).xDlOpen {
+        Some(f) => f(p, name),
+        None => null_mut(),
+    }
+}
+
+unsafe extern "C" fn x_dl_error(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) {
+    let p = parent(vfs);
+    if let Some(f) = (*p).xDlError {
+        f(p, n, out)
+    }
+}
+
+type DlSym = unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char);
+
+unsafe extern "C" fn x_dl_sym(
+    vfs: *mut ffi::sqlite3_vfs,
+    h: *mut c_void,
+    sym: *const c_char,
+) -> Option<DlSym> {
+    let p = parent(vfs);
+    match (*p).xDlSym {
+        Some(f) => f(p, h, sym),
+        None => None,
+    }
+}
+
+unsafe extern "C" fn x_dl_close(vfs: *mut ffi::sqlite3_vfs, h: *mut c_void) {
+    let p = parent(vfs);
+    if let Some(f) = (*p).xDlClose {
+        f(p, h)
+    }
+}
+
+unsafe extern "C" fn x_randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+    let p = parent(vfs);
+    match (*p).xRandomness {
+        Some(f) => f(p, n, out),
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn x_sleep(vfs: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
+    let p = parent(vfs);
+    match (*p).xSleep {
+        Some(f) => f(p, us),
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn x_current_time(vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
+    let p = parent(vfs);
+    match (*p).xCurrentTime {
+        Some(f) => f(p, out),
+        None => ffi::SQLITE_ERROR,
+    }
+}
+
+unsafe extern "C" fn x_get_last_error(
+    vfs: *mut ffi::sqlite3_vfs,
+    n: c_int,
+    out: *mut c_char,
+) -> c_int {
+    let p = parent(vfs);
+    match (*p).xGetLastError {
+        Some(f) => f(p, n, out),
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn x_current_time_int64(vfs: *mut ffi::sqlite3_vfs, out: *mut i64) -> c_int {
+    let p = parent(vfs);
+    match ((*p).xCurrentTimeInt64, (*p).xCurrentTime) {
+        (Some(f), _) if (*p).iVersion >= 2 => f(p, out),
+        (_, Some(f)) => {
+            let mut days = 0f64;
+            let rc = f(p, &mut days);
+            *out = (days * 86_400_000.0) as i64;
+            rc
+        }
+        _ => ffi::SQLITE_ERROR,
+    }
+}
+
+/// Open `path` on this VFS (on the default one if it could not be registered).
+pub fn open(
+    path: &std::path::Path,
+    flags: rusqlite::OpenFlags,
+) -> rusqlite::Result<rusqlite::Connection> {
+    match name() {
+        Some(vfs) => rusqlite::Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => rusqlite::Connection::open_with_flags(path, flags),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::{Connection, OpenFlags};
+
+    const PAGE: usize = 4096;
+
+    /// A file in memory that counts the calls made on it, and fails the write numbered
+    /// `fail_at` (from 1) with `SQLITE_FULL`.
+    #[derive(Default)]
+    struct Fake {
+        bytes: Vec<u8>,
+        calls: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl Fake {
+        fn write(&mut self, b: &[u8], at: i64) -> c_int {
+            self.calls += 1;
+            if self.fail_at == Some(self.calls) {
+                return ffi::SQLITE_FULL;
+            }
+            let at = at as usize;
+            if self.bytes.len() < at + b.len() {
+                self.bytes.resize(at + b.len(), 0);
+            }
+            self.bytes[at..at + b.len()].copy_from_slice(b);
+            ffi::SQLITE_OK
+        }
+        fn read(&mut self, out: &mut [u8], at: i64) -> c_int {
+            self.calls += 1;
+            let at = at as usize;
+            out.fill(0);
+            let have = self.bytes.len().saturating_sub(at).min(out.len());
+            out[..have].copy_from_slice(&self.bytes[at..at + have]);
+            if have < out.len() {
+                ffi::SQLITE_IOERR_SHORT_READ
+            } else {
+                ffi::SQLITE_OK
+            }
+        }
+    }
+
+    /// Pages in a made-up but fixed order: mostly one after another, with jumps back (an
+    /// interior page rewritten) and forward.
+    fn pages(n: usize) -> Vec<usize> {
+        let mut x: u64 = 7;
+        let mut p = 1;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                p = match (x >> 33) % 10 {
+                    0 => ((x >> 40) as usize) % (p + 1),
+                    1 => p + 3,
+                    _ => p + 1,
+                };
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_write_buffer_leaves_the_file_as_writing_each_page_would_in_fewer_calls() {
+        let mut direct = Fake::default();
+        let mut fake = Fake::default();
+        let mut w = WriteBuf::default();
+        let order = pages(4000);
+        for (i, &p) in order.iter().enumerate() {
+            let page = vec![(i % 251) as u8; PAGE];
+            let at = (p * PAGE) as i64;
+            assert_eq!(direct.write(&page, at), ffi::SQLITE_OK);
+            assert_eq!(
+                w.write(&page, at, &mut |b, a| fake.write(b, a)),
+                ffi::SQLITE_OK
+            );
+            if i % 97 == 0 {
+                // A read of a page just written sees it.
+                let q = (order[i / 2] * PAGE) as i64;
+                assert_eq!(
+                    w.before_read(q, PAGE as i64, &mut |b, a| fake.write(b, a)),
+                    ffi::SQLITE_OK
+                );
+                let (mut a, mut b) = (vec![0; PAGE], vec![0; PAGE]);
+                fake.read(&mut a, q);
+                direct.read(&mut b, q);
+                assert_eq!(a, b, "page at {q} read through the buffer");
+            }
+        }
+        assert_eq!(w.flush(&mut |b, a| fake.write(b, a)), ffi::SQLITE_OK);
+        assert!(fake.bytes == direct.bytes, "the files differ");
+        assert!(
+            fake.calls * 4 < direct.calls,
+            "{} calls for {} pages",
+            fake.calls,
+            direct.calls
+        );
+    }
+
+    #[test]
+    fn a_write_that_fails_fails_every_call_after_it() {
+        let mut fake = Fake {
+            fail_at: Some(2),
+            ..Fake::default()
+        };
+        let mut w = WriteBuf::default();
+        let page = vec![1u8; PAGE];
+        let mut first_error = None;
+        for p in 0..100 {
+            let rc = w.write(&page, (p * PAGE) as i64, &mut |b, a| fake.write(b, a));
+            if rc != ffi::SQLITE_OK {
+                first_error = Some(p);
+                break;
+            }
+        }
+        assert!(first_error.is_some(), "no write reported the failure");
+        let mut out = |b: &[u8], a: i64| fake.write(b, a);
+        assert_eq!(w.write(&page, 0, &mut out), ffi::SQLITE_FULL);
+        assert_eq!(w.flush(&mut out), ffi::SQLITE_FULL);
+        assert_eq!(w.before_read(1 << 30, 10, &mut out), ffi::SQLITE_FULL);
+    }
+
+    fn file(len: usize) -> Fake {
+        Fake {
+            bytes: (0..len).map(|i| (i * 31 % 253) as u8).collect(),
+            ..Fake::default()
+        }
+    }
+
+    fn read_all(fake: &mut Fake, r: &mut ReadBlocks, order: impl Iterator<Item = usize>) {
+        for p in order {
+            let mut out = vec![0u8; PAGE];
+            let at = (p * PAGE) as i64;
+            let len = fake.bytes.len() as i64;
+            let rc = r.read(&mut out, at, |b, a| fake.read(b, a), || Some(len));
+            let want = &fake.bytes[p * PAGE..(p + 1) * PAGE];
+            assert_eq!(rc, ffi::SQLITE_OK);
+            assert!(out == want, "page {p}");
+        }
+    }
+
+    #[test]
+    fn runs_forward_and_backward_are_read_in_blocks_and_scattered_pages_one_by_one() {
+        let n = 1000;
+        let per_block = BLOCK / PAGE;
+        let mut fake = file(n * PAGE);
+        read_all(&mut fake, &mut ReadBlocks::default(), 0..n);
+        assert!(
+            fake.calls <= n / per_block + 4,
+            "forward: {} calls",
+            fake.calls
+        );
+
+        let mut fake = file(n * PAGE);
+        read_all(&mut fake, &mut ReadBlocks::default(), (0..n).rev());
+        assert!(
+            fake.calls <= n / per_block + 4,
+            "backward: {} calls",
+            fake.calls
+        );
+
+        // Every third page (another table's pages between): still in blocks.
+        let mut fake = file(n * PAGE);
+        read_all(&mut fake, &mut ReadBlocks::default(), (0..n).step_by(3));
+        assert!(
+            fake.calls <= n / per_block + 4,
+            "every third: {} calls",
+            fake.calls
+        );
+
+        // Pages far apart: one call each, never a block.
+        let mut fake = file(n * PAGE);
+        let scattered: Vec<usize> = (0..200).map(|i| i * 397 % n).collect();
+        read_all(
+            &mut fake,
+            &mut ReadBlocks::default(),
+            scattered.iter().copied(),
+        );
+        assert_eq!(fake.calls, scattered.len(), "scattered");
+    }
+
+    #[test]
+    fn a_block_past_the_end_of_the_file_gives_way_to_the_page_itself() {
+        let n = 20;
+        let mut fake = file(n * PAGE);
+        // The last pages, forward: the block runs past the end, and keeps what is there.
+        read_all(&mut fake, &mut ReadBlocks::default(), n - 6..n);
+        assert!(fake.calls <= 3, "{} calls", fake.calls);
+        // A page past the end reads short, as it would without blocks.
+        let mut out = vec![9u8; PAGE];
+        let mut r = ReadBlocks::default();
+        let len = Some(fake.bytes.len() as i64);
+        let _ = r.read(
+            &mut out,
+            ((n - 1) * PAGE) as i64,
+            |b, a| fake.read(b, a),
+            || len,
+        );
+        let rc = r.read(&mut out, (n * PAGE) as i64, |b, a| fake.read(b, a), || len);
+        assert_eq!(rc, ffi::SQLITE_IOERR_SHORT_READ);
+        assert!(out.iter().all(|&b| b == 0));
+    }
+
+    fn rw() -> OpenFlags {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    }
+
+    fn ro() -> OpenFlags {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    }
+
+    /// The same statements, as the copy runs them (no journal, no sync, a cache small enough
+    /// to spill), with blobs that do not depend on the run.
+    fn write_db(conn: &Connection) {
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = 20;\
+             BEGIN;\
+             CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v BLOB);\
+             CREATE INDEX t_k ON t(k);\
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)\
+             INSERT INTO t SELECT i, printf('%08d', (i * 7919) % 6007), zeroblob(700 + i % 300) FROM n;\
+             UPDATE t SET v = zeroblob(50) WHERE id % 5 = 0;\
+             DELETE FROM t WHERE id % 7 = 0;\
+             COMMIT;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_database_written_through_it_is_byte_for_byte_what_sqlite_writes_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.db"), d.path().join("b.db"));
+        let conn = open(&a, rw()).unwrap();
+        write_db(&conn);
+        conn.close().unwrap();
+        let conn = Connection::open_with_flags(&b, rw()).unwrap();
+        write_db(&conn);
+        conn.close().unwrap();
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+        let conn = Connection::open_with_flags(&a, ro()).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    fn answers(conn: &Connection) -> Vec<String> {
+        [
+            "SELECT group_concat(id || ':' || length(v)) FROM (SELECT * FROM t ORDER BY id)",
+            "SELECT group_concat(id) FROM (SELECT id FROM t ORDER BY id DESC)",
+            "SELECT group_concat(k) FROM (SELECT k FROM t ORDER BY k)",
+            "PRAGMA quick_check",
+            "PRAGMA integrity_check",
+        ]
+        .iter()
+        .map(|q| conn.query_row(q, [], |r| r.get(0)).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn reading_through_it_answers_as_reading_without_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.db");
+        write_db(&Connection::open_with_flags(&p, rw()).unwrap());
+        let plain = answers(&Connection::open_with_flags(&p, ro()).unwrap());
+        let through = answers(&open(&p, ro()).unwrap());
+        assert_eq!(plain, through);
+        assert_eq!(plain[3], "ok");
+    }
+
+    #[test]
+    fn a_reader_sees_what_another_connection_wrote_between_its_transactions() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.db");
+        let w = Connection::open_with_flags(&p, rw()).unwrap();
+        w.execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60)\
+             INSERT INTO t SELECT i, zeroblob(900) FROM n;",
+        )
+        .unwrap();
+        let r = open(&p, ro()).unwrap();
+        let total = "SELECT sum(length(v)) FROM t";
+        let before: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
+        assert_eq!(before, 60 * 900);
+        w.execute("UPDATE t SET v = zeroblob(100)", []).unwrap();
+        let after: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
+        assert_eq!(after, 60 * 100);
+    }
+}
