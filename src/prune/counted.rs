@@ -172,7 +172,7 @@ mod tests {
     fn counts(v: Vec<(&str, TopicCount)>) -> CopyCounts {
         CopyCounts {
             topics: v.into_iter().map(|(k, c)| (k.to_string(), c)).collect(),
-            extent: None,
+            ..CopyCounts::default()
         }
     }
 

@@ -310,6 +310,10 @@ pub struct CopyCounts {
     pub topics: HashMap<String, TopicCount>,
     /// The seq_ids the copy walked (`min`, `max` of the table), if it had rows.
     pub extent: Option<(i64, i64)>,
+    /// The new file's WAL rows per topic and the lowest seq_id of each, read back from it
+    /// range by range, each right after it was written ([`verify`](super::verify) compares
+    /// them with what the copy kept).
+    pub read_back: HashMap<String, (u64, i64)>,
 }
 
 impl CopyCounts {
@@ -503,6 +507,10 @@ impl Copier {
             let mut next = self
                 .conn
                 .prepare("SELECT min(seq_id) FROM src.embeddings_queue WHERE seq_id > ?1")?;
+            let mut back = self.conn.prepare(
+                "SELECT topic, seq_id FROM main.embeddings_queue WHERE seq_id >= ?1 AND seq_id <= ?2",
+            )?;
+            let mut read: HashMap<Vec<u8>, (u64, i64)> = HashMap::new();
             // Another thread reads the table's pages a few ranges ahead ([`prefetch`]).
             let at = AtomicI64::new(lo);
             let done = AtomicBool::new(false);
@@ -527,11 +535,20 @@ impl Copier {
                 each_range(&mut next, (lo, hi), chunk, &mut |start, end| {
                     at.store(start, Ordering::Relaxed);
                     st.execute([start, end])?;
+                    // Read back while its pages are still in memory: a second pass over
+                    // the whole file, once written, read it from the disk again.
+                    read_back(&mut back, (start, end), &mut read)?;
                     let (seen, left_out) = self.so_far();
                     progress.rows(seen, left_out, estimate)?;
                     Ok(true)
                 })
             })?;
+            if let Ok(mut c) = self.counts.lock() {
+                c.read_back = read
+                    .into_iter()
+                    .map(|(t, v)| (String::from_utf8_lossy(&t).into_owned(), v))
+                    .collect();
+            }
         }
         Ok(())
     }
@@ -584,6 +601,33 @@ impl Copier {
             .map_err(|(_, e)| Error::failed(format!("closing the new file: {e}")))?;
         Ok(counts)
     }
+}
+
+/// Count the new file's WAL rows with seq_ids in `start..=end`, per topic, with the lowest
+/// seq_id of each (a topic that is not text counts as the empty one).
+fn read_back(
+    st: &mut rusqlite::Statement<'_>,
+    (start, end): (i64, i64),
+    per: &mut HashMap<Vec<u8>, (u64, i64)>,
+) -> Result<()> {
+    let mut rows = st.query([start, end])?;
+    while let Some(r) = rows.next()? {
+        let topic: &[u8] = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t,
+            _ => b"",
+        };
+        let seq: i64 = r.get(1)?;
+        match per.get_mut(topic) {
+            Some(e) => {
+                e.0 += 1;
+                e.1 = e.1.min(seq);
+            }
+            None => {
+                per.insert(topic.to_vec(), (1, seq));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Walk `lo..=hi` in ranges of `chunk` seq_ids, calling `f(start, end)` on each until it

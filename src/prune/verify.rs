@@ -1,13 +1,13 @@
 //! The new file's verification before it replaces the original: the same header values and
-//! schema, the kept WAL rows per topic read back (exactly as counted during the copy, none
-//! below its bound), and SQLite's `quick_check` of every page.
+//! schema, the kept WAL rows per topic as read back from it (exactly as counted during the
+//! copy, none below its bound), and SQLite's `quick_check` of every page.
 //!
-//! The order is the one that reads the file best when memory is smaller than it (a 10.5 GiB
-//! new file with 6 GiB of page cache took 175 s to verify with the checks overlapped, 37 s
-//! in this order; BENCHMARKS.md, "4. 20 GB"):
-//! 1. the count-back, one forward scan the kernel reads ahead, while the flush runs;
-//! 2. the flush's end;
-//! 3. `quick_check`, with a reader a bounded distance ahead of it ([`read_ahead_of`]).
+//! The file is read once, by `quick_check`, with a reader a bounded distance ahead of it
+//! ([`read_ahead_of`]), while the flush runs. The WAL rows were read back during the copy,
+//! each range right after it was written, from pages still in memory
+//! ([`Copier::copy_queue`](super::swap::Copier::copy_queue)): read back here, after the
+//! copy, a file larger than the page cache came from the disk twice (a forward pass for the
+//! rows, a backward one for `quick_check`; BENCHMARKS.md, "4. 20 GB", run 6).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,7 +31,7 @@ pub fn verify(
     flush: Flush,
 ) -> Result<()> {
     let open = || {
-        // Large reads, forward for the count-back and backward for quick_check ([`bigio`]).
+        // Large reads, backward for quick_check ([`bigio`]).
         super::bigio::open(
             new.sqlite_path(),
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -40,11 +40,15 @@ pub fn verify(
         )
         .map_err(Error::from)
     };
-    let counted = open().and_then(|conn| count_back(&conn, original, header, counts, bounds));
+    let checked = open()
+        .and_then(|conn| {
+            compare(&conn, original, header, counts, bounds)?;
+            Ok(conn)
+        })
+        .and_then(|conn| quick_check(new, &conn));
     let flushed = flush.wait();
-    counted?;
-    flushed?;
-    quick_check(new, &open()?)
+    checked?;
+    flushed
 }
 
 /// `quick_check` on this thread, with [`read_ahead_of`] on another.
@@ -123,8 +127,8 @@ fn rchar(io: &File) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Header, schema and the per-topic count-back of the new file.
-fn count_back(
+/// Header and schema of the new file, and its WAL rows per topic as the copy read them back.
+fn compare(
     conn: &Connection,
     original: &Path,
     header: &Header,
@@ -154,37 +158,17 @@ fn count_back(
         ));
     }
     // Every other table was copied whole by SQLite's transfer optimization (VACUUM's own
-    // method) and is covered by quick_check; the WAL, the one table copied row by row, is
-    // counted back per topic, in one streaming pass (no sort).
-    let mut st = conn.prepare("SELECT topic, seq_id FROM main.embeddings_queue")?;
-    let mut rows = st.query([])?;
-    let mut per: HashMap<Vec<u8>, (u64, i64)> = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let topic: &[u8] = match r.get_ref(0)? {
-            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t,
-            _ => b"",
-        };
-        let seq: i64 = r.get(1)?;
-        match per.get_mut(topic) {
-            Some(e) => {
-                e.0 += 1;
-                e.1 = e.1.min(seq);
-            }
-            None => {
-                per.insert(topic.to_vec(), (1, seq));
-            }
-        }
-    }
+    // method) and is covered by quick_check; the WAL, the one table copied row by row, was
+    // read back per topic as it was written.
     let mut seen = 0u64;
-    for (topic, (n, min)) in per {
-        let topic = String::from_utf8_lossy(&topic).into_owned();
-        if n != counts.kept(&topic) {
+    for (topic, &(n, min)) in &counts.read_back {
+        if n != counts.kept(topic) {
             return Err(Error::failed(format!(
                 "topic {topic}: {n} rows in the new file, {} expected",
-                counts.kept(&topic)
+                counts.kept(topic)
             )));
         }
-        if bounds.get(&topic).is_some_and(|&b| min < b) {
+        if bounds.get(topic).is_some_and(|&b| min < b) {
             return Err(Error::failed(format!(
                 "topic {topic} still has rows below its bound in the new file"
             )));
@@ -203,6 +187,57 @@ fn count_back(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prune::swap::{TopicCount, TopicRule};
+
+    #[test]
+    fn a_read_back_other_than_what_the_copy_kept_fails_the_comparison() {
+        let d = tempfile::tempdir().unwrap();
+        let (original, new) = (
+            d.path().join("chroma.sqlite3"),
+            d.path().join("new.sqlite3"),
+        );
+        for p in [&original, &new] {
+            Connection::open(p)
+                .unwrap()
+                .execute_batch(
+                    "CREATE TABLE embeddings_queue(seq_id INTEGER PRIMARY KEY, topic TEXT);",
+                )
+                .unwrap();
+        }
+        let conn = Connection::open(&new).unwrap();
+        let header = Header::read(&conn, "main").unwrap();
+        // Topic a: rows 1..=10, the four below 5 left out, so six kept, the lowest 5.
+        let a = TopicCount {
+            rule: TopicRule {
+                bound: Some(5),
+                drop: true,
+            },
+            seen: 10,
+            below: 4,
+            left_out: 4,
+            min_seq_id: 1,
+            max_seq_id: 10,
+        };
+        let bounds = HashMap::from([("a".to_string(), 5)]);
+        let with = |read_back: &[(&str, u64, i64)]| CopyCounts {
+            topics: HashMap::from([("a".to_string(), a.clone())]),
+            read_back: read_back
+                .iter()
+                .map(|&(t, n, m)| (t.to_string(), (n, m)))
+                .collect(),
+            ..CopyCounts::default()
+        };
+        let check = |c: &CopyCounts| compare(&conn, &original, &header, c, &bounds);
+        assert!(check(&with(&[("a", 6, 5)])).is_ok());
+        for (case, read_back) in [
+            ("a row fewer", vec![("a", 5, 5)]),
+            ("a row below the bound", vec![("a", 6, 4)]),
+            ("no rows read back", vec![]),
+            ("another topic's rows", vec![("a", 6, 5), ("b", 1, 9)]),
+        ] {
+            assert!(check(&with(&read_back)).is_err(), "{case} passed");
+        }
+    }
 
     #[test]
     fn rchar_is_read_from_this_threads_counters_and_grows_with_its_reads() {
