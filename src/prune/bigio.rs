@@ -16,8 +16,13 @@
 //!   the file (the copy's scan; `quick_check`, which walks each b-tree from its end), and
 //!   serves the pages inside from them. Reads that jump about stay one page per call, so a
 //!   scattered index costs no more than before. The blocks are dropped at every lock and
-//!   unlock, every write or truncate and every file control: nothing read in one
-//!   transaction is served in another (SQLite's own cache keeps pages at least that long).
+//!   unlock, every lock of the shared memory (where a WAL-mode read transaction begins),
+//!   every write or truncate and every file control: nothing read in one transaction is
+//!   served in another (SQLite's own cache keeps pages at least that long).
+//! - **What SQLite wrote** to the new file is kept, as a hash of each page's last write
+//!   ([`Written`]), for the verification to check the closed file against, page by page:
+//!   a write that did not reach the file is found there, where a read through SQLite's own
+//!   cache would not see it.
 //! - Every other file (journals, `-wal`, `-shm`, temporary files) and every other call go to
 //!   the default VFS unchanged. Its locks are the same locks, on the same files, as those of
 //!   every other connection in the process.
@@ -112,10 +117,134 @@ struct ShimFile {
 const REAL_AT: usize = std::mem::size_of::<ShimFile>().next_multiple_of(16);
 
 enum State {
-    /// The buffer, and blocks of what was written and read back (dropped as they are
-    /// written over).
-    Write(WriteBuf, ReadBlocks),
+    /// The buffer, blocks of what was written and read back (dropped as they are written
+    /// over), and what SQLite wrote.
+    Write(WriteBuf, ReadBlocks, Box<Written>),
     Read(ReadBlocks),
+}
+
+/// What SQLite wrote to a file through this VFS: a hash of each page as it was last written,
+/// to check the file against once it is closed ([`take_written`]). The check sees what no
+/// read through SQLite's own cache can: a page whose last write did not reach the file.
+#[derive(Default)]
+pub struct Written {
+    path: Option<std::path::PathBuf>,
+    /// The page size (the first write's size); 0 before it.
+    page: u64,
+    hashes: Vec<u32>,
+    set: Vec<bool>,
+    /// A write of other than one whole page: the hashes say nothing.
+    irregular: bool,
+}
+
+fn page_hash(bytes: &[u8]) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(bytes) as u32
+}
+
+impl Written {
+    fn record(&mut self, bytes: &[u8], at: i64) {
+        let n = bytes.len() as u64;
+        if self.page == 0 && n.is_power_of_two() && n >= 512 {
+            self.page = n;
+        }
+        if n != self.page || at < 0 || at as u64 % n != 0 {
+            self.irregular = true;
+            return;
+        }
+        let i = (at as u64 / n) as usize;
+        if self.hashes.len() <= i {
+            self.hashes.resize(i + 1, 0);
+            self.set.resize(i + 1, false);
+        }
+        self.hashes[i] = page_hash(bytes);
+        self.set[i] = true;
+    }
+
+    /// Add `later`, what a later connection wrote to the same file.
+    fn merge(&mut self, later: Written) {
+        if later.page == 0 && !later.irregular {
+            return;
+        }
+        if self.page == 0 {
+            self.page = later.page;
+        }
+        if later.irregular || later.page != self.page {
+            self.irregular = true;
+            return;
+        }
+        if self.hashes.len() < later.hashes.len() {
+            self.hashes.resize(later.hashes.len(), 0);
+            self.set.resize(later.hashes.len(), false);
+        }
+        for (i, h) in later.hashes.iter().enumerate() {
+            if later.set[i] {
+                self.hashes[i] = *h;
+                self.set[i] = true;
+            }
+        }
+    }
+
+    fn truncate(&mut self, size: i64) {
+        if self.page > 0 {
+            let keep = (size.max(0) as u64).div_ceil(self.page) as usize;
+            self.hashes.truncate(keep);
+            self.set.truncate(keep);
+        }
+    }
+
+    /// The page size, if every write was one whole page.
+    pub fn page_size(&self) -> Option<u64> {
+        (!self.irregular && self.page > 0).then_some(self.page)
+    }
+
+    /// The bytes the written pages span.
+    pub fn extent(&self) -> u64 {
+        self.hashes.len() as u64 * self.page
+    }
+
+    /// Whether `bytes`, page `i` (from 0) of the file as read, is what was last written
+    /// there; a page never written has nothing to be compared with.
+    pub fn matches(&self, i: usize, bytes: &[u8]) -> bool {
+        !self.set.get(i).copied().unwrap_or(false) || self.hashes[i] == page_hash(bytes)
+    }
+}
+
+/// Files written through this VFS and closed, with what was written to them, until
+/// [`take_written`] takes them.
+static CLOSED: std::sync::Mutex<Vec<Written>> = std::sync::Mutex::new(Vec::new());
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || canon(a) == canon(b)
+}
+
+/// What was written to `path` through this VFS, once the connection that wrote it has closed
+/// it (`None` if no connection of this VFS wrote it).
+pub fn take_written(path: &std::path::Path) -> Option<Written> {
+    let mut closed = CLOSED.lock().ok()?;
+    let i = closed
+        .iter()
+        .position(|w| w.path.as_deref().is_some_and(|p| same_file(p, path)))?;
+    Some(closed.swap_remove(i))
+}
+
+/// Keep what was written to a closed file for [`take_written`], after what earlier
+/// connections wrote to it (a later write of a page is its last); forget the files that are
+/// gone (a copy that failed removes its file).
+fn keep_written(w: Written) {
+    let Some(path) = w.path.clone() else {
+        return;
+    };
+    if let Ok(mut closed) = CLOSED.lock() {
+        closed.retain(|c| c.path.as_deref().is_some_and(|p| p.exists()));
+        match closed
+            .iter_mut()
+            .find(|c| c.path.as_deref().is_some_and(|p| same_file(p, &path)))
+        {
+            Some(c) => c.merge(w),
+            None => closed.push(w),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -183,7 +312,20 @@ unsafe extern "C" fn x_open(
         let state = if got & ffi::SQLITE_OPEN_READONLY != 0 {
             State::Read(ReadBlocks::default())
         } else {
-            State::Write(WriteBuf::default(), ReadBlocks::default())
+            let path = (!name.is_null()).then(|| {
+                use std::os::unix::ffi::OsStrExt;
+                let bytes = CStr::from_ptr(name).to_bytes();
+                std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+            });
+            let written = Written {
+                path,
+                ..Written::default()
+            };
+            State::Write(
+                WriteBuf::default(),
+                ReadBlocks::default(),
+                Box::new(written),
+            )
         };
         (*f).state = Box::into_raw(Box::new(state));
     }
@@ -295,7 +437,7 @@ impl WriteBuf {
 /// Before any call that may look past the buffer: write it out, or drop the read blocks.
 unsafe fn settle(state: Option<&mut State>, real: *mut ffi::sqlite3_file) -> c_int {
     match state {
-        Some(State::Write(w, r)) => {
+        Some(State::Write(w, r, _)) => {
             r.clear();
             w.flush(&mut real_write(real, None))
         }
@@ -316,7 +458,9 @@ unsafe extern "C" fn f_close(file: *mut ffi::sqlite3_file) -> c_int {
     };
     let f = file.cast::<ShimFile>();
     if !(*f).state.is_null() {
-        drop(Box::from_raw((*f).state));
+        if let State::Write(_, _, written) = *Box::from_raw((*f).state) {
+            keep_written(*written);
+        }
         (*f).state = null_mut();
     }
     if settled != ffi::SQLITE_OK {
@@ -352,7 +496,7 @@ unsafe extern "C" fn f_read(
 ) -> c_int {
     let (real, state) = parts(file);
     match state {
-        Some(State::Write(w, r)) => {
+        Some(State::Write(w, r, _)) => {
             let rc = w.before_read(at, amt as i64, &mut real_write(real, Some(&mut *r)));
             if rc != ffi::SQLITE_OK {
                 return rc;
@@ -457,7 +601,10 @@ unsafe extern "C" fn f_write(
     let (real, state) = parts(file);
     let bytes = std::slice::from_raw_parts(buf.cast::<u8>(), amt.max(0) as usize);
     match state {
-        Some(State::Write(w, r)) => w.write(bytes, at, &mut real_write(real, Some(r))),
+        Some(State::Write(w, r, written)) => {
+            written.record(bytes, at);
+            w.write(bytes, at, &mut real_write(real, Some(r)))
+        }
         state => {
             settle(state, real);
             real_write(real, None)(bytes, at)
@@ -466,6 +613,9 @@ unsafe extern "C" fn f_write(
 }
 
 unsafe extern "C" fn f_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    if let (_, Some(State::Write(_, _, written))) = parts(file) {
+        written.truncate(size);
+    }
     let (real, state) = parts(file);
     let rc = settle(state, real);
     if rc != ffi::SQLITE_OK {
@@ -587,7 +737,12 @@ unsafe extern "C" fn f_shm_lock(
     n: c_int,
     flags: c_int,
 ) -> c_int {
-    let (real, _) = parts(file);
+    let (real, state) = parts(file);
+    // In WAL mode a read transaction begins here, not at a lock of the file: what another
+    // connection checkpointed into the file since the last one must be read again.
+    if let Some(State::Read(r)) = state {
+        r.clear();
+    }
     match methods(real).xShmLock {
         Some(l) if methods(real).iVersion >= 2 => l(real, offset, n, flags),
         _ => ffi::SQLITE_IOERR_SHMLOCK,
@@ -1004,6 +1159,27 @@ mod tests {
              COMMIT;",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn what_was_written_matches_every_page_of_the_closed_file_and_not_a_changed_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.db");
+        let conn = open(&p, rw()).unwrap();
+        write_db(&conn);
+        conn.close().unwrap();
+        let w = take_written(&p).expect("nothing kept for the closed file");
+        assert!(take_written(&p).is_none(), "taken twice");
+        assert_eq!(w.page_size(), Some(PAGE as u64));
+        let mut bytes = std::fs::read(&p).unwrap();
+        assert_eq!(w.extent(), bytes.len() as u64);
+        for (i, page) in bytes.chunks(PAGE).enumerate() {
+            assert!(w.matches(i, page), "page {} of the file as written", i + 1);
+        }
+        // A page whose last write did not reach the file: one byte in the middle of it.
+        let i = bytes.len() / PAGE / 2;
+        bytes[i * PAGE + 100] ^= 1;
+        assert!(!w.matches(i, &bytes[i * PAGE..(i + 1) * PAGE]));
     }
 
     #[test]

@@ -392,7 +392,10 @@ pub struct Copier {
 impl Copier {
     /// Open the new file, give it the original's header values and attach the original.
     pub fn open(new: &NewFile, original: &Path, header: &Header) -> Result<Copier> {
-        // Large reads of the original and large writes of the new file ([`bigio`]).
+        // Large reads of the original and large writes of the new file ([`bigio`]), which
+        // keeps what is written for the verification; nothing an earlier copy wrote under
+        // this name counts.
+        drop(bigio::take_written(new.sqlite_path()));
         let conn = bigio::open(
             new.sqlite_path(),
             OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -3,7 +3,9 @@
 //! copy, none below its bound), and SQLite's `quick_check` of every page.
 //!
 //! The file is read once, by `quick_check`, with a reader a bounded distance ahead of it
-//! ([`read_ahead_of`]), while the flush runs. The WAL rows were read back during the copy,
+//! ([`read_ahead_of`]), while the flush runs. That reader also checks every page against a
+//! hash of what SQLite last wrote to it ([`Written`]): the rows read back during the copy
+//! came partly from SQLite's own cache, so this is what shows that the file holds them. The WAL rows were read back during the copy,
 //! each range right after it was written, from pages still in memory
 //! ([`Copier::copy_queue`](super::swap::Copier::copy_queue)): read back here, after the
 //! copy, a file larger than the page cache came from the disk twice (a forward pass for the
@@ -17,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::bigio::Written;
 use super::swap::{attach_original, CopyCounts, Flush, Header, NewFile};
 use crate::error::{Error, Result};
 
@@ -40,32 +43,50 @@ pub fn verify(
         )
         .map_err(Error::from)
     };
+    // What SQLite wrote, page by page, as the copy's connection closed the file.
+    let written = super::bigio::take_written(new.sqlite_path());
     let checked = open()
         .and_then(|conn| {
             compare(&conn, original, header, counts, bounds)?;
             Ok(conn)
         })
-        .and_then(|conn| quick_check(new, &conn));
+        .and_then(|conn| quick_check(new, &conn, written.as_ref()));
     let flushed = flush.wait();
     checked?;
     flushed
 }
 
 /// `quick_check` on this thread, with [`read_ahead_of`] on another.
-fn quick_check(new: &NewFile, conn: &Connection) -> Result<()> {
+fn quick_check(new: &NewFile, conn: &Connection, written: Option<&Written>) -> Result<()> {
     // This thread's I/O counters: how far quick_check has read, for the reader's pace.
     let io = File::open("/proc/thread-self/io").ok();
     let ahead = new.file().try_clone().ok();
+    if ahead.is_none() && written.is_some() {
+        return Err(Error::failed(
+            "could not open the new file to check its pages",
+        ));
+    }
     let done = AtomicBool::new(false);
-    let qc = std::thread::scope(|scope| {
-        if let Some(f) = ahead {
+    let (qc, differs) = std::thread::scope(|scope| {
+        let reader = ahead.map(|f| {
             let done = &done;
-            scope.spawn(move || read_ahead_of(f, io, done));
-        }
+            scope.spawn(move || read_ahead_of(f, io, done, written))
+        });
         let qc = conn.query_row("PRAGMA main.quick_check", [], |r| r.get::<_, String>(0));
         done.store(true, Ordering::Relaxed);
-        qc
-    })?;
+        let differs = match reader.map(|r| r.join()) {
+            Some(Ok(d)) => d,
+            Some(Err(_)) => written.map(|_| "the check of its pages stopped".to_string()),
+            None => None,
+        };
+        (qc, differs)
+    });
+    if let Some(d) = differs {
+        return Err(Error::failed(format!(
+            "the new file is not what SQLite wrote to it: {d}"
+        )));
+    }
+    let qc = qc?;
     if qc != "ok" {
         return Err(Error::failed(format!("quick_check of the new file: {qc}")));
     }
@@ -96,24 +117,50 @@ const IN_FLIGHT: u64 = 16;
 /// disk has several reads at once: the verification of a 20 GB prune's 11 GB file in a
 /// 6 GiB memory group took 16.1 and 17.0 s with 16 and 4 such blocks, 19.7 s with none
 /// (BENCHMARKS.md, "4. 20 GB", run 6).
-fn read_ahead_of(f: File, io: Option<File>, done: &AtomicBool) {
-    let Ok(len) = f.metadata().map(|m| m.len()) else {
-        return;
+///
+/// With `written` (every write a whole page), it checks each page it reads against what
+/// SQLite last wrote there, reads to the start even once quick_check has ended, and returns
+/// the first difference (the file's size, a page, or a read that failed).
+fn read_ahead_of(
+    f: File,
+    io: Option<File>,
+    done: &AtomicBool,
+    written: Option<&Written>,
+) -> Option<String> {
+    let len = match f.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return written.map(|_| format!("reading its size: {e}")),
     };
+    // Check every page read against what was written, when every write was one page.
+    let check = written.and_then(|w| Some((w, w.page_size()?)));
+    if let Some((w, page)) = check {
+        if len % page != 0 || w.extent() > len {
+            return Some(format!(
+                "{len} bytes, where {} were written in pages of {page}",
+                w.extent()
+            ));
+        }
+    }
     let base = io.as_ref().and_then(rchar);
+    let mut paced = base.is_some();
     let mut end = len;
     let mut buf = vec![0u8; BLOCK as usize];
     // The lowest offset asked for so far.
     let mut asked = len;
-    while end > 0 && !done.load(Ordering::Relaxed) {
-        if let (Some(io), Some(base)) = (&io, base) {
-            let Some(now) = rchar(io) else {
-                return;
-            };
-            // Where quick_check is, as bytes read back from the end.
-            if (len - end).saturating_sub(now.saturating_sub(base)) > LEAD {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-                continue;
+    while end > 0 {
+        let finished = done.load(Ordering::Relaxed);
+        if finished && check.is_none() {
+            return None;
+        }
+        if let (Some(io), Some(base), true, false) = (&io, base, paced, finished) {
+            match rchar(io) {
+                // Where quick_check is, as bytes read back from the end.
+                Some(now) if (len - end).saturating_sub(now.saturating_sub(base)) > LEAD => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                Some(_) => {}
+                None => paced = false,
             }
         }
         let start = end.saturating_sub(BLOCK);
@@ -122,13 +169,22 @@ fn read_ahead_of(f: File, io: Option<File>, done: &AtomicBool) {
             will_need(&f, ask, asked.min(start) - ask);
             asked = ask;
         }
-        if f.read_exact_at(&mut buf[..(end - start) as usize], start)
-            .is_err()
-        {
-            return;
+        let block = &mut buf[..(end - start) as usize];
+        if let Err(e) = f.read_exact_at(block, start) {
+            return check.map(|_| format!("reading {} bytes at {start}: {e}", block.len()));
+        }
+        if let Some((w, page)) = check {
+            let first = start / page;
+            for (k, p) in block.chunks(page as usize).enumerate() {
+                let i = first as usize + k;
+                if !w.matches(i, p) {
+                    return Some(format!("page {} differs from its last write", i + 1));
+                }
+            }
         }
         end = start;
     }
+    None
 }
 
 /// Ask the kernel to read `len` bytes of `f` at `at` into the page cache, without waiting
@@ -268,6 +324,39 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_finds_a_page_that_differs_from_what_sqlite_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("new.sqlite3");
+        let conn = crate::prune::bigio::open(
+            &p,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)\
+             INSERT INTO t SELECT i, zeroblob(1500) FROM n;",
+        )
+        .unwrap();
+        conn.close().unwrap();
+        let w = crate::prune::bigio::take_written(&p).unwrap();
+        let read = || {
+            let done = AtomicBool::new(true);
+            read_ahead_of(File::open(&p).unwrap(), None, &done, Some(&w))
+        };
+        assert_eq!(read(), None, "the file as written");
+        // Page 700 as it was before its last write: here, any other bytes.
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.write_all_at(&[0x55; 16], 699 * 4096 + 2000).unwrap();
+        let found = read().expect("a changed page passed");
+        assert!(found.contains("page 700"), "{found}");
+        // A file shorter than what was written.
+        let len = f.metadata().unwrap().len();
+        f.set_len(len - 4096).unwrap();
+        assert!(read().is_some(), "a short file passed");
+    }
+
+    #[test]
     fn rchar_is_read_from_this_threads_counters_and_grows_with_its_reads() {
         let io = File::open("/proc/thread-self/io").unwrap();
         let before = rchar(&io).unwrap();
@@ -291,7 +380,7 @@ mod tests {
         let reader = f.as_file().try_clone().unwrap();
         let io = File::open(counter.path()).unwrap();
         std::thread::scope(|s| {
-            let h = s.spawn(|| read_ahead_of(reader, Some(io), &done));
+            let h = s.spawn(|| read_ahead_of(reader, Some(io), &done, None));
             std::thread::sleep(std::time::Duration::from_millis(500));
             assert!(!h.is_finished(), "the reader did not wait for quick_check");
             std::fs::write(counter.path(), format!("rchar: {}\nwchar: 0\n", 100 + len)).unwrap();

@@ -80,7 +80,19 @@ pub fn still_folded(path: &Path) -> Result<()> {
 /// Step 4, by copy: put the new file in WAL mode, as the original was. Its connection is
 /// the only one, so closing it removes the new file's own `-wal` and `-shm`.
 pub fn make_wal(new_file: &Path) -> Result<()> {
-    let conn = db::open_read_write(new_file)?;
+    // Through the copy's VFS, which adds this write of the header to what the copy wrote,
+    // for the verification's check of every page ([`super::bigio::Written`]).
+    let conn = super::bigio::open(
+        new_file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        Error::failed(format!(
+            "cannot open {} for writing: {e}",
+            new_file.display()
+        ))
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::failed(format!(
