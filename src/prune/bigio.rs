@@ -449,6 +449,16 @@ unsafe fn settle(state: Option<&mut State>, real: *mut ffi::sqlite3_file) -> c_i
     }
 }
 
+/// [`settle`] the file, then the default VFS's file to pass the call to, or the code that
+/// ends it.
+unsafe fn settled(file: *mut ffi::sqlite3_file) -> Result<*mut ffi::sqlite3_file, c_int> {
+    let (real, state) = parts(file);
+    match settle(state, real) {
+        ffi::SQLITE_OK => Ok(real),
+        rc => Err(rc),
+    }
+}
+
 unsafe extern "C" fn f_close(file: *mut ffi::sqlite3_file) -> c_int {
     let (real, state) = parts(file);
     let settled = settle(state, real);
@@ -495,21 +505,19 @@ unsafe extern "C" fn f_read(
     at: i64,
 ) -> c_int {
     let (real, state) = parts(file);
-    match state {
+    let blocks = match state {
         Some(State::Write(w, r, _)) => {
             let rc = w.before_read(at, amt as i64, &mut real_write(real, Some(&mut *r)));
             if rc != ffi::SQLITE_OK {
                 return rc;
             }
-            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
-            r.read(out, at, real_reader(real), || real_size(real))
+            r
         }
-        Some(State::Read(r)) => {
-            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
-            r.read(out, at, real_reader(real), || real_size(real))
-        }
-        None => real_read(real, buf, amt, at),
-    }
+        Some(State::Read(r)) => r,
+        None => return real_read(real, buf, amt, at),
+    };
+    let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), amt.max(0) as usize);
+    blocks.read(out, at, real_reader(real), || real_size(real))
 }
 
 impl ReadBlocks {
@@ -616,11 +624,10 @@ unsafe extern "C" fn f_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_in
     if let (_, Some(State::Write(_, _, written))) = parts(file) {
         written.truncate(size);
     }
-    let (real, state) = parts(file);
-    let rc = settle(state, real);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
+    let real = match settled(file) {
+        Ok(real) => real,
+        Err(rc) => return rc,
+    };
     match methods(real).xTruncate {
         Some(t) => t(real, size),
         None => ffi::SQLITE_IOERR_TRUNCATE,
@@ -628,11 +635,10 @@ unsafe extern "C" fn f_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_in
 }
 
 unsafe extern "C" fn f_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let (real, state) = parts(file);
-    let rc = settle(state, real);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
+    let real = match settled(file) {
+        Ok(real) => real,
+        Err(rc) => return rc,
+    };
     match methods(real).xSync {
         Some(s) => s(real, flags),
         None => ffi::SQLITE_IOERR_FSYNC,
@@ -640,11 +646,10 @@ unsafe extern "C" fn f_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int
 }
 
 unsafe extern "C" fn f_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    let (real, state) = parts(file);
-    let rc = settle(state, real);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
+    let real = match settled(file) {
+        Ok(real) => real,
+        Err(rc) => return rc,
+    };
     match methods(real).xFileSize {
         Some(s) => s(real, size),
         None => ffi::SQLITE_IOERR_FSTAT,
@@ -652,11 +657,10 @@ unsafe extern "C" fn f_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -
 }
 
 unsafe extern "C" fn f_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    let (real, state) = parts(file);
-    let rc = settle(state, real);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
+    let real = match settled(file) {
+        Ok(real) => real,
+        Err(rc) => return rc,
+    };
     match methods(real).xLock {
         Some(l) => l(real, level),
         None => ffi::SQLITE_IOERR_LOCK,
@@ -690,11 +694,10 @@ unsafe extern "C" fn f_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    let (real, state) = parts(file);
-    let rc = settle(state, real);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
+    let real = match settled(file) {
+        Ok(real) => real,
+        Err(rc) => return rc,
+    };
     match methods(real).xFileControl {
         Some(c) => c(real, op, arg),
         None => ffi::SQLITE_NOTFOUND,

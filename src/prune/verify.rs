@@ -2,14 +2,16 @@
 //! schema, the kept WAL rows per topic as read back from it (exactly as counted during the
 //! copy, none below its bound), and SQLite's `quick_check` of every page.
 //!
+//! The WAL rows were read back during the copy, each range right after it was written, from
+//! pages still in memory ([`Copier::copy_queue`](super::swap::Copier::copy_queue)): read
+//! back here, after the copy, a file larger than the page cache came from the disk twice (a
+//! forward pass for the rows, a backward one for `quick_check`; BENCHMARKS.md, "4. 20 GB",
+//! run 6).
+//!
 //! The file is read once, by `quick_check`, with a reader a bounded distance ahead of it
 //! ([`read_ahead_of`]), while the flush runs. That reader also checks every page against a
 //! hash of what SQLite last wrote to it ([`Written`]): the rows read back during the copy
-//! came partly from SQLite's own cache, so this is what shows that the file holds them. The WAL rows were read back during the copy,
-//! each range right after it was written, from pages still in memory
-//! ([`Copier::copy_queue`](super::swap::Copier::copy_queue)): read back here, after the
-//! copy, a file larger than the page cache came from the disk twice (a forward pass for the
-//! rows, a backward one for `quick_check`; BENCHMARKS.md, "4. 20 GB", run 6).
+//! came partly from SQLite's own cache, so this is what shows that the file holds them.
 
 use std::collections::HashMap;
 use std::fs::File;
