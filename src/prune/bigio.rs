@@ -34,7 +34,9 @@ use std::sync::OnceLock;
 use rusqlite::ffi;
 
 mod behind;
+mod maps;
 use behind::Behind;
+use maps::Maps;
 
 /// The name connections open it by.
 pub const NAME: &CStr = c"chroma-wal-bigio";
@@ -124,7 +126,9 @@ enum State {
     /// The buffer, blocks of what was written and read back (dropped as they are written
     /// over), and what SQLite wrote.
     Write(WriteBuf, ReadBlocks, Behind),
-    Read(ReadBlocks),
+    /// Blocks of what was read, and the mappings pages are fetched from, if the file's
+    /// descriptor could be told ([`maps`]).
+    Read(ReadBlocks, Option<Maps>),
 }
 
 /// What SQLite wrote to a file through this VFS: a hash of each page as it was last written,
@@ -344,7 +348,10 @@ unsafe extern "C" fn x_open(
     }
     if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
         let state = if got & ffi::SQLITE_OPEN_READONLY != 0 {
-            State::Read(ReadBlocks::default())
+            let maps = (!name.is_null())
+                .then(|| Maps::of(real, CStr::from_ptr(name)))
+                .flatten();
+            State::Read(ReadBlocks::default(), maps)
         } else {
             let path = (!name.is_null()).then(|| {
                 use std::os::unix::ffi::OsStrExt;
@@ -465,7 +472,7 @@ fn settle(state: Option<&mut State>) -> c_int {
             r.clear();
             write_all(w, behind)
         }
-        Some(State::Read(r)) => {
+        Some(State::Read(r, _)) => {
             r.clear();
             ffi::SQLITE_OK
         }
@@ -556,7 +563,7 @@ unsafe extern "C" fn f_read(
             };
             r.read(out, at, after_writes, || real_size(real))
         }
-        Some(State::Read(r)) => r.read(out, at, real_reader(real), || real_size(real)),
+        Some(State::Read(r, _)) => r.read(out, at, real_reader(real), || real_size(real)),
         None => real_read(real, buf, amt, at),
     }
 }
@@ -794,7 +801,7 @@ unsafe extern "C" fn f_shm_lock(
     let real = quiet(file);
     // In WAL mode a read transaction begins here, not at a lock of the file: what another
     // connection checkpointed into the file since the last one must be read again.
-    if let (_, Some(State::Read(r))) = parts(file) {
+    if let (_, Some(State::Read(r, _))) = parts(file) {
         r.clear();
     }
     match methods(real).xShmLock {
@@ -829,6 +836,14 @@ unsafe extern "C" fn f_fetch(
 ) -> c_int {
     let (real, state) = parts(file);
     *out = null_mut();
+    // A file read only: a page from a window of its own mappings, or none (never the default
+    // VFS's mapping of the whole file).
+    if let Some(State::Read(_, maps)) = state {
+        if let Some(m) = maps {
+            *out = m.fetch(at, amt.max(0) as usize, || real_size(real));
+        }
+        return ffi::SQLITE_OK;
+    }
     let rc = settle(state);
     if rc != ffi::SQLITE_OK {
         return rc;
@@ -840,6 +855,12 @@ unsafe extern "C" fn f_fetch(
 }
 
 unsafe extern "C" fn f_unfetch(file: *mut ffi::sqlite3_file, at: i64, p: *mut c_void) -> c_int {
+    if let (_, Some(State::Read(_, maps))) = parts(file) {
+        if let Some(m) = maps {
+            m.unfetch(p);
+        }
+        return ffi::SQLITE_OK;
+    }
     let real = quiet(file);
     match methods(real).xUnfetch {
         Some(u) if methods(real).iVersion >= 3 => u(real, at, p),
@@ -1276,6 +1297,15 @@ mod tests {
         let through = answers(&open(&p, ro()).unwrap());
         assert_eq!(plain, through);
         assert_eq!(plain[3], "ok");
+        // With pages fetched from the VFS's mappings.
+        let mapped = open(&p, ro()).unwrap();
+        mapped
+            .execute_batch("PRAGMA mmap_size = 1073741824")
+            .unwrap();
+        let before = maps::FETCHED.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(plain, answers(&mapped));
+        let fetched = maps::FETCHED.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(fetched > 1000, "{fetched} pages fetched");
     }
 
     #[test]
@@ -1289,12 +1319,19 @@ mod tests {
              INSERT INTO t SELECT i, zeroblob(900) FROM n;",
         )
         .unwrap();
-        let r = open(&p, ro()).unwrap();
         let total = "SELECT sum(length(v)) FROM t";
-        let before: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
-        assert_eq!(before, 60 * 900);
-        w.execute("UPDATE t SET v = zeroblob(100)", []).unwrap();
-        let after: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
-        assert_eq!(after, 60 * 100);
+        for (mapped, size) in [(false, 900), (true, 100), (true, 900)] {
+            let r = open(&p, ro()).unwrap();
+            if mapped {
+                r.execute_batch("PRAGMA mmap_size = 1073741824").unwrap();
+            }
+            let before: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
+            assert_eq!(before, 60 * size);
+            let other = if size == 900 { 100 } else { 900 };
+            w.execute(&format!("UPDATE t SET v = zeroblob({other})"), [])
+                .unwrap();
+            let after: i64 = r.query_row(total, [], |x| x.get(0)).unwrap();
+            assert_eq!(after, 60 * other, "mapped: {mapped}");
+        }
     }
 }

@@ -415,6 +415,9 @@ impl Copier {
             header.encoding.replace('\'', "")
         ))?;
         attach_original(&conn, original)?;
+        // The original's pages straight from the page cache, through small mappings
+        // ([`bigio`]): no copy into this thread, none into SQLite's cache.
+        conn.execute_batch(&format!("PRAGMA src.mmap_size = {MMAP_SIZE};"))?;
         Ok(Copier {
             conn,
             counts: Arc::new(Mutex::new(CopyCounts::default())),
@@ -654,6 +657,11 @@ fn each_range(
         }
     }
 }
+
+/// What the copy's and the verification's connections set `mmap_size` to: any size turns on
+/// the fetching of pages, which [`bigio`] serves from small mappings of its own, whatever
+/// the size.
+pub(super) const MMAP_SIZE: i64 = 1 << 30;
 
 /// How many ranges the pages are read ahead of the copy: at 20 GB, about 300 MB.
 const READ_AHEAD_RANGES: i64 = 3;
