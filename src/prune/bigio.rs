@@ -6,15 +6,17 @@
 //! `pwrite`s of the new file, each a few microseconds of kernel time on the copy's thread,
 //! which is what that copy waits on (BENCHMARKS.md, "4. 20 GB", runs 5 and 6). Here:
 //! - **A database file opened for writing** (the new file) gathers the pages written one
-//!   after another into a buffer of up to [`WRITE_BUF`] and writes it in one call. Anything
-//!   that may look at the file from outside the buffer (a read of a buffered range, a sync,
-//!   a lock or unlock, a size, a truncate, a file control such as the one every commit sends,
-//!   a close) writes the buffer out first. A write that fails makes every later call on the
-//!   file fail with its code, so nothing goes on past a lost page.
+//!   after another into a buffer of up to [`WRITE_BUF`] and hands it to a thread that writes
+//!   it in calls of 64 KiB ([`behind`]). Anything that may look at the file from outside the
+//!   buffers (a read no block holds, a sync, a lock or unlock, a size, a truncate, a file
+//!   control such as the one every commit sends, a close) waits until all is written first.
+//!   A write that fails makes every later call on the file fail with its code, so nothing
+//!   goes on past a lost page.
 //! - **A database file opened read-only** (the original, attached to the copy; the new file,
 //!   as verified) reads blocks of [`BLOCK`] once its reads run forward or backward through
 //!   the file (the copy's scan; `quick_check`, which walks each b-tree from its end), and
-//!   serves the pages inside from them. Reads that jump about stay one page per call, so a
+//!   serves the pages inside from them. A connection that sets `mmap_size` (the copy, on the
+//!   original) gets its pages from small mappings of the file instead ([`maps`]). Reads that jump about stay one page per call, so a
 //!   scattered index costs no more than before. The blocks are dropped at every lock and
 //!   unlock, every lock of the shared memory (where a WAL-mode read transaction begins),
 //!   every write or truncate and every file control: nothing read in one transaction is
@@ -348,8 +350,13 @@ unsafe extern "C" fn x_open(
     }
     if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
         let state = if got & ffi::SQLITE_OPEN_READONLY != 0 {
-            let maps = (!name.is_null())
-                .then(|| Maps::of(real, CStr::from_ptr(name)))
+            // Mappings only of the `unix` VFS's files, whose descriptor [`maps`] can find.
+            let unix = !(*parent).zName.is_null()
+                && CStr::from_ptr((*parent).zName)
+                    .to_bytes()
+                    .starts_with(b"unix");
+            let maps = (unix && !name.is_null())
+                .then(|| Maps::of(real, (*parent).szOsFile, CStr::from_ptr(name)))
                 .flatten();
             State::Read(ReadBlocks::default(), maps)
         } else {
@@ -743,14 +750,11 @@ unsafe extern "C" fn f_file_control(
     arg: *mut c_void,
 ) -> c_int {
     // The pager's hint of the size to come, sent every few thousand pages while the file
-    // grows: the default VFS does nothing with it here (no chunk size, no mapping), so it
-    // need not wait for the writer, and does not change what the file holds.
-    let (real, state) = parts(file);
-    if op == ffi::SQLITE_FCNTL_SIZE_HINT && matches!(state, Some(State::Write(..))) {
-        return match methods(real).xFileControl {
-            Some(c) => c(real, op, arg),
-            None => ffi::SQLITE_NOTFOUND,
-        };
+    // grows: only a hint (its code is not looked at), and the default VFS could act on it only
+    // with a chunk size or a mapping, which this file has not. Not passed on, so it neither
+    // waits for the writer nor touches the file beside it.
+    if op == ffi::SQLITE_FCNTL_SIZE_HINT && matches!(parts(file).1, Some(State::Write(..))) {
+        return ffi::SQLITE_OK;
     }
     let real = match settled(file) {
         Ok(real) => real,
@@ -1302,9 +1306,9 @@ mod tests {
         mapped
             .execute_batch("PRAGMA mmap_size = 1073741824")
             .unwrap();
-        let before = maps::FETCHED.load(std::sync::atomic::Ordering::Relaxed);
+        let before = maps::FETCHED.with(|f| f.get());
         assert_eq!(plain, answers(&mapped));
-        let fetched = maps::FETCHED.load(std::sync::atomic::Ordering::Relaxed) - before;
+        let fetched = maps::FETCHED.with(|f| f.get()) - before;
         assert!(fetched > 1000, "{fetched} pages fetched");
     }
 

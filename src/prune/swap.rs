@@ -658,10 +658,10 @@ fn each_range(
     }
 }
 
-/// What the copy's and the verification's connections set `mmap_size` to: any size turns on
-/// the fetching of pages, which [`bigio`] serves from small mappings of its own, whatever
-/// the size.
-pub(super) const MMAP_SIZE: i64 = 1 << 30;
+/// What the copy's connection sets the original's `mmap_size` to: any size turns on the
+/// fetching of pages, which [`bigio`] serves from small mappings of its own, whatever the
+/// size.
+const MMAP_SIZE: i64 = 1 << 30;
 
 /// How many ranges the pages are read ahead of the copy: at 20 GB, about 300 MB.
 const READ_AHEAD_RANGES: i64 = 3;

@@ -119,15 +119,17 @@ unsafe fn run(real: *mut ffi::sqlite3_file, shared: &Shared, mut job: Job, faile
     } else {
         failed
     };
+    // What SQLite wrote is kept even when the write failed: a page that did not reach the
+    // file then fails the check of the file too, not only the failed call.
     let mut hashes = Vec::with_capacity(job.pieces.len());
-    if rc == ffi::SQLITE_OK {
-        let mut off = 0usize;
-        for &n in &job.pieces {
-            let n = n as usize;
-            let bytes = &job.data[off..off + n];
-            hashes.push((job.at + off as i64, n as u64, page_hash(bytes)));
-            off += n;
-        }
+    let mut off = 0usize;
+    for &n in &job.pieces {
+        let n = n as usize;
+        let Some(bytes) = job.data.get(off..off + n) else {
+            break;
+        };
+        hashes.push((job.at + off as i64, n as u64, page_hash(bytes)));
+        off += n;
     }
     let Ok(mut q) = shared.lock() else {
         return;
@@ -146,7 +148,26 @@ unsafe fn run(real: *mut ffi::sqlite3_file, shared: &Shared, mut job: Job, faile
     shared.changed.notify_all();
 }
 
+/// Ends the writer's part if it panics: the job it held fails, so no one waits for it.
+struct Unwinding<'a>(&'a Shared);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut q = match self.0.queue.lock() {
+                Ok(q) => q,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            q.failed = ffi::SQLITE_IOERR_WRITE;
+            q.busy = false;
+            q.jobs.clear();
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 fn writer(real: Real, shared: Arc<Shared>) {
+    let _unwinding = Unwinding(&shared);
     loop {
         let (job, failed) = {
             let Ok(mut q) = shared.lock() else {
@@ -268,15 +289,19 @@ impl Behind {
             self.shared.changed.notify_all();
         }
         let joined = self.thread.take().map_or(true, |t| t.join().is_ok());
-        let mut written = self
+        let taken = self
             .shared
             .lock()
-            .map(|mut q| std::mem::take(&mut q.written))
-            .unwrap_or_default();
-        if !joined {
-            written.set_irregular();
+            .map(|mut q| std::mem::take(&mut q.written));
+        match (joined, taken) {
+            (true, Ok(written)) => (rc, written),
+            // What was written is not all known: the close fails, and so does the copy.
+            (_, Ok(mut written)) => {
+                written.set_irregular();
+                (ffi::SQLITE_IOERR_WRITE, written)
+            }
+            (_, Err(code)) => (code, Written::default()),
         }
-        (rc, written)
     }
 }
 
