@@ -16,11 +16,12 @@
 //!   as verified) reads blocks of [`BLOCK`] once its reads run forward or backward through
 //!   the file (the copy's scan; `quick_check`, which walks each b-tree from its end), and
 //!   serves the pages inside from them. A connection that sets `mmap_size` (the copy, on the
-//!   original) gets its pages from small mappings of the file instead ([`maps`]). Reads that jump about stay one page per call, so a
-//!   scattered index costs no more than before. The blocks are dropped at every lock and
-//!   unlock, every lock of the shared memory (where a WAL-mode read transaction begins),
-//!   every write or truncate and every file control: nothing read in one transaction is
-//!   served in another (SQLite's own cache keeps pages at least that long).
+//!   original) gets its pages from small mappings of the file instead ([`maps`]). Reads that
+//!   jump about stay one page per call, so a scattered index costs no more than before. The
+//!   blocks are dropped at every lock and unlock, every lock of the shared memory (where a
+//!   WAL-mode read transaction begins), every write or truncate and every file control:
+//!   nothing read in one transaction is served in another (SQLite's own cache keeps pages at
+//!   least that long).
 //! - **What SQLite wrote** to the new file is kept, as a hash of each page's last write
 //!   ([`Written`]), for the verification to check the closed file against, page by page:
 //!   a write that did not reach the file is found there, where a read through SQLite's own
@@ -46,9 +47,10 @@ pub const NAME: &CStr = c"chroma-wal-bigio";
 /// in calls of 64 KiB: the default VFS moves at most 128 KiB less a byte in one call (it cuts
 /// a longer write short, and says the disk is full).
 const WRITE_BUF: usize = behind::JOB;
-/// A read block: 16 pages of 4 KiB (the bound of one call of the default VFS, as for writes). Against one call a page,
-/// reading a cached file in calls of 64 KiB takes about a third of the kernel's time, and
-/// writing one about a third as well; calls of 1 MiB would save little more.
+/// A read block: 16 pages of 4 KiB (the bound of one call of the default VFS, as for
+/// writes). Against one call a page, reading a cached file in calls of 64 KiB takes about a
+/// third of the kernel's time, and writing one about a third as well; calls of 1 MiB would
+/// save little more.
 const BLOCK: usize = 64 << 10;
 /// The blocks a read-only file keeps (the one being read and the one before it).
 const BLOCKS: usize = 2;

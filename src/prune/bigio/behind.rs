@@ -87,16 +87,8 @@ pub(super) struct Behind {
 /// # Safety
 /// `real` is an open file of the default VFS that no other thread is calling.
 unsafe fn write_out(real: *mut ffi::sqlite3_file, data: &[u8], at: i64) -> c_int {
-    let Some(write) = (*real).pMethods.as_ref().and_then(|m| m.xWrite) else {
-        return ffi::SQLITE_IOERR_WRITE;
-    };
     for (i, chunk) in data.chunks(CALL).enumerate() {
-        let rc = write(
-            real,
-            chunk.as_ptr().cast(),
-            chunk.len() as c_int,
-            at + (i * CALL) as i64,
-        );
+        let rc = super::real_write(real, chunk, at + (i * CALL) as i64);
         if rc != ffi::SQLITE_OK {
             return rc;
         }
