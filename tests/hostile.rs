@@ -296,9 +296,9 @@ fn segments_without_folders_and_folders_without_segments() {
         .find(|s| s["id"] == seg.as_str())
         .unwrap();
     assert_eq!(s["dir_bytes"], Value::Null);
-    // The row still records a position, but the index it describes is gone: Chroma must
-    // rebuild it from the WAL, so the whole WAL stays.
-    assert_eq!(s["health"], "damaged");
+    // The row still records a position, but the index it describes is gone: 1.x loads the
+    // segment as uninitialized and replays the WAL from 0, so the whole WAL stays.
+    assert_eq!(s["health"], "keeps_wal");
     assert_eq!(big["prune_bound"], Value::Null);
     assert_eq!(big["prunable_rows"], 0);
     // (1.5.9 itself leaves the folder of the collection it deleted; ours is one more.)

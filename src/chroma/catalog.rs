@@ -156,10 +156,12 @@ impl Collection {
         }
     }
 
-    /// `ok`, `not_persisted` or `damaged`: the worst verdict over its segments.
+    /// `ok`, `not_persisted`, `keeps_wal` or `damaged`: the worst verdict over its segments.
     pub fn health(&self) -> &'static str {
         if self.segments.iter().any(|s| s.health.is_damaged()) {
             "damaged"
+        } else if self.segments.iter().any(|s| s.health.replays().is_some()) {
+            "keeps_wal"
         } else if self
             .segments
             .iter()
@@ -169,6 +171,12 @@ impl Collection {
         } else {
             "ok"
         }
+    }
+
+    /// Its whole WAL stays: an index Chroma cannot read correctly, or one it loads from the
+    /// WAL beyond its recorded position.
+    pub fn keeps_whole_wal(&self) -> bool {
+        self.is_damaged() || self.segments.iter().any(|s| s.health.keeps_whole_wal())
     }
 
     pub fn is_damaged(&self) -> bool {
@@ -309,6 +317,7 @@ pub struct PendingPickle {
     pub(crate) row: Option<Decoded>,
     pub(crate) dir: PathBuf,
     pub(crate) wal_max: Option<i64>,
+    pub(crate) era: crate::chroma::Era,
     /// [`IndexFolder::stamp`] of the folder as the provisional read listed it.
     pub(crate) listing: Option<u64>,
 }
@@ -522,10 +531,17 @@ pub fn compute_bound(segments: &[Segment], dir: &DirFacts) -> Bound {
     if let Some(s) = segments.iter().find(|s| s.health.is_damaged()) {
         let reason = s.health.reason().unwrap_or_default().to_string();
         return Bound::Damaged {
-            recovery: health::recovery(&s.id, &reason, s.sqlite_row(), dir),
+            recovery: health::recovery(&s.id, s.sqlite_row(), dir),
             segment: s.id.clone(),
             reason,
         };
+    }
+    // An index Chroma loads from the WAL beyond its position keeps the whole WAL too.
+    if let Some((s, why)) = segments.iter().find_map(|s| Some((s, s.health.replays()?))) {
+        return Bound::Unknown(format!(
+            "whole WAL kept: segment {} {why}",
+            s.id.get(..8).unwrap_or(&s.id)
+        ));
     }
     let mut m = i64::MAX;
     for s in segments {

@@ -14,59 +14,121 @@
 //! is a record in no index. Reads grow with the records and the WAL above each position, so
 //! it runs with `--deep` and, for the collections a prune would touch, before a prune.
 
+use std::path::Path;
+
 use rusqlite::Connection;
 
 use super::catalog::Snapshot;
 use super::health::Health;
+use super::hnsw::elements::{self, ReadError};
+use super::hnsw::Header;
+use super::idhash::{IdHash, LabelMap};
+use super::{pickle, INDEX_METADATA};
 use crate::error::Result;
 
-/// What the count found for one collection whose records outnumber what its index can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Uncovered {
-    /// Records in the metadata segment (what `count()` counts).
-    pub records: u64,
-    /// Entries of the pickle's `id_to_label`.
-    pub labels: u64,
-    /// WAL rows above the vector segment's position that add or upsert a record.
-    pub pending_adds: u64,
-    /// The vector segment's position.
-    pub position: i64,
+/// What the checks found for one collection whose index Chroma loads but cannot read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncovered {
+    /// More records than the index and the WAL above its position can hold.
+    Count {
+        /// Records in the metadata segment (what `count()` counts).
+        records: u64,
+        /// Entries of the pickle's `id_to_label`.
+        labels: u64,
+        /// WAL rows above the vector segment's position that add or upsert a record.
+        pending_adds: u64,
+        /// The vector segment's position.
+        position: i64,
+    },
+    /// Ids of the pickle's `id_to_label` whose label reaches no element, or one marked
+    /// deleted: what `get()` checks ("Label not found", "Error finding id").
+    Dangling {
+        /// How many ids.
+        ids: u64,
+        /// Up to ten of them, by name (those the metadata segment still holds).
+        sample: Vec<String>,
+    },
 }
 
-/// How every reason [`Uncovered::reason`] gives begins: an index Chroma loads, whole, that
-/// lacks records.
-const REASON_START: &str = "the metadata segment holds ";
-
-/// Why Chroma cannot load the index of a segment with health `h`, if it cannot: a damaged
-/// verdict, unless the damage is only this count's (the files are whole and load; the index
-/// truth and the records read them).
+/// Why Chroma cannot load the index of a segment with health `h`, if it cannot (an index
+/// that loads but misses records is [`Health::Incomplete`], and is read).
 pub fn unloadable(h: &Health) -> Option<&str> {
-    h.reason().filter(|why| !why.starts_with(REASON_START))
+    h.unloadable()
 }
 
 impl Uncovered {
     pub fn reason(&self) -> String {
-        format!(
-            "{REASON_START}{} records, but the index holds {} and the WAL above \
-             its position {} adds at most {}: at least {} records are in no index Chroma can \
-             load (get() with embeddings fails, and no query returns them)",
-            self.records,
-            self.labels,
-            self.position,
-            self.pending_adds,
-            self.records - self.labels - self.pending_adds
-        )
+        match self {
+            Uncovered::Count {
+                records,
+                labels,
+                pending_adds,
+                position,
+            } => format!(
+                "the metadata segment holds {records} records, but the index holds {labels} \
+                 and the WAL above its position {position} adds at most {pending_adds}: at \
+                 least {} records are in no index Chroma can load (get() with embeddings \
+                 fails, and no query returns them)",
+                records - labels - pending_adds
+            ),
+            Uncovered::Dangling { ids, sample } => {
+                let named = if sample.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({}{})",
+                        sample.join(", "),
+                        if *ids > sample.len() as u64 {
+                            ", …"
+                        } else {
+                            ""
+                        }
+                    )
+                };
+                format!(
+                    "{ids} ids of index_metadata.pickle{named} map to elements of \
+                     data_level0.bin that are marked deleted or absent (a delete reached the \
+                     index files while SQLite rolled it back): get() fails for them, no query \
+                     returns them, and Chroma's next write to the index may fail"
+                )
+            }
+        }
     }
 }
 
-/// Count, for each collection `only` accepts whose vector index is persisted and whole, the
-/// records against what its index and the WAL above its position can hold.
+/// The ids of the pickle at `folder`'s `id_to_label` whose label reaches no live element of
+/// the index with header `h`: `(how many, their hashes)`. Reads every element's label and
+/// deleted mark (one pass over `data_level0.bin`) and the pickle's map.
+pub fn dangling(folder: &Path, h: &Header) -> std::result::Result<Vec<IdHash>, String> {
+    let mut live: LabelMap<bool> = LabelMap::default();
+    // Each label's last element decides, as hnswlib's lookup keeps it.
+    elements::each(folder, h, &mut |e| {
+        live.insert(e.label, !e.deleted);
+        true
+    })
+    .map_err(|e| match e {
+        ReadError::Unreadable(why) => why,
+        ReadError::Stopped => "stopped".into(),
+    })?;
+    let (_, map) = pickle::read_labels(&folder.join(INDEX_METADATA))?;
+    Ok(map
+        .pairs
+        .iter()
+        .filter(|p| !live.get(&p.label).copied().unwrap_or(false))
+        .map(|p| p.id)
+        .collect())
+}
+
+/// Run both checks on each collection `only` accepts whose vector index is persisted and
+/// loads: its records against what its index and the WAL above its position can hold, and
+/// every id of its pickle against the elements.
 pub fn check(
     conn: &Connection,
     snap: &Snapshot,
     only: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<(usize, Uncovered)>> {
     let mut records = conn.prepare("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1")?;
+    let mut names = conn.prepare("SELECT embedding_id FROM embeddings WHERE segment_id = ?1")?;
     // A rowid range from the position up; the topic is matched by its trailing uuid, as
     // Chroma names it from settings that need not be the defaults.
     let mut adds = conn.prepare(
@@ -75,7 +137,7 @@ pub fn check(
     )?;
     let mut out = Vec::new();
     for (i, c) in snap.collections.iter().enumerate() {
-        if !only(i) || c.bound.value().is_none() {
+        if !only(i) {
             continue;
         }
         let vector = c.segments.iter().find(|s| s.scope == "VECTOR");
@@ -83,10 +145,44 @@ pub fn check(
         let (Some(v), Some(m)) = (vector, metadata) else {
             continue;
         };
-        let (Health::Ok, Some(Ok(p)), Some(position)) = (&v.health, &v.pickle, v.max_seq_id) else {
+        if !matches!(v.health, Health::Ok | Health::Replays(_)) {
+            continue;
+        }
+        let (Some(Ok(p)), Some(position)) = (&v.pickle, v.max_seq_id) else {
             continue;
         };
-        let Some(labels) = p.labels else { continue };
+        let Some(labels) = p.labels.filter(|&l| l > 0) else {
+            continue;
+        };
+        if let Some(h) = v.index.as_ref().and_then(|f| f.parsed()) {
+            let lost = dangling(&snap.persist_dir.join(&v.id), h).unwrap_or_default();
+            if !lost.is_empty() {
+                let lost_set: crate::chroma::idhash::IdSet = lost.iter().copied().collect();
+                let mut sample = Vec::new();
+                let mut rows = names.query([&m.id])?;
+                while let Some(r) = rows.next()? {
+                    let id: String = r.get(0)?;
+                    if lost_set.contains(&IdHash::of(id.as_bytes())) {
+                        sample.push(id);
+                        if sample.len() == 10 {
+                            break;
+                        }
+                    }
+                }
+                sample.sort();
+                out.push((
+                    i,
+                    Uncovered::Dangling {
+                        ids: lost.len() as u64,
+                        sample,
+                    },
+                ));
+                continue;
+            }
+        }
+        if c.bound.value().is_none() {
+            continue;
+        }
         let n: i64 = records.query_row([&m.id], |r| r.get(0))?;
         let n = n.max(0) as u64;
         if n <= labels {
@@ -98,7 +194,7 @@ pub fn check(
         if n > labels.saturating_add(a) {
             out.push((
                 i,
-                Uncovered {
+                Uncovered::Count {
                     records: n,
                     labels,
                     pending_adds: a,
@@ -120,7 +216,7 @@ pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
             let c = snap.collections.get(*i)?;
             let mut v = c.segments.iter().find(|s| s.scope == "VECTOR")?.clone();
             let why = u.reason();
-            v.health = Health::Damaged(why.clone());
+            v.health = Health::Incomplete(why.clone());
             v.problem = Some(why);
             Some(crate::chroma::catalog::Resolved {
                 collection: *i,

@@ -15,7 +15,7 @@ use super::catalog::{
     compute_bound, looks_like_uuid, FolderWork, OrphanDir, PendingPickle, Resolved, Segment,
     SeqIdSource, Sizes, Snapshot,
 };
-use super::health::{self, Health};
+use super::health;
 use super::hnsw::{self, IndexFolder};
 use super::pickle::{self, PickleSeqId};
 use super::procs;
@@ -116,7 +116,7 @@ pub fn resolve_grouped(
     rows: &[SegmentRow<'_>],
     groups: &[Vec<usize>],
     seq_rows: &HashMap<String, Decoded>,
-    wal_max: Option<i64>,
+    at: health::DirView,
     deferred: bool,
 ) -> (Vec<Vec<Segment>>, Vec<(usize, String)>) {
     type Said = Vec<(usize, String)>;
@@ -136,7 +136,7 @@ pub fn resolve_grouped(
                         r,
                         top.has_dir(dir, r.id),
                         seq_rows,
-                        wal_max,
+                        at,
                         &mut w,
                         deferred,
                     );
@@ -157,7 +157,7 @@ pub fn resolve_segment(
     row: &SegmentRow<'_>,
     is_dir: bool,
     seq_rows: &HashMap<String, Decoded>,
-    wal_max: Option<i64>,
+    at: health::DirView,
     warnings: &mut Vec<String>,
     deferred: bool,
 ) -> Segment {
@@ -249,11 +249,12 @@ pub fn resolve_segment(
         position: max_seq_id,
         pickle: pickle.as_ref(),
         folder: folder.as_ref(),
-        wal_max,
+        wal_max: at.wal_max,
         links: links.as_ref(),
+        era: at.era,
     });
-    if let Health::Damaged(why) = &health {
-        problem = Some(why.clone());
+    if let Some(why) = health.reason().or(health.replays()) {
+        problem = Some(why.to_string());
     }
     let index = folder.and_then(|f| f.ok());
     // The folder was listed once already: a flat index folder's bytes are its files'. Only
@@ -352,7 +353,10 @@ impl PendingPickle {
             &row,
             is_dir,
             &rows,
-            self.wal_max,
+            health::DirView {
+                wal_max: self.wal_max,
+                era: self.era,
+            },
             &mut warnings,
             false,
         );
@@ -415,7 +419,10 @@ pub fn read_into(snap: &mut Snapshot) {
         &rows,
         &groups,
         &seq_rows,
-        wal_max_seq_id,
+        health::DirView {
+            wal_max: wal_max_seq_id,
+            era: dir_facts.era,
+        },
         deferred,
     );
     let unowned = resolved.pop().unwrap_or_default();
@@ -450,6 +457,7 @@ pub fn read_into(snap: &mut Snapshot) {
                     row: seq_rows.get(&s.id).cloned(),
                     dir: dir.to_path_buf(),
                     wal_max: wal_max_seq_id,
+                    era: dir_facts.era,
                     listing: s.index.as_ref().map(IndexFolder::stamp),
                 });
             }

@@ -8,14 +8,25 @@ use super::hnsw::links::Links;
 use super::hnsw::{Header, IndexFolder};
 use super::pickle::{PickleFacts, Shape};
 use super::replay::{self, DirFacts};
+use super::schema::Era;
 
-/// The verdict on one segment.
+/// The verdict on one segment. Two questions, two answers: can Chroma read the index
+/// correctly ([`Health::Damaged`], [`Health::Incomplete`]), and must the collection keep its
+/// whole WAL ([`Health::keeps_whole_wal`], true for those and for [`Health::Replays`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,
     /// No index persisted yet: the normal state below `hnsw:sync_threshold`.
     NotPersisted,
-    /// Chroma could not load it, or its recorded position is impossible; the reason.
+    /// Chroma loads it, but what it serves lives in the WAL beyond what the recorded position
+    /// says (1.x replays an index it never persisted from seq_id 0; a position above the
+    /// WAL's top): it reads correctly while the whole WAL stays. The reason.
+    Replays(String),
+    /// Chroma loads the files, but some records are in no index it can read (their ids map to
+    /// elements deleted or absent, or the index lacks them): get() fails for them and no
+    /// query returns them. The reason.
+    Incomplete(String),
+    /// Chroma cannot load it; the reason.
     Damaged(String),
 }
 
@@ -24,20 +35,56 @@ impl Health {
         match self {
             Health::Ok => "ok",
             Health::NotPersisted => "not_persisted",
-            Health::Damaged(_) => "damaged",
+            Health::Replays(_) => "keeps_wal",
+            Health::Incomplete(_) | Health::Damaged(_) => "damaged",
         }
     }
 
+    /// Chroma cannot read this index correctly.
     pub fn is_damaged(&self) -> bool {
-        matches!(self, Health::Damaged(_))
+        matches!(self, Health::Damaged(_) | Health::Incomplete(_))
     }
 
-    pub fn reason(&self) -> Option<&str> {
+    /// Chroma cannot load the index files at all (the reason), as opposed to loading them
+    /// and missing records.
+    pub fn unloadable(&self) -> Option<&str> {
         match self {
             Health::Damaged(r) => Some(r),
             _ => None,
         }
     }
+
+    /// The collection must keep its whole WAL.
+    pub fn keeps_whole_wal(&self) -> bool {
+        matches!(
+            self,
+            Health::Damaged(_) | Health::Incomplete(_) | Health::Replays(_)
+        )
+    }
+
+    /// Why it is damaged (`None`: it is not).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Health::Damaged(r) | Health::Incomplete(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Why the whole WAL must stay, for an index that loads (`None`: no such reason).
+    pub fn replays(&self) -> Option<&str> {
+        match self {
+            Health::Replays(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What the verdict needs of the dir beside the segment: the WAL's highest seq_id (`None`:
+/// the WAL is empty) and the era.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirView {
+    pub wal_max: Option<i64>,
+    pub era: Era,
 }
 
 /// Everything the verdict on a segment looks at.
@@ -57,6 +104,8 @@ pub struct Facts<'a> {
     /// `link_lists.bin` walked as hnswlib loads it ([`super::hnsw::links::walk`]), for a
     /// persisted index whose header is plausible and whose files are long enough.
     pub links: Option<&'a Result<Links, String>>,
+    /// The dir's era: 1.x loads an index without a pickle by replaying the WAL from 0.
+    pub era: Era,
 }
 
 /// Whether the folder's index must be whole: Chroma loads it (it has a pickle, or a position
@@ -67,21 +116,41 @@ pub fn must_be_whole(pickle_present: bool, position: Option<i64>) -> bool {
 
 /// Judge one segment.
 pub fn judge(f: &Facts<'_>) -> Health {
-    if let Some(p) = f.position {
-        let impossible = match f.wal_max {
-            Some(top) => p > top,
-            None => p > 0,
-        };
-        if impossible {
-            return Health::Damaged(format!(
-                "its recorded position {p} is impossible: the WAL's highest seq_id is {}; \
-                 Chroma would hand out seq_ids it believes it has applied",
-                f.wal_max
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| "none (the WAL is empty)".into())
-            ));
-        }
+    let files = judge_files(f);
+    let impossible = f.position.filter(|&p| match f.wal_max {
+        Some(top) => p > top,
+        None => p > 0,
+    });
+    match (files, impossible) {
+        (h @ Health::Damaged(_), _) => h,
+        (_, Some(p)) => Health::Replays(format!(
+            "its recorded position {p} is above the WAL's highest seq_id ({}): Chroma loads \
+             the index, but would hand out seq_ids it believes it has applied",
+            f.wal_max
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "none, the WAL is empty".into())
+        )),
+        (h, None) => h,
     }
+}
+
+/// A vector segment with a recorded position whose folder or pickle is missing (or whose
+/// pickle names no label). 1.x loads it as uninitialized and replays every row still in the
+/// WAL into an empty index (the files are not read until it persists again): it serves what
+/// the WAL holds. Python releases replay only above the position: the index lacks the rest.
+fn without_files(f: &Facts<'_>, why: &str) -> Health {
+    if f.era == Era::V1 {
+        Health::Replays(format!(
+            "{why}: Chroma 1.x loads it by replaying every row of the collection still in the \
+             WAL from seq_id 0"
+        ))
+    } else {
+        Health::Damaged(why.to_string())
+    }
+}
+
+/// The verdict on the segment's own files, whatever the WAL holds.
+fn judge_files(f: &Facts<'_>) -> Health {
     if f.scope != "VECTOR" || !f.persisted_kind {
         return if f.position.is_some() {
             Health::Ok
@@ -92,8 +161,9 @@ pub fn judge(f: &Facts<'_>) -> Health {
     let recorded = f.position.is_some_and(|p| p > 0);
     let folder = match f.folder {
         None if recorded => {
-            return Health::Damaged(
-                "its index folder is missing while a position is recorded".into(),
+            return without_files(
+                f,
+                "its index folder is missing while a position is recorded",
             )
         }
         None => return Health::NotPersisted,
@@ -104,6 +174,20 @@ pub fn judge(f: &Facts<'_>) -> Health {
         return Health::Damaged(format!("index_metadata.pickle {why}"));
     }
     let pickle = f.pickle.and_then(|p| p.as_ref().ok());
+    if recorded && f.era == Era::V1 {
+        match pickle {
+            None => {
+                return without_files(
+                    f,
+                    "index_metadata.pickle is missing while a position is recorded",
+                )
+            }
+            Some(p) if p.labels == Some(0) => {
+                return without_files(f, "index_metadata.pickle names no vector")
+            }
+            _ => {}
+        }
+    }
     let header: Option<&Header> = match &folder.header {
         Some(Err(why)) => return Health::Damaged(why.clone()),
         Some(Ok(h)) => Some(h),
@@ -168,7 +252,10 @@ pub fn judge(f: &Facts<'_>) -> Health {
     if pickle.is_none() && !recorded {
         Health::NotPersisted
     } else if pickle.is_none() {
-        Health::Damaged("index_metadata.pickle is missing while a position is recorded".into())
+        without_files(
+            f,
+            "index_metadata.pickle is missing while a position is recorded",
+        )
     } else {
         Health::Ok
     }
@@ -194,14 +281,7 @@ fn added_disagrees(h: &Header, p: &PickleFacts) -> Option<String> {
 /// What to do about a damaged segment, in words: what the release that wrote the dir needs
 /// to rebuild it from the WAL ([`replay`]), and what such a rebuild cannot bring back.
 /// `row`: the segment's `max_seq_id` row, when the table has one.
-pub fn recovery(segment_id: &str, reason: &str, row: Option<i64>, dir: &DirFacts) -> String {
-    if reason.contains("position") && reason.contains("impossible") {
-        return format!(
-            "segment {segment_id}'s recorded position is above every seq_id in the WAL; chroma-wal \
-             keeps this collection's whole WAL. Keep a backup and do not prune it until Chroma \
-             has written past that position again"
-        );
-    }
+pub fn recovery(segment_id: &str, row: Option<i64>, dir: &DirFacts) -> String {
     let era = dir.era.label();
     let purged = if replay::purged(dir) {
         " Automatic purging is on in this dir, so the WAL no longer holds the rows Chroma had \
@@ -296,6 +376,7 @@ mod tests {
             folder: f,
             wal_max: Some(100),
             links: None,
+            era: Era::V056,
         }
     }
 
@@ -313,7 +394,25 @@ mod tests {
         );
         assert_eq!(judge(&facts(None, None, None)), Health::NotPersisted);
         assert!(judge(&facts(Some(50), Some(&ok_p), None)).is_damaged());
-        assert!(judge(&facts(Some(101), Some(&ok_p), Some(&ok_f))).is_damaged());
+        // A position above the WAL's top: Chroma loads the index; the whole WAL stays.
+        let above = judge(&facts(Some(101), Some(&ok_p), Some(&ok_f)));
+        assert!(!above.is_damaged() && above.keeps_whole_wal(), "{above:?}");
+        assert!(above
+            .replays()
+            .unwrap()
+            .contains("above the WAL's highest seq_id (100)"));
+        // Damaged files win over an impossible position.
+        let cut_above = Err("is cut short at byte 9".to_string());
+        assert!(judge(&facts(Some(101), Some(&cut_above), Some(&ok_f))).is_damaged());
+        // A missing pickle while a position is recorded: 1.x replays from 0, the Python
+        // releases above the position.
+        let mut v1 = facts(Some(50), None, Some(&ok_f));
+        assert!(judge(&v1).is_damaged());
+        v1.era = Era::V1;
+        let h = judge(&v1);
+        assert!(!h.is_damaged() && h.keeps_whole_wal(), "{h:?}");
+        v1.folder = None;
+        assert_eq!(judge(&v1).key(), "keeps_wal");
         let cut = Err("is cut short at byte 9".to_string());
         assert!(judge(&facts(Some(50), Some(&cut), Some(&ok_f)))
             .reason()

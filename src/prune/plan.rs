@@ -51,7 +51,7 @@ impl Plan {
         let mut topics = Self::topics(snap, wal, selection)?;
         let mut notes = Vec::new();
         for (i, c) in snap.collections.iter().enumerate() {
-            if !c.is_damaged() {
+            if !c.keeps_whole_wal() {
                 continue;
             }
             let asked = match selection {

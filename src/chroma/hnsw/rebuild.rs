@@ -116,16 +116,7 @@ pub struct Job<'a> {
     pub records: Option<&'a std::collections::HashSet<crate::chroma::idhash::IdHash>>,
 }
 
-/// hnswlib's `normalize_vector`: the stored vector and the length `length.bin` keeps.
-pub fn normalized(v: &[f32]) -> (Vec<f32>, f32) {
-    let mut sum = 0.0f32;
-    for x in v {
-        sum += x * x;
-    }
-    let length = sum.sqrt();
-    let inv = 1.0f32 / (length + 1e-30f32);
-    (v.iter().map(|x| x * inv).collect(), length)
-}
+pub use super::space::normalized;
 
 /// Rebuild the index in `old` into the empty folder `out`. `progress(phase, done, total)`;
 /// `stop` cancels.

@@ -68,3 +68,48 @@ pub fn read(conn: &Connection, collection_id: &str, segment_id: &str) -> Space {
     }
     Space::L2
 }
+
+/// `hnsw:batch_size` of the segment (0.4 – 0.6 keep it in `segment_metadata`, copied from the
+/// collection's metadata), else the collection's, else Chroma's default of 100: how many WAL
+/// rows a Python release gathers in its brute-force buffer before it adds them to hnswlib.
+pub fn batch_size(conn: &Connection, collection_id: &str, segment_id: &str) -> u64 {
+    let int = |sql: &str, id: &str| -> Option<i64> {
+        conn.query_row(sql, [id], |r| r.get::<_, Option<i64>>(0))
+            .optional()
+            .ok()
+            .flatten()
+            .flatten()
+    };
+    int(
+        "SELECT int_value FROM segment_metadata WHERE segment_id = ?1 AND key = 'hnsw:batch_size'",
+        segment_id,
+    )
+    .or_else(|| {
+        int(
+            "SELECT int_value FROM collection_metadata WHERE collection_id = ?1 \
+             AND key = 'hnsw:batch_size'",
+            collection_id,
+        )
+    })
+    .and_then(|b| u64::try_from(b).ok())
+    .filter(|&b| b > 0)
+    .unwrap_or(100)
+}
+
+/// hnswlib's `normalize_vector` (space `cosine`): the stored unit vector and the length
+/// `length.bin` keeps, in float32 as hnswlib computes them.
+pub fn normalized(v: &[f32]) -> (Vec<f32>, f32) {
+    let mut sum = 0.0f32;
+    for x in v {
+        sum += x * x;
+    }
+    let length = sum.sqrt();
+    let inv = 1.0f32 / (length + 1e-30f32);
+    (v.iter().map(|x| x * inv).collect(), length)
+}
+
+/// What the cosine index's `get_items` returns for a stored unit vector and its length: each
+/// component times the length, in float32 (checked against 0.4.22, 0.6.3 and 1.5.9's get()).
+pub fn denormalized(unit: &[f32], length: f32) -> Vec<f32> {
+    unit.iter().map(|x| x * length).collect()
+}

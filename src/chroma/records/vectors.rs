@@ -11,9 +11,11 @@ use rusqlite::Connection;
 
 use crate::chroma::catalog::{Segment, Snapshot};
 use crate::chroma::hnsw::elements::{self, ReadError};
-use crate::chroma::hnsw::{Header, DATA_LEVEL0};
+use crate::chroma::hnsw::graph::Space;
+use crate::chroma::hnsw::{space, Header, DATA_LEVEL0, LENGTH};
 use crate::chroma::idhash::{IdHash, IdMap, LabelMap};
 use crate::chroma::replay::{self, Content, Holder, Replay};
+use crate::chroma::schema::Era;
 use crate::chroma::truth::walrows;
 use crate::chroma::{pickle, INDEX_METADATA};
 use crate::error::{Error, Result};
@@ -37,6 +39,9 @@ impl Source {
 /// The index side, once read: labels by id and elements by label.
 struct Index {
     file: File,
+    /// `length.bin`, for a cosine index: `get()` gives each stored unit vector times its
+    /// length from there.
+    lengths: Option<File>,
     header: Header,
     /// The label of each id.
     labels: IdMap<u64>,
@@ -52,6 +57,21 @@ pub struct Vectors {
     rows: Vec<(IdHash, i64, Content)>,
     /// Why no vector can be given at all (a damaged index), when so.
     pub problem: Option<String>,
+    /// For a cosine index: the replayed rows hnswlib holds once loaded (the others sit in a
+    /// Python release's brute-force buffer, whose get() gives the row's vector as written).
+    /// hnswlib gives back its normalised copy times its length, not the row's floats.
+    through_hnswlib: Option<Through>,
+}
+
+/// Which replayed rows of a cosine collection reach hnswlib on the next load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Through {
+    /// Every one (1.x applies each log straight to the index).
+    Every,
+    /// Those below this seq_id: Python releases add replayed rows to hnswlib a whole
+    /// `hnsw:batch_size` at a time, counting every row, and keep the rest in a brute-force
+    /// buffer.
+    Below(i64),
 }
 
 impl Vectors {
@@ -88,27 +108,37 @@ impl Vectors {
         damaged_ok: bool,
     ) -> Result<Vectors> {
         let facts = snap.dir_facts();
+        let none = |problem: String| Vectors {
+            index: None,
+            rows: Vec::new(),
+            problem: Some(problem),
+            through_hnswlib: None,
+        };
         if let Some(why) = crate::chroma::coverage::unloadable(&v.health).filter(|_| !damaged_ok) {
-            return Ok(Vectors {
-                index: None,
-                rows: Vec::new(),
-                problem: Some(format!(
-                    "the vector index cannot be loaded ({why}): no embedding is given"
-                )),
-            });
+            return Ok(none(format!(
+                "the vector index cannot be loaded ({why}): no embedding is given"
+            )));
         }
-        let index = match read_index(v, &snap.persist_dir.join(&v.id), stop) {
+        let cid = snap
+            .collections
+            .get(ci)
+            .map(|c| c.id.as_str())
+            .unwrap_or("");
+        let cosine = space::read(conn, cid, &v.id) == Space::Cosine;
+        let mut index = match read_index(v, &snap.persist_dir.join(&v.id), stop) {
             Ok(ix) => ix,
             Err(why) => {
-                return Ok(Vectors {
-                    index: None,
-                    rows: Vec::new(),
-                    problem: Some(format!(
-                        "the vector index cannot be read ({why}): no embedding is given"
-                    )),
-                })
+                return Ok(none(format!(
+                    "the vector index cannot be read ({why}): no embedding is given"
+                )))
             }
         };
+        if let (true, Some(ix)) = (cosine, index.as_mut()) {
+            ix.lengths = Some(
+                File::open(snap.persist_dir.join(&v.id).join(LENGTH))
+                    .map_err(|e| Error::failed(format!("cannot open {LENGTH}: {e}")))?,
+            );
+        }
         let rows =
             match replay::load_start(&facts, v) {
                 Replay::Above(start) => replayed_rows(conn, snap, ci, start)?,
@@ -121,12 +151,24 @@ impl Vectors {
                          the index files alone"
                             .into(),
                     ),
+                    through_hnswlib: None,
                 }),
             };
+        let through_hnswlib = cosine.then(|| match facts.era {
+            Era::V1 | Era::Newer => Through::Every,
+            Era::V04 | Era::V050 | Era::V056 => {
+                let mut seqs: Vec<i64> = rows.iter().map(|(_, seq, _)| *seq).collect();
+                seqs.sort_unstable();
+                let batch = space::batch_size(conn, cid, &v.id) as usize;
+                let applied = seqs.len() - seqs.len() % batch;
+                Through::Below(seqs.get(applied).copied().unwrap_or(i64::MAX))
+            }
+        });
         Ok(Vectors {
             index,
             rows,
             problem: None,
+            through_hnswlib,
         })
     }
 
@@ -180,9 +222,33 @@ impl Vectors {
                 ix.file.read_exact_at(&mut buf, at).map_err(|e| {
                     Error::failed(format!("cannot read a vector from {DATA_LEVEL0}: {e}"))
                 })?;
-                Ok(Some((floats(&buf), Source::Index)))
+                let stored = floats(&buf);
+                let Some(lengths) = &ix.lengths else {
+                    return Ok(Some((stored, Source::Index)));
+                };
+                // hnswlib reads length.bin whole into memory; a cut file leaves zeros.
+                let mut len = [0u8; 4];
+                let length = match lengths.read_exact_at(&mut len, internal * 4) {
+                    Ok(()) => f32::from_le_bytes(len),
+                    Err(_) => 0.0,
+                };
+                Ok(Some((space::denormalized(&stored, length), Source::Index)))
             }
-            Holder::Row(seq) => Ok(row_vector(conn, seq)?.map(|v| (v, Source::Wal))),
+            Holder::Row(seq) => {
+                let through = match self.through_hnswlib {
+                    Some(Through::Every) => true,
+                    Some(Through::Below(cut)) => seq < cut,
+                    None => false,
+                };
+                Ok(row_vector(conn, seq)?.map(|v| {
+                    if through {
+                        let (unit, length) = space::normalized(&v);
+                        (space::denormalized(&unit, length), Source::Wal)
+                    } else {
+                        (v, Source::Wal)
+                    }
+                }))
+            }
         }
     }
 }
@@ -268,6 +334,7 @@ fn read_index(
         .map_err(|e| format!("cannot open {DATA_LEVEL0}: {e}"))?;
     Ok(Some(Index {
         file,
+        lengths: None,
         header,
         labels,
         elements: live,

@@ -18,7 +18,8 @@ pub fn health_color(h: &Health) -> Color {
     match h {
         Health::Ok => Color::Green,
         Health::NotPersisted => Color::Yellow,
-        Health::Damaged(_) => Color::Red,
+        Health::Replays(_) => Color::Yellow,
+        Health::Damaged(_) | Health::Incomplete(_) => Color::Red,
     }
 }
 
