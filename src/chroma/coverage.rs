@@ -50,12 +50,6 @@ pub enum Uncovered {
     },
 }
 
-/// Why Chroma cannot load the index of a segment with health `h`, if it cannot (an index
-/// that loads but misses records is [`Health::Incomplete`], and is read).
-pub fn unloadable(h: &Health) -> Option<&str> {
-    h.unloadable()
-}
-
 impl Uncovered {
     pub fn reason(&self) -> String {
         match self {
@@ -96,8 +90,8 @@ impl Uncovered {
     }
 }
 
-/// The ids of the pickle at `folder`'s `id_to_label` whose label reaches no live element of
-/// the index with header `h`: `(how many, their hashes)`. Reads every element's label and
+/// The ids (hashed) of the pickle at `folder`'s `id_to_label` whose label reaches no live
+/// element of the index with header `h`. Reads every element's label and
 /// deleted mark (one pass over `data_level0.bin`) and the pickle's map.
 pub fn dangling(folder: &Path, h: &Header) -> std::result::Result<Vec<IdHash>, String> {
     let mut live: LabelMap<bool> = LabelMap::default();

@@ -151,7 +151,7 @@ impl IndexPlan {
                 }
                 continue;
             };
-            let damaged = crate::chroma::coverage::unloadable(&v.health).map(str::to_string);
+            let damaged = v.health.unloadable().map(str::to_string);
             let records_segment = c
                 .segments
                 .iter()

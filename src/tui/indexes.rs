@@ -16,7 +16,7 @@ pub fn key(collection_id: &str) -> String {
 pub fn work(app: &App, i: usize) -> Option<String> {
     let c = &app.snap.as_ref()?.collections[i];
     let v = c.segments.iter().find(|s| s.scope == "VECTOR")?;
-    let damaged = crate::chroma::coverage::unloadable(&v.health).is_some();
+    let damaged = v.health.unloadable().is_some();
     let t = c.truth.as_ref()?;
     let ghosts = t.ghosts_on_disk.unwrap_or(0);
     let missing = t.missing().unwrap_or(0);

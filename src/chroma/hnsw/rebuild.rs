@@ -116,7 +116,7 @@ pub struct Job<'a> {
     pub records: Option<&'a std::collections::HashSet<crate::chroma::idhash::IdHash>>,
 }
 
-pub use super::space::normalized;
+use super::space::normalized;
 
 /// Rebuild the index in `old` into the empty folder `out`. `progress(phase, done, total)`;
 /// `stop` cancels.

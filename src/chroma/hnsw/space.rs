@@ -7,16 +7,22 @@
 //!   else its `defaults`; a collection created with `hnsw:space` metadata has it folded in.
 //! - Nowhere: `l2`, every release's default.
 
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::graph::Space;
 
-fn text(conn: &Connection, sql: &str, id: &str) -> Option<String> {
-    conn.query_row(sql, [id], |r| r.get::<_, Option<String>>(0))
+/// The first column of `sql`'s one row for `id`, when it is there and not NULL.
+fn value<T: FromSql>(conn: &Connection, sql: &str, id: &str) -> Option<T> {
+    conn.query_row(sql, [id], |r| r.get::<_, Option<T>>(0))
         .optional()
         .ok()
         .flatten()
         .flatten()
+}
+
+fn text(conn: &Connection, sql: &str, id: &str) -> Option<String> {
+    value(conn, sql, id)
 }
 
 /// The space of the index of vector segment `segment_id` of collection `collection_id`.
@@ -73,13 +79,7 @@ pub fn read(conn: &Connection, collection_id: &str, segment_id: &str) -> Space {
 /// collection's metadata), else the collection's, else Chroma's default of 100: how many WAL
 /// rows a Python release gathers in its brute-force buffer before it adds them to hnswlib.
 pub fn batch_size(conn: &Connection, collection_id: &str, segment_id: &str) -> u64 {
-    let int = |sql: &str, id: &str| -> Option<i64> {
-        conn.query_row(sql, [id], |r| r.get::<_, Option<i64>>(0))
-            .optional()
-            .ok()
-            .flatten()
-            .flatten()
-    };
+    let int = |sql: &str, id: &str| value::<i64>(conn, sql, id);
     int(
         "SELECT int_value FROM segment_metadata WHERE segment_id = ?1 AND key = 'hnsw:batch_size'",
         segment_id,

@@ -114,7 +114,7 @@ impl Vectors {
             problem: Some(problem),
             through_hnswlib: None,
         };
-        if let Some(why) = crate::chroma::coverage::unloadable(&v.health).filter(|_| !damaged_ok) {
+        if let Some(why) = v.health.unloadable().filter(|_| !damaged_ok) {
             return Ok(none(format!(
                 "the vector index cannot be loaded ({why}): no embedding is given"
             )));

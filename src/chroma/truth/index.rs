@@ -44,7 +44,7 @@ pub fn read(
     progress: &mut dyn FnMut(u64) -> bool,
     ahead: Option<&mut dyn FnMut() -> Labels>,
 ) -> Result<IndexSide, ReadError> {
-    if let Some(why) = crate::chroma::coverage::unloadable(&v.health) {
+    if let Some(why) = v.health.unloadable() {
         return Ok(IndexSide::Unknown(format!(
             "Chroma cannot load this index ({why})"
         )));
