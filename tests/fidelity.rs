@@ -10,26 +10,12 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// The fixture families with an l2, a cosine and an ip collection, written by each release
-/// (0.5.5; 0.6.3 and 1.5.9 alone and over an upgrade; 0.4.22's collections migrated by
-/// 0.6.3). v0_4_22, v0_6_3, v1_5_9 and wal_mode_v0_4_22 get theirs once the tests that spell
-/// out their collections by name follow.
-const WITH_SPACES: [&str; 7] = [
-    "v0_5_5",
-    "upgraded_0_4_22_to_0_6_3",
-    "upgraded_0_5_5_to_1_5_9",
-    "deletions_v1_5_9",
-    "orphans_v0_6_3",
-    "rebuilt_v1_5_9",
-    "rebuilt_v0_6_3",
-];
-
-/// `records` gave each record of these families as the release's own get() did
-/// (tests/records.rs compares every value): here, that the comparison reached all three
-/// spaces in each.
+/// Every fixture family holds an l2, a cosine and an ip collection, and `records` gave each
+/// record as the release's own get() did (tests/records.rs compares every value): here, that
+/// the comparison reached all three spaces in every family.
 #[test]
-fn the_families_hold_the_three_spaces() {
-    for name in WITH_SPACES {
+fn every_family_holds_the_three_spaces() {
+    for name in all_fixtures() {
         let exp = expected(name);
         let names: Vec<&str> = exp["api"]
             .as_array()
@@ -77,15 +63,20 @@ fn cosine_records_are_not_unit_vectors() {
     assert!(from_index > 100, "{from_index}");
 }
 
+/// The `scope` segment of collection `name` in the default tenant, and the collection's id.
 fn segment_of(dir: &Path, name: &str, scope: &str) -> (String, String) {
-    let c = ro(dir);
-    c.query_row(
-        "SELECT s.id, s.collection FROM segments s JOIN collections c ON c.id = s.collection \
-         WHERE c.name = ?1 AND s.scope = ?2 LIMIT 1",
-        [name, scope],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .unwrap()
+    let v = json_of(&["info", "--json"], dir);
+    let c = collection(&v, name, "default_tenant");
+    let seg = c["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scope"] == scope)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (seg, c["id"].as_str().unwrap().to_string())
 }
 
 fn records_by_id(dir: &Path, collection: &str) -> BTreeMap<String, Value> {
@@ -181,6 +172,16 @@ fn an_unpersisted_1x_index_replays_from_zero() {
             |r| r.get(0),
         )
         .unwrap();
+    // The records no row of the WAL holds a vector for: what a repair names.
+    let nowhere: u64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1 AND embedding_id NOT IN \
+             (SELECT id FROM embeddings_queue WHERE substr(topic, -36) = ?2 \
+             AND operation IN (0, 1, 2) AND vector IS NOT NULL)",
+            rusqlite::params![meta, coll],
+            |r| r.get(0),
+        )
+        .unwrap();
     let records: u64 = c
         .query_row(
             "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1",
@@ -202,6 +203,30 @@ fn an_unpersisted_1x_index_replays_from_zero() {
     let with_vector = recs.values().filter(|r| r["source"] == "wal").count() as u64;
     assert_eq!(with_vector, reached);
     assert!(recs.values().all(|r| r["source"] != "index"));
+    // A repair names the records whose vector is nowhere, and writes nothing.
+    let before = owned_state(&dir);
+    let plan = json_of(
+        &[
+            "compact",
+            "--collection",
+            &coll,
+            "--repair",
+            "--dry-run",
+            "--json",
+        ],
+        &dir,
+    );
+    let u = &plan["unrecoverable"][0];
+    assert_eq!(u["collection"], "big", "{plan}");
+    assert_eq!(u["count"], nowhere, "{plan}");
+    // The others missing have their vector in an update row the replay skips: said, not
+    // yet put back.
+    assert!(nowhere < records - reached, "{nowhere} {records} {reached}");
+    let more = format!("{} more record(s)", records - reached - nowhere);
+    assert!(plan["notes"].to_string().contains(&more), "{plan}");
+    assert!(!u["ids_sample"].as_array().unwrap().is_empty(), "{plan}");
+    assert!(plan["indexes"].as_array().unwrap().is_empty(), "{plan}");
+    assert_eq!(owned_state(&dir), before);
 }
 
 /// Set the deleted mark of the first `n` live elements of the index in `folder`.
@@ -262,4 +287,36 @@ fn live_ids_on_deleted_elements_keep_the_wal() {
             "{fixture}: rows of {coll} went"
         );
     }
+}
+
+/// The same state written by 1.5.9 itself (`unpersisted_v1_5_9`: the folder removed, the WAL
+/// purged to a tail, fewer writes than the sync threshold since): not damaged, the WAL kept,
+/// the truth's missing records are exactly those 1.5.9's own queries could not return, and a
+/// repair names that many and writes nothing.
+#[test]
+fn the_unpersisted_state_1_5_9_wrote() {
+    let (_t, dir) = fixture_copy("unpersisted_v1_5_9");
+    let exp = expected("unpersisted_v1_5_9");
+    let lost = exp["unreachable"]["rebuilt"].as_array().unwrap().len() as u64;
+    assert!(lost > 0);
+    let deep = json_of(&["info", "--deep", "--json"], &dir);
+    let c = collection(&deep, "rebuilt", "default_tenant");
+    assert_eq!(c["health"], "keeps_wal", "{c}");
+    assert_eq!(c["prunable_rows"], 0, "{c}");
+    assert_eq!(c["index_truth"]["missing"], lost, "{c}");
+    let before = owned_state(&dir);
+    let plan = json_of(
+        &[
+            "compact",
+            "--collection",
+            "rebuilt",
+            "--repair",
+            "--dry-run",
+            "--json",
+        ],
+        &dir,
+    );
+    assert_eq!(plan["unrecoverable"][0]["collection"], "rebuilt", "{plan}");
+    assert_eq!(plan["unrecoverable"][0]["count"], lost, "{plan}");
+    assert_eq!(owned_state(&dir), before);
 }

@@ -89,8 +89,8 @@ fn bare_command_opens_the_demo_or_the_chroma_folder() {
     // A persist dir at ./chroma is what a bare run opens.
     let (t, dir) = fixture_copy("v0_4_22");
     std::fs::rename(&dir, t.path().join("chroma")).unwrap();
-    let s = bare_run_screen(t.path(), "dot", "collections (5)");
-    assert!(s.contains("collections (5)") && s.contains("papers"), "{s}");
+    let s = bare_run_screen(t.path(), "dot", "collections (7)");
+    assert!(s.contains("collections (7)") && s.contains("papers"), "{s}");
     assert!(!s.contains("support-tickets"), "{s}");
 }
 
@@ -148,8 +148,8 @@ fn prune_one_collection_in_a_real_terminal() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let first = wait("prunable 498");
-    assert!(first.contains("collections (5)"), "{first}");
+    let first = wait("prunable 896");
+    assert!(first.contains("collections (7)"), "{first}");
     t(&["send-keys", "-t", &session, "/", "papers", "Enter"]);
     wait("collections (1)");
     t(&["send-keys", "-t", &session, "Space"]);
@@ -220,7 +220,7 @@ fn read_the_wal_rows_in_a_real_terminal() {
         a.extend_from_slice(keys);
         tmux(&a);
     };
-    wait("prunable 498");
+    wait("prunable 896");
     send(&["w"]);
     let s = wait("bound M 300");
     let s = if s.contains("held") { s } else { wait("held") };
@@ -246,7 +246,7 @@ fn read_the_wal_rows_in_a_real_terminal() {
         std::thread::sleep(Duration::from_millis(100));
     }
     send(&["Escape"]);
-    wait("collections (5)");
+    wait("collections (7)");
     send(&["q"]);
     tmux(&["-L", &socket, "kill-server"]);
 }

@@ -66,6 +66,27 @@ pub struct IndexPlan {
     pub unrecoverable: Vec<(String, u64, Vec<String>)>,
 }
 
+impl IndexPlan {
+    /// Count and name the records of `collection` whose vector is nowhere on disk.
+    fn name_unrecoverable(&mut self, collection: &str, count: u64, sample: &[String]) {
+        if count == 0 {
+            return;
+        }
+        self.unrecoverable
+            .push((collection.to_string(), count, sample.to_vec()));
+        self.notes.push(format!(
+            "{collection}: {count} record(s) have no vector anywhere on disk (e.g. {}): \
+             re-add them from your own source",
+            sample
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
 /// Why the vectors of a damaged index cannot be read whole, if they cannot: a repair rebuilds
 /// only an index whose header, elements and pickle are whole (a cut `link_lists.bin` or
 /// `length.bin` loses nothing a new graph needs).
@@ -193,37 +214,41 @@ impl IndexPlan {
                 ));
                 continue;
             }
+            let missing = t.missing().unwrap_or(0);
             if !crate::chroma::replay::loads_files(v) {
+                // No release reads these files: 1.x replays the WAL from 0 into an empty
+                // index. A repair names what no row holds; it does not yet write an index and
+                // a pickle for such a folder, so it says how many more a WAL row could give.
+                if repair && missing > 0 {
+                    let found = crate::chroma::putback::find(snap, i, h.dimensionality() as usize)?;
+                    plan.name_unrecoverable(&c.name, found.unrecoverable, &found.sample);
+                    if !found.put_back.is_empty() {
+                        plan.notes.push(format!(
+                            "{}: {} more record(s) have their vector only in a WAL row the \
+                             replay skips (an update of an id the index lacks); chroma-wal does \
+                             not yet rebuild an index that has no pickle, so they stay out of \
+                             every query",
+                            c.name,
+                            found.put_back.len()
+                        ));
+                    }
+                }
                 if ghosts.unwrap_or(0) > 0 || by_name {
                     plan.notes.push(format!(
-                        "skipped {}: no release loads this folder (its pickle names no label)",
+                        "skipped {}: no release loads this folder (its pickle is missing or \
+                         names no label); Chroma rebuilds it from the WAL on its next load",
                         c.name
                     ));
                 }
                 continue;
             }
-            let missing = t.missing().unwrap_or(0);
             let (mut put_back, mut unrecoverable, mut sample) = (Vec::new(), 0, Vec::new());
             if repair && (missing > 0 || damaged.is_some()) {
                 let found = crate::chroma::putback::find(snap, i, h.dimensionality() as usize)?;
+                plan.name_unrecoverable(&c.name, found.unrecoverable, &found.sample);
                 put_back = found.put_back;
                 unrecoverable = found.unrecoverable;
                 sample = found.sample;
-            }
-            if unrecoverable > 0 {
-                plan.unrecoverable
-                    .push((c.name.clone(), unrecoverable, sample.clone()));
-                plan.notes.push(format!(
-                    "{}: {unrecoverable} record(s) have no vector anywhere on disk (e.g. {}): \
-                     re-add them from your own source",
-                    c.name,
-                    sample
-                        .iter()
-                        .take(3)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
             }
             let work = ghosts.unwrap_or(0) > 0 || !put_back.is_empty() || damaged.is_some();
             if !work && !by_name {

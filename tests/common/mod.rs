@@ -28,6 +28,7 @@ pub const MORE_FIXTURES: &[&str] = &[
     "orphans_v0_6_3",
     "rebuilt_v1_5_9",
     "rebuilt_v0_6_3",
+    "unpersisted_v1_5_9",
 ];
 
 /// Every fixture a release wrote through the API (not the WAL-mode one, which a read may
@@ -354,4 +355,23 @@ pub fn lost_rows_and_an_orphan_on_top(dir: &Path) -> (String, String, i64, i64) 
         .unwrap();
     }
     (orphan.to_string(), papers_topic, m, highest)
+}
+
+/// Give `dir`'s chroma.sqlite3 free pages, as a purge leaves them (a table of 256 KiB written,
+/// then dropped: Chroma's tables and schema are as before). For tests of a compaction on a
+/// fixture whose last writes reused every free page.
+#[allow(dead_code)]
+pub fn leave_free_pages(dir: &Path) {
+    let c = Connection::open(dir.join("chroma.sqlite3")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE cw_test_scratch(b BLOB); \
+         INSERT INTO cw_test_scratch VALUES (zeroblob(65536)), (zeroblob(65536)), \
+         (zeroblob(65536)), (zeroblob(65536)); \
+         DROP TABLE cw_test_scratch;",
+    )
+    .unwrap();
+    let free: i64 = c
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    assert!(free > 0);
 }
