@@ -30,7 +30,7 @@
 //!   the default VFS unchanged. Its locks are the same locks, on the same files, as those of
 //!   every other connection in the process.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::OnceLock;
 
@@ -38,8 +38,16 @@ use rusqlite::ffi;
 
 mod behind;
 mod maps;
+mod passthrough;
+mod written;
 use behind::Behind;
 use maps::Maps;
+use passthrough::{
+    parent, x_access, x_current_time, x_current_time_int64, x_delete, x_dl_close, x_dl_error,
+    x_dl_open, x_dl_sym, x_full_pathname, x_get_last_error, x_randomness, x_sleep,
+};
+use written::{keep_written, page_hash};
+pub use written::{take_written, Written};
 
 /// The name connections open it by.
 pub const NAME: &CStr = c"chroma-wal-bigio";
@@ -111,11 +119,6 @@ unsafe fn register() -> bool {
     true
 }
 
-/// The default VFS this one was built on.
-unsafe fn parent(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
-    (*vfs).pAppData.cast()
-}
-
 /// A file as SQLite holds it: the default VFS's own file follows at [`REAL_AT`].
 #[repr(C)]
 struct ShimFile {
@@ -133,135 +136,6 @@ enum State {
     /// Blocks of what was read, and the mappings pages are fetched from, if the file's
     /// descriptor could be told ([`maps`]).
     Read(ReadBlocks, Option<Maps>),
-}
-
-/// What SQLite wrote to a file through this VFS: a hash of each page as it was last written,
-/// to check the file against once it is closed ([`take_written`]). The check sees what no
-/// read through SQLite's own cache can: a page whose last write did not reach the file.
-#[derive(Default)]
-pub struct Written {
-    path: Option<std::path::PathBuf>,
-    /// The page size (the first write's size); 0 before it.
-    page: u64,
-    hashes: Vec<u32>,
-    set: Vec<bool>,
-    /// A write of other than one whole page: the hashes say nothing.
-    irregular: bool,
-}
-
-fn page_hash(bytes: &[u8]) -> u32 {
-    xxhash_rust::xxh3::xxh3_64(bytes) as u32
-}
-
-impl Written {
-    /// Keep `hash`, of a write of `n` bytes at `at`.
-    fn record_hash(&mut self, n: u64, at: i64, hash: u32) {
-        if self.page == 0 && n.is_power_of_two() && n >= 512 {
-            self.page = n;
-        }
-        if n != self.page || at < 0 || at as u64 % n != 0 {
-            self.irregular = true;
-            return;
-        }
-        let i = (at as u64 / n) as usize;
-        if self.hashes.len() <= i {
-            self.hashes.resize(i + 1, 0);
-            self.set.resize(i + 1, false);
-        }
-        self.hashes[i] = hash;
-        self.set[i] = true;
-    }
-
-    /// The hashes say nothing of the file (what was written is not all known).
-    fn set_irregular(&mut self) {
-        self.irregular = true;
-    }
-
-    /// Add `later`, what a later connection wrote to the same file.
-    fn merge(&mut self, later: Written) {
-        if later.page == 0 && !later.irregular {
-            return;
-        }
-        if self.page == 0 {
-            self.page = later.page;
-        }
-        if later.irregular || later.page != self.page {
-            self.irregular = true;
-            return;
-        }
-        if self.hashes.len() < later.hashes.len() {
-            self.hashes.resize(later.hashes.len(), 0);
-            self.set.resize(later.hashes.len(), false);
-        }
-        for (i, h) in later.hashes.iter().enumerate() {
-            if later.set[i] {
-                self.hashes[i] = *h;
-                self.set[i] = true;
-            }
-        }
-    }
-
-    fn truncate(&mut self, size: i64) {
-        if self.page > 0 {
-            let keep = (size.max(0) as u64).div_ceil(self.page) as usize;
-            self.hashes.truncate(keep);
-            self.set.truncate(keep);
-        }
-    }
-
-    /// The page size, if every write was one whole page.
-    pub fn page_size(&self) -> Option<u64> {
-        (!self.irregular && self.page > 0).then_some(self.page)
-    }
-
-    /// The bytes the written pages span.
-    pub fn extent(&self) -> u64 {
-        self.hashes.len() as u64 * self.page
-    }
-
-    /// Whether `bytes`, page `i` (from 0) of the file as read, is what was last written
-    /// there; a page never written has nothing to be compared with.
-    pub fn matches(&self, i: usize, bytes: &[u8]) -> bool {
-        !self.set.get(i).copied().unwrap_or(false) || self.hashes[i] == page_hash(bytes)
-    }
-}
-
-/// Files written through this VFS and closed, with what was written to them, until
-/// [`take_written`] takes them.
-static CLOSED: std::sync::Mutex<Vec<Written>> = std::sync::Mutex::new(Vec::new());
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    a == b || canon(a) == canon(b)
-}
-
-/// What was written to `path` through this VFS, once the connection that wrote it has closed
-/// it (`None` if no connection of this VFS wrote it).
-pub fn take_written(path: &std::path::Path) -> Option<Written> {
-    let mut closed = CLOSED.lock().ok()?;
-    let i = closed
-        .iter()
-        .position(|w| w.path.as_deref().is_some_and(|p| same_file(p, path)))?;
-    Some(closed.swap_remove(i))
-}
-
-/// Keep what was written to a closed file for [`take_written`], after what earlier
-/// connections wrote to it (a later write of a page is its last); forget the files that are
-/// gone (a copy that failed removes its file).
-fn keep_written(w: Written) {
-    let Some(path) = w.path.clone() else {
-        return;
-    };
-    if let Ok(mut closed) = CLOSED.lock() {
-        closed.retain(|c| c.path.as_deref().is_some_and(|p| p.exists()));
-        match closed
-            .iter_mut()
-            .find(|c| c.path.as_deref().is_some_and(|p| same_file(p, &path)))
-        {
-            Some(c) => c.merge(w),
-            None => closed.push(w),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -367,10 +241,7 @@ unsafe extern "C" fn x_open(
                 let bytes = CStr::from_ptr(name).to_bytes();
                 std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
             });
-            let written = Written {
-                path,
-                ..Written::default()
-            };
+            let written = Written::for_path(path);
             State::Write(
                 WriteBuf::default(),
                 ReadBlocks::default(),
@@ -871,132 +742,6 @@ unsafe extern "C" fn f_unfetch(file: *mut ffi::sqlite3_file, at: i64, p: *mut c_
     match methods(real).xUnfetch {
         Some(u) if methods(real).iVersion >= 3 => u(real, at, p),
         _ => ffi::SQLITE_OK,
-    }
-}
-
-// The rest of the VFS: the default one's, called with its own pointer.
-
-unsafe extern "C" fn x_delete(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    sync_dir: c_int,
-) -> c_int {
-    let p = parent(vfs);
-    match (*p).xDelete {
-        Some(f) => f(p, name, sync_dir),
-        None => ffi::SQLITE_IOERR_DELETE,
-    }
-}
-
-unsafe extern "C" fn x_access(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    flags: c_int,
-    out: *mut c_int,
-) -> c_int {
-    let p = parent(vfs);
-    match (*p).xAccess {
-        Some(f) => f(p, name, flags, out),
-        None => ffi::SQLITE_IOERR_ACCESS,
-    }
-}
-
-unsafe extern "C" fn x_full_pathname(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    n: c_int,
-    out: *mut c_char,
-) -> c_int {
-    let p = parent(vfs);
-    match (*p).xFullPathname {
-        Some(f) => f(p, name, n, out),
-        None => ffi::SQLITE_CANTOPEN,
-    }
-}
-
-unsafe extern "C" fn x_dl_open(vfs: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
-    let p = parent(vfs);
-    match (*p).xDlOpen {
-        Some(f) => f(p, name),
-        None => null_mut(),
-    }
-}
-
-unsafe extern "C" fn x_dl_error(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) {
-    let p = parent(vfs);
-    if let Some(f) = (*p).xDlError {
-        f(p, n, out)
-    }
-}
-
-type DlSym = unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char);
-
-unsafe extern "C" fn x_dl_sym(
-    vfs: *mut ffi::sqlite3_vfs,
-    h: *mut c_void,
-    sym: *const c_char,
-) -> Option<DlSym> {
-    let p = parent(vfs);
-    match (*p).xDlSym {
-        Some(f) => f(p, h, sym),
-        None => None,
-    }
-}
-
-unsafe extern "C" fn x_dl_close(vfs: *mut ffi::sqlite3_vfs, h: *mut c_void) {
-    let p = parent(vfs);
-    if let Some(f) = (*p).xDlClose {
-        f(p, h)
-    }
-}
-
-unsafe extern "C" fn x_randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let p = parent(vfs);
-    match (*p).xRandomness {
-        Some(f) => f(p, n, out),
-        None => 0,
-    }
-}
-
-unsafe extern "C" fn x_sleep(vfs: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
-    let p = parent(vfs);
-    match (*p).xSleep {
-        Some(f) => f(p, us),
-        None => 0,
-    }
-}
-
-unsafe extern "C" fn x_current_time(vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
-    let p = parent(vfs);
-    match (*p).xCurrentTime {
-        Some(f) => f(p, out),
-        None => ffi::SQLITE_ERROR,
-    }
-}
-
-unsafe extern "C" fn x_get_last_error(
-    vfs: *mut ffi::sqlite3_vfs,
-    n: c_int,
-    out: *mut c_char,
-) -> c_int {
-    let p = parent(vfs);
-    match (*p).xGetLastError {
-        Some(f) => f(p, n, out),
-        None => 0,
-    }
-}
-
-unsafe extern "C" fn x_current_time_int64(vfs: *mut ffi::sqlite3_vfs, out: *mut i64) -> c_int {
-    let p = parent(vfs);
-    match ((*p).xCurrentTimeInt64, (*p).xCurrentTime) {
-        (Some(f), _) if (*p).iVersion >= 2 => f(p, out),
-        (_, Some(f)) => {
-            let mut days = 0f64;
-            let rc = f(p, &mut days);
-            *out = (days * 86_400_000.0) as i64;
-            rc
-        }
-        _ => ffi::SQLITE_ERROR,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod lossy;
 pub mod plan;
 mod prefetch;
 pub mod preflight;
+pub mod rebuilt;
 pub mod runner;
 pub mod steps;
 pub mod swap;

@@ -222,7 +222,7 @@ pub struct Report {
     pub backup_dir: Option<PathBuf>,
     pub backup_bytes: Option<u64>,
     /// Vector indexes rebuilt (plan item kind three).
-    pub indexes: Vec<super::indexes::IndexResult>,
+    pub indexes: Vec<super::rebuilt::IndexResult>,
 }
 
 impl Report {

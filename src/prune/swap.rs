@@ -311,7 +311,7 @@ pub struct CopyCounts {
     /// The seq_ids the copy walked (`min`, `max` of the table), if it had rows.
     pub extent: Option<(i64, i64)>,
     /// The new file's WAL rows per topic and the lowest seq_id of each, read back from it
-    /// range by range, each right after it was written ([`verify`](super::verify) compares
+    /// range by range, each right after it was written (the verification, `verify.rs`, compares
     /// them with what the copy kept).
     pub read_back: HashMap<String, (u64, i64)>,
 }

@@ -1,5 +1,5 @@
 //! A fresh HNSW graph over a set of vectors, built the way hnswlib builds one, so that the
-//! files written from it ([`super::write`]) are an index hnswlib and every Chroma release load
+//! files written from it (by `write.rs`) are an index hnswlib and every Chroma release load
 //! and go on using as their own.
 //!
 //! The algorithm is hnswlib's (Malkov & Yashunin, as `hnswalg.h` implements it): each element

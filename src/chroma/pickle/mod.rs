@@ -100,6 +100,7 @@ pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
 
 pub mod rewrite;
 mod source;
+mod stack;
 mod walker;
 mod whole;
 

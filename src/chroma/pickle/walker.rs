@@ -9,129 +9,11 @@ use std::path::Path;
 use crate::chroma::idhash::{Hasher, IdHash};
 
 use super::source::{Bad, Src};
+use super::stack::{le_twos, parse_index, tag_name, tag_of, Memo, Scalar, State, Tag, V};
 use super::{IdLabel, LabelMap};
 use super::{PickleFacts, PickleSeqId, Shape, HIGHEST_PROTOCOL, MAX_LINE, PD_CLASS, PD_MODULE};
 
 // --- the walker ----------------------------------------------------------------------------
-
-/// Strings the walker recognises; every other string is only a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    Other,
-    Module,
-    Class,
-    Dimensionality,
-    MaxSeqId,
-    IdToLabel,
-    TotalElementsAdded,
-}
-
-fn tag_of(s: &[u8]) -> Tag {
-    match s {
-        b"dimensionality" => Tag::Dimensionality,
-        b"max_seq_id" => Tag::MaxSeqId,
-        b"id_to_label" => Tag::IdToLabel,
-        b"total_elements_added" => Tag::TotalElementsAdded,
-        PD_MODULE => Tag::Module,
-        PD_CLASS => Tag::Class,
-        _ => Tag::Other,
-    }
-}
-
-/// The bytes of a recognised name.
-fn tag_name(t: Tag) -> Option<&'static [u8]> {
-    Some(match t {
-        Tag::Other => return None,
-        Tag::Module => PD_MODULE,
-        Tag::Class => PD_CLASS,
-        Tag::Dimensionality => b"dimensionality",
-        Tag::MaxSeqId => b"max_seq_id",
-        Tag::IdToLabel => b"id_to_label",
-        Tag::TotalElementsAdded => b"total_elements_added",
-    })
-}
-
-/// The keys of Chroma's state dict that matter here, as set on one dict.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct State {
-    max_seq_id: Option<Scalar>,
-    dimensionality: Option<Scalar>,
-    total_elements_added: Option<Scalar>,
-    labels: Option<Option<u64>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Scalar {
-    Int(i128),
-    /// An integer too large for i128.
-    Huge,
-    None,
-    Other,
-}
-
-/// A value on the walker's stack: its kind, and only what the checks need of it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum V {
-    Str(Tag),
-    Scalar(Scalar),
-    Dict {
-        len: u64,
-        /// 1 + index into the walker's states, 0 for none.
-        state: u32,
-    },
-    /// A string the label collector hashed (only while collecting `id_to_label`).
-    Id(IdHash),
-    /// Chroma's `PersistentData` class itself (a GLOBAL).
-    Class,
-    /// An instance of it, with the state a BUILD gave it.
-    Object(u32),
-    Other,
-}
-
-impl V {
-    fn scalar(&self) -> Scalar {
-        match self {
-            V::Scalar(s) => *s,
-            _ => Scalar::Other,
-        }
-    }
-
-    /// What the memo keeps of a value: enough for what BINGET may be asked to push.
-    fn memo(&self) -> Memo {
-        match self {
-            V::Str(t) => Memo::Str(*t),
-            // The hash is not kept: a key fetched from the memo is counted as unread.
-            V::Id(_) => Memo::Str(Tag::Other),
-            V::Class => Memo::Class,
-            V::Scalar(Scalar::None) => Memo::None,
-            V::Dict { .. } => Memo::Dict,
-            _ => Memo::Other,
-        }
-    }
-}
-
-/// One byte per memo entry: a 1M-vector pickle memoizes a million strings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Memo {
-    Str(Tag),
-    Class,
-    None,
-    Dict,
-    Other,
-}
-
-impl Memo {
-    fn value(self) -> V {
-        match self {
-            Memo::Str(t) => V::Str(t),
-            Memo::Class => V::Class,
-            Memo::None => V::Scalar(Scalar::None),
-            // A dict fetched from the memo: its size is not tracked.
-            Memo::Dict => V::Dict { len: 0, state: 0 },
-            Memo::Other => V::Other,
-        }
-    }
-}
 
 struct Walker<R: Read> {
     r: Src<R>,
@@ -419,25 +301,7 @@ impl<R: Read> Walker<R> {
 
     fn int_line(&mut self) -> Result<Scalar, Bad> {
         let l = self.line()?;
-        let s = String::from_utf8_lossy(&l);
-        let s = s.trim_end_matches('L');
-        match s {
-            "00" => return Ok(Scalar::Other),
-            "01" => return Ok(Scalar::Other),
-            _ => {}
-        }
-        match s.parse::<i128>() {
-            Ok(n) => Ok(Scalar::Int(n)),
-            Err(_)
-                if !s.is_empty()
-                    && s.trim_start_matches('-')
-                        .bytes()
-                        .all(|c| c.is_ascii_digit()) =>
-            {
-                Ok(Scalar::Huge)
-            }
-            Err(_) => invalid("an INT or LONG line is not a number"),
-        }
+        Scalar::of_line(&l)
     }
 
     /// In early mode: the top-level dict's items so far, once its `max_seq_id` value is read.
@@ -789,13 +653,6 @@ pub(super) fn utf8_surrogatepass(mut b: &[u8]) -> bool {
     }
 }
 
-fn parse_index(l: &[u8]) -> Result<u64, Bad> {
-    std::str::from_utf8(l)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or(Bad::Invalid("a memo index is not a number".into()))
-}
-
 /// Read only as far as the top-level `max_seq_id` (a few hundred bytes in every shape Chroma
 /// writes): a provisional answer to start counting with, while [`super::read`] validates the whole
 /// file. Never a final verdict: a file may be whole up to there and cut after.
@@ -920,14 +777,4 @@ pub(super) fn int_seq_id(v: i128) -> PickleSeqId {
     } else {
         PickleSeqId::Value(v as i64)
     }
-}
-
-fn le_twos(b: &[u8]) -> i128 {
-    if b.is_empty() {
-        return 0;
-    }
-    let neg = b[b.len() - 1] & 0x80 != 0;
-    let mut buf = if neg { [0xffu8; 16] } else { [0u8; 16] };
-    buf[..b.len()].copy_from_slice(b);
-    i128::from_le_bytes(buf)
 }
