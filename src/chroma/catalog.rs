@@ -1,7 +1,7 @@
 //! The catalog of a persist dir as data: its collections, segments and their positions,
 //! verdicts and bounds, orphan folders, sizes, the snapshot that holds them, and the rules
 //! computed from them alone (Chroma's purge bound, which collection reads a topic). Nothing
-//! here reads a file: [`super::snapshot`] reads SQLite, [`super::folders`] the folders.
+//! here reads a file: `snapshot.rs` reads SQLite, `folders.rs` the folders.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +74,18 @@ impl Segment {
         }
     }
 
+    /// What the replay model ([`super::replay`]) reads of it.
+    pub fn replay_facts(&self) -> super::replay::SegmentFacts {
+        super::replay::SegmentFacts {
+            row: self.sqlite_row(),
+            position: self.max_seq_id,
+            labels: match &self.pickle {
+                Some(Ok(f)) => f.labels,
+                _ => None,
+            },
+        }
+    }
+
     /// The short id shown where space is tight.
     pub fn short_id(&self) -> &str {
         self.id.get(..8).unwrap_or(&self.id)
@@ -129,9 +141,9 @@ pub struct Collection {
     pub stored_topic: Option<String>,
     pub segments: Vec<Segment>,
     pub bound: Bound,
-    /// What its vector index holds against its records (`--deep`; see [`super::truth`]); boxed,
+    /// What its vector index holds against its records (`--deep`; see `truth/`); boxed,
     /// as most reads never fill it (300 bytes a collection otherwise).
-    pub truth: Option<Box<super::truth::IndexTruth>>,
+    pub truth: Option<Box<super::truth::facts::IndexTruth>>,
 }
 
 impl Collection {
@@ -499,7 +511,7 @@ impl Snapshot {
     }
 }
 
-/// What [`super::folders::read_into`] still has to do for a snapshot read by [`Snapshot::open_catalog`].
+/// What `folders::read_into` still has to do for a snapshot read by [`Snapshot::open_catalog`].
 #[derive(Debug, Clone)]
 pub struct FolderWork {
     pub(crate) segments: Vec<CatalogSegment>,

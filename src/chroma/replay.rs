@@ -5,8 +5,7 @@
 //! Read at tags 0.4.24, 0.6.3 and 1.5.9 (`../shared/chroma-persist-format.md`, "What a
 //! rebuild replays"), and tried on dirs killed mid-persist (`tests/crash/crash.py`).
 
-use super::catalog::Segment;
-use super::rows::Operation;
+use super::operation::Operation;
 use super::schema::Era;
 
 /// What the dir says about replay, beside the segment itself.
@@ -136,6 +135,17 @@ pub enum Replay {
     Unknown,
 }
 
+/// What the replay model reads of a vector segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentFacts {
+    /// Its `max_seq_id` row, when the table has one.
+    pub row: Option<i64>,
+    /// Its recorded position (the row, else the pickle's value).
+    pub position: Option<i64>,
+    /// Entries of its pickle's `id_to_label`, when the pickle is readable and says.
+    pub labels: Option<u64>,
+}
+
 /// Where the next load of vector segment `seg` starts replaying the WAL into its index.
 ///
 /// - Python releases (0.4 – 0.6) load the index files (only when the pickle names a label)
@@ -145,12 +155,12 @@ pub enum Replay {
 /// - 1.x replays above the sqlite row (a missing row reads as 0; the pickle's value is not
 ///   read on that path), unless the pickle is missing or holds no labels: then the segment is
 ///   uninitialized, and every row still in the WAL is replayed into an empty index.
-pub fn load_start(dir: &DirFacts, seg: &Segment) -> Replay {
+pub fn load_start(dir: &DirFacts, seg: &SegmentFacts) -> Replay {
     match dir.era {
-        Era::V1 if loads_files(seg) => Replay::Above(seg.sqlite_row().unwrap_or(0)),
+        Era::V1 if loads_files(seg) => Replay::Above(seg.row.unwrap_or(0)),
         Era::V1 => Replay::Above(i64::MIN),
-        Era::V056 if seg.max_seq_id == Some(0) => Replay::Nothing,
-        Era::V04 | Era::V050 | Era::V056 => Replay::Above(seg.max_seq_id.unwrap_or(i64::MIN)),
+        Era::V056 if seg.position == Some(0) => Replay::Nothing,
+        Era::V04 | Era::V050 | Era::V056 => Replay::Above(seg.position.unwrap_or(i64::MIN)),
         Era::Newer => Replay::Unknown,
     }
 }
@@ -158,8 +168,8 @@ pub fn load_start(dir: &DirFacts, seg: &Segment) -> Replay {
 /// Whether a load reads the index files at all: only when the pickle names a label (Python
 /// loads them `if len(id_to_label) > 0`; 1.x calls the segment uninitialized otherwise, as
 /// with no pickle). Otherwise the load starts from an empty index.
-pub fn loads_files(seg: &Segment) -> bool {
-    matches!(&seg.pickle, Some(Ok(f)) if f.labels.unwrap_or(0) > 0)
+pub fn loads_files(seg: &SegmentFacts) -> bool {
+    seg.labels.unwrap_or(0) > 0
 }
 
 /// [`rebuild_start`] as the rows it replays.

@@ -15,37 +15,7 @@ pub const PAGE: usize = 200;
 /// How many leading vector values a row keeps.
 pub const VECTOR_HEAD: usize = 8;
 
-/// What a WAL row did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Add,
-    Update,
-    Upsert,
-    Delete,
-    Unknown(i64),
-}
-
-impl Operation {
-    pub fn from_code(n: i64) -> Operation {
-        match n {
-            0 => Operation::Add,
-            1 => Operation::Update,
-            2 => Operation::Upsert,
-            3 => Operation::Delete,
-            n => Operation::Unknown(n),
-        }
-    }
-
-    pub fn name(self) -> String {
-        match self {
-            Operation::Add => "add".into(),
-            Operation::Update => "update".into(),
-            Operation::Upsert => "upsert".into(),
-            Operation::Delete => "delete".into(),
-            Operation::Unknown(n) => format!("unknown({n})"),
-        }
-    }
-}
+pub use super::operation::Operation;
 
 /// Where a row stands with respect to a prune.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -182,7 +182,7 @@ impl IndexPlan {
                 continue;
             }
             let missing = t.missing().unwrap_or(0);
-            if !crate::chroma::replay::loads_files(v) {
+            if !crate::chroma::replay::loads_files(&v.replay_facts()) {
                 // No release reads these files: 1.x replays the WAL from 0 into an empty
                 // index. A repair names what no row holds; it does not yet write an index and
                 // a pickle for such a folder, so it says how many more a WAL row could give.

@@ -1,6 +1,6 @@
 //! A vector segment's index folder, as data: `header.bin`, the sizes of the files beside it,
 //! and (on request) how many elements are marked deleted. Nothing here judges; see
-//! [`super::health`].
+//! `health.rs`.
 //!
 //! Layout (hnswlib, chroma-core fork, persistence version 1): `header.bin` holds the index's
 //! fields back to back, little-endian, unpadded, 100 bytes. Element `i`'s level-0 block starts

@@ -140,7 +140,7 @@ impl Vectors {
             );
         }
         let rows =
-            match replay::load_start(&facts, v) {
+            match replay::load_start(&facts, &v.replay_facts()) {
                 Replay::Above(start) => replayed_rows(conn, snap, ci, start)?,
                 Replay::Nothing => Vec::new(),
                 Replay::Unknown => return Ok(Vectors {
@@ -297,7 +297,7 @@ fn read_index(
     seg_dir: &Path,
     stop: &dyn Fn() -> bool,
 ) -> std::result::Result<Option<Index>, String> {
-    let named = replay::loads_files(v);
+    let named = replay::loads_files(&v.replay_facts());
     let Some(header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
         return Ok(None);
     };

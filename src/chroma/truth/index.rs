@@ -78,7 +78,7 @@ fn read_whole(
     // when the pickle names a label; 1.x calls the segment uninitialized). The load starts
     // from an empty index; whatever vectors the files hold belong to no record. The maps are
     // read after the elements, so the two never take memory at once.
-    let uninitialized = !replay::loads_files(v);
+    let uninitialized = !replay::loads_files(&v.replay_facts());
     let Some(h) = header else {
         // No header: no vector on disk. A 1.x folder in that state loads as uninitialized.
         return Ok(if uninitialized {
