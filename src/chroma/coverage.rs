@@ -121,6 +121,18 @@ pub fn check(
     snap: &Snapshot,
     only: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<(usize, Uncovered)>> {
+    check_with(conn, snap, only, only)
+}
+
+/// [`check`], reading the elements and the pickle's map (the dangling ids) only of the
+/// collections `elements` accepts: `info --deep` reads them in its index truth already, and
+/// asks here only where that found ids on no live element.
+pub fn check_with(
+    conn: &Connection,
+    snap: &Snapshot,
+    only: &dyn Fn(usize) -> bool,
+    elements: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(usize, Uncovered)>> {
     let mut records = conn.prepare("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1")?;
     let mut names = conn.prepare("SELECT embedding_id FROM embeddings WHERE segment_id = ?1")?;
     // A rowid range from the position up; the topic is matched by its trailing uuid, as
@@ -148,7 +160,12 @@ pub fn check(
         let Some(labels) = p.labels.filter(|&l| l > 0) else {
             continue;
         };
-        if let Some(h) = v.index.as_ref().and_then(|f| f.parsed()) {
+        if let Some(h) = v
+            .index
+            .as_ref()
+            .and_then(|f| f.parsed())
+            .filter(|_| elements(i))
+        {
             let lost = dangling(&snap.persist_dir.join(&v.id), h).unwrap_or_default();
             if !lost.is_empty() {
                 let lost_set: crate::chroma::idhash::IdSet = lost.iter().copied().collect();
@@ -225,8 +242,17 @@ pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
 
 /// [`check`] on a read-only connection of its own (for the explorer's worker).
 pub fn find(snap: &Snapshot, only: &dyn Fn(usize) -> bool) -> Result<Vec<(usize, Uncovered)>> {
+    find_with(snap, only, only)
+}
+
+/// [`check_with`] on a read-only connection of its own.
+pub fn find_with(
+    snap: &Snapshot,
+    only: &dyn Fn(usize) -> bool,
+    elements: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(usize, Uncovered)>> {
     let conn = super::db::open_read_only(&snap.sqlite_path)?;
-    check(&conn, snap, only)
+    check_with(&conn, snap, only, elements)
 }
 
 /// Run the check on `only` collections over a fresh read-only connection, mark what it finds

@@ -58,7 +58,9 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
             let map = sc.spawn(move || {
                 chroma_wal::chroma::space::map(shared, &mut |_, _| !cancel.is_cancelled())
             });
-            let cover = sc.spawn(move || coverage::find(shared, &|_| true));
+            // The truth reads every element and the pickle's map: the dangling ids are asked
+            // for below, only where it found some.
+            let cover = sc.spawn(move || coverage::find_with(shared, &|_| true, &|_| false));
             let found = truth::read(shared, &|_| true, true, &mut cb);
             let uncovered = cover
                 .join()
@@ -69,9 +71,25 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
             (found, uncovered, mapped)
         });
         pb.finish_and_clear();
-        coverage::mark_and_rebound(&mut snap, &mut wal, &uncovered.map_err(|e| (e, None))?)
-            .map_err(|e| (e, None))?;
-        truth::apply(&mut snap, found.map_err(|e| (e, None))?);
+        let found = found.map_err(|e| (e, None))?;
+        let mut uncovered = uncovered.map_err(|e| (e, None))?;
+        let stale: std::collections::HashSet<usize> = found
+            .iter()
+            .filter(|(_, t)| t.stale_ids.unwrap_or(0) > 0)
+            .map(|(i, _)| *i)
+            .collect();
+        if !stale.is_empty() {
+            let named =
+                coverage::find_with(&snap, &|i| stale.contains(&i), &|i| stale.contains(&i))
+                    .map_err(|e| (e, None))?;
+            uncovered.extend(
+                named
+                    .into_iter()
+                    .filter(|(_, u)| matches!(u, coverage::Uncovered::Dangling { .. })),
+            );
+        }
+        coverage::mark_and_rebound(&mut snap, &mut wal, &uncovered).map_err(|e| (e, None))?;
+        truth::apply(&mut snap, found);
         space = Some(mapped.map_err(|e| (e, None))?);
         // The deleted marks of the indexes the truth did not read (no pickle, damaged).
         let pb = bar("deleted", None, Unit::Bytes);
