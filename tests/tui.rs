@@ -893,8 +893,15 @@ fn index_truth_in_the_row_the_pane_the_header_and_the_confirm() {
     app.update(Action::Prune);
     app.confirm_space = Some(fixed_space());
     let confirm = render(&app, 150, 40, Instant::now());
-    assert!(confirm.contains("BEWARE"), "{confirm}");
+    // Said once, plainly: what every WAL prune does; BEWARE is kept for the unusual.
+    assert!(!confirm.contains("BEWARE"), "{confirm}");
+    assert_eq!(confirm.matches("after the prune").count(), 1, "{confirm}");
     assert!(confirm.contains("loses nothing today"), "{confirm}");
+    // A wrapped line stays under its text, not at the dialog's edge.
+    assert!(
+        confirm.contains("│                   letting Chroma rebuild it"),
+        "{confirm}"
+    );
     assert!(!confirm.contains("still reading the indexes"), "{confirm}");
 }
 

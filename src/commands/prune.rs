@@ -124,8 +124,8 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
             })
             .map_err(|e| (e, None))?;
             truth::apply(&mut snap, found);
-            for m in lossy::made_lossy(&plan, &snap) {
-                plan.notes.push(m.sentence());
+            if let Some(s) = lossy::summary(&lossy::made_lossy(&plan, &snap)) {
+                plan.notes.push(format!("after this prune, {s}"));
             }
         }
     }

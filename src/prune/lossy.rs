@@ -16,15 +16,31 @@ pub struct MadeLossy {
     pub records: u64,
 }
 
-impl MadeLossy {
-    pub fn sentence(&self) -> String {
-        format!(
-            "collection {}: removing its index folder and letting Chroma rebuild it from the \
-             WAL loses nothing today; after this prune it would lose the vectors of {} of {} \
-             records (the prune's backup keeps the rows)",
-            self.name, self.loses, self.records
-        )
+/// What every WAL prune does to the collections it makes lossy, said once for all of them:
+/// afterwards their index folders are the only copy of the pruned rows' vectors, so Chroma's
+/// documented repair (remove the folder, let it rebuild from the WAL) would lose those
+/// vectors. `None` when the plan makes none lossy.
+pub fn summary(made: &[MadeLossy]) -> Option<String> {
+    if made.is_empty() {
+        return None;
     }
+    let each: Vec<String> = made
+        .iter()
+        .map(|m| {
+            format!(
+                "{} of {} records in {}",
+                crate::units::count(m.loses),
+                crate::units::count(m.records),
+                m.name
+            )
+        })
+        .collect();
+    Some(format!(
+        "the index folders become the only copy of the pruned rows' vectors: removing a folder \
+         and letting Chroma rebuild it from the WAL loses nothing today, and would then lose the \
+         vectors of {} (the prune's backup keeps the rows)",
+        each.join(", ")
+    ))
 }
 
 /// The collections of `plan` whose truth says a rebuild is lossless now and lossy after.

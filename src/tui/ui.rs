@@ -5,7 +5,7 @@ use std::time::Instant;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Gauge, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::app::{state_sentence, step_elapsed, App, Counts, RowRef, StepStatus, View};
@@ -59,7 +59,7 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         View::Main | View::Confirm => {
             draw_table(f, app, body);
             if app.view == View::Confirm {
-                draw_confirm(f, app, area);
+                super::views::confirm::draw(f, app, area);
             }
         }
         View::Running => draw_running(f, app, body, now),
@@ -402,105 +402,6 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
         .flex(Flex::Center)
         .areas(v);
     r
-}
-
-fn draw_confirm(f: &mut Frame, app: &App, area: Rect) {
-    let Some(plan) = app.plan() else { return };
-    let only_indexes = plan.rows() == 0 && plan.dirs.is_empty();
-    let mut lines: Vec<Line> = vec![
-        Line::from(if only_indexes {
-            "Rebuild these vector indexes?".bold()
-        } else {
-            "Delete these WAL rows?".bold()
-        }),
-        Line::from(""),
-    ];
-    lines.extend(super::views::indexes::confirm_lines(app, &plan.indexes));
-    for t in plan.effective() {
-        lines.push(Line::from(format!(
-            "  {:<24} {:>10} rows  below seq_id {}",
-            t.label(),
-            count(t.rows),
-            t.bound.map(|b| b.to_string()).unwrap_or_default()
-        )));
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(format!(
-        "  total            {} rows (~{})",
-        count(plan.rows()),
-        bytes(plan.bytes())
-    )));
-    lines.push(Line::from(match app.opts.backup.folder(&app.opts.path) {
-        Some(b) => format!("  backup           into {}", b.display()),
-        None => "  backup           NONE (--no-backup): this cannot be undone".into(),
-    }));
-    if let Some(sp) = &app.confirm_space {
-        let line = format!(
-            "  free space       {} ({})",
-            if sp.ok { "ok" } else { "NOT ENOUGH" },
-            sp.summary()
-        );
-        lines.push(if sp.ok {
-            Line::from(line)
-        } else {
-            Line::from(line).fg(Color::Red)
-        });
-    }
-    lines.push(Line::from(format!(
-        "  chroma.sqlite3   {} now, {}{} after{}",
-        bytes(plan.sqlite_bytes),
-        if app.opts.vacuum { "at most " } else { "" },
-        bytes(if app.opts.vacuum {
-            plan.estimated_sqlite_after()
-        } else {
-            plan.sqlite_bytes
-        }),
-        if app.opts.vacuum {
-            " compaction"
-        } else {
-            " (no compaction)"
-        }
-    )));
-    if let Some(s) = &app.snap {
-        for m in crate::prune::lossy::made_lossy(&plan, s) {
-            lines.push(
-                Line::from(format!("  BEWARE           {}", m.sentence())).fg(Color::LightRed),
-            );
-        }
-        if !matches!(app.truth, crate::tui::truth::TruthState::Ready) {
-            lines.push(
-                Line::from("  rebuild check    still reading the indexes: what this prune takes from a rebuild is not known yet")
-                    .fg(Color::Yellow),
-            );
-        }
-    }
-    for d in &plan.dirs {
-        lines.push(Line::from(format!(
-            "  orphan folder    {}  {}",
-            d.name,
-            bytes(d.bytes)
-        )));
-    }
-    let backup_on = app.opts.backup.folder(&app.opts.path).is_some();
-    lines.push(Line::from(format!(
-        "  disk             {}",
-        crate::report::disk::disk_sentence(&plan, backup_on)
-    )));
-    lines.push(Line::from(""));
-    lines.push(Line::from(
-        "  y / Enter: prune     n / Esc: cancel".fg(Color::Cyan),
-    ));
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, area.width.saturating_sub(8).min(110), h);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .title(" confirm prune ")
-                .border_style(Style::new().fg(Color::Yellow)),
-        ),
-        r,
-    );
 }
 
 fn amount(unit: Unit, n: u64) -> String {

@@ -1,5 +1,6 @@
 //! One file per view or pane, as the explorer grows beyond a table and its dialogs.
 
+pub mod confirm;
 pub mod help;
 pub mod indexes;
 pub mod records;
