@@ -34,14 +34,23 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         return;
     }
     let banner = app.blocker().map(|_| 2).unwrap_or(0);
-    let [header, banner_area, body, footer] = Layout::vertical([
-        Constraint::Length(4),
+    // The header and the footer wrap on a narrow terminal rather than lose their ends; the
+    // table gets what is left.
+    let head = header(app);
+    let foot = footer(app);
+    let line_count = |p: &Paragraph, at_least: u16| {
+        u16::try_from(p.line_count(area.width))
+            .unwrap_or(u16::MAX)
+            .max(at_least)
+    };
+    let [header_area, banner_area, body, footer_area] = Layout::vertical([
+        Constraint::Length(line_count(&head, 4)),
         Constraint::Length(banner),
         Constraint::Min(5),
-        Constraint::Length(2),
+        Constraint::Length(line_count(&foot, 2)),
     ])
     .areas(area);
-    draw_header(f, app, header);
+    f.render_widget(head, header_area);
     if let Some(b) = app.blocker() {
         f.render_widget(
             Paragraph::new(format!("PRUNING DISABLED: {b}"))
@@ -68,13 +77,14 @@ pub fn draw(f: &mut Frame, app: &App, now: Instant) {
         View::Records => super::views::records::draw(f, app, body),
         View::Space => super::views::space::draw(f, app, body),
     }
-    draw_footer(f, app, footer);
+    f.render_widget(foot, footer_area);
     if app.help.open {
         super::views::help::draw(f, &app.help, app.view, area);
     }
 }
 
-fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+/// The lines above the table, wrapped to the terminal.
+fn header(app: &App) -> Paragraph<'static> {
     let dim = Style::new().fg(Color::DarkGray);
     let mut lines = vec![Line::from(vec![
         Span::styled("chroma-wal ", Style::new().bold().fg(Color::Cyan)),
@@ -155,7 +165,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             lines.push(Line::from(Span::styled(s.schema.releases_sentence(), dim)));
         }
     }
-    f.render_widget(Paragraph::new(lines).block(Block::new()), area);
+    Paragraph::new(lines).wrap(Wrap { trim: false })
 }
 
 fn right(s: String) -> Cell<'static> {
@@ -169,6 +179,9 @@ fn num(n: Option<u64>) -> String {
 /// The column of the main table that names the tenant and database.
 const PLACE_COLUMN: usize = 2;
 
+/// The columns ("held", "bound M") a narrow table leaves to the segments pane.
+const COMPACT_HIDDEN: [usize; 2] = [6, 7];
+
 /// A collection's tenant and database; the defaults as one word.
 fn place(tenant: Option<&str>, database: Option<&str>) -> String {
     match (tenant.unwrap_or("-"), database.unwrap_or("-")) {
@@ -180,8 +193,11 @@ fn place(tenant: Option<&str>, database: Option<&str>) -> String {
 fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let rows = app.rows();
     let (table_area, detail_area) = if app.detail {
+        // The table takes what its rows need, up to 55 %; the segments pane the rest.
+        let most = (area.height as usize * 55 / 100).max(5);
+        let table_h = u16::try_from((rows.len() + 3).clamp(5, most)).unwrap_or(5);
         let [a, b] =
-            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+            Layout::vertical([Constraint::Length(table_h), Constraint::Min(3)]).areas(area);
         (a, Some(b))
     } else {
         (area, None)
@@ -194,7 +210,55 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         seen.next()
             .is_some_and(|first| seen.any(|other| other != first))
     });
-    let shown = |k: &usize| places || *k != PLACE_COLUMN;
+
+    // Only the rows on screen are built: a dir of 20,000 collections costs no more per frame
+    // than one of twenty.
+    let visible = table_area.height.saturating_sub(3) as usize + 1;
+    let start = app.offset.min(rows.len());
+    let end = start.saturating_add(visible).min(rows.len());
+    // The names' columns are as wide as the names on screen (within a cap); the status gets
+    // every column left, and says what fits there (the segments pane says it whole).
+    let (mut name_w, mut place_w) = ("collection".len(), "tenant/database".len());
+    for r in &rows[start..end] {
+        let (name, place_w_of) = match (r, snap) {
+            (RowRef::Collection(i), Some(s)) => {
+                let c = &s.collections[*i];
+                let p = place(c.tenant.as_deref(), c.database.as_deref());
+                (c.name.width(), p.width())
+            }
+            (RowRef::Orphan(t), _) => match app.wal() {
+                Some(w) => ("(orphan topic) ".len() + w.topics[*t].topic.width(), 0),
+                None => (0, 0),
+            },
+            (RowRef::Folder(i), Some(s)) => (
+                "(orphan folder) ".len() + s.orphan_segment_dirs[*i].name.width(),
+                0,
+            ),
+            _ => (0, 0),
+        };
+        name_w = name_w.max(name);
+        place_w = place_w.max(place_w_of);
+    }
+    // Where the status would get fewer than 16 columns, "held" and "bound M" leave the table
+    // for the segments pane (Enter), which then says them.
+    let status_room = |compact: bool| {
+        let fixed = [
+            3,
+            name_w.min(32),
+            if places { place_w.min(28) } else { 0 },
+            4,
+            9,
+            9,
+            if compact { 0 } else { 7 },
+            if compact { 0 } else { 8 },
+        ];
+        let columns = 7 + usize::from(places) - if compact { 2 } else { 0 };
+        (table_area.width as usize).saturating_sub(2 + fixed.iter().sum::<usize>() + columns)
+    };
+    let compact = status_room(false) < 16;
+    let status_w = status_room(compact).max(8);
+    let shown =
+        |k: &usize| (places || *k != PLACE_COLUMN) && !(compact && COMPACT_HIDDEN.contains(k));
     let header = Row::new(
         [
             Cell::from(""),
@@ -213,14 +277,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         .map(|(_, c)| c),
     )
     .style(Style::new().bold().fg(Color::Cyan));
-    // Only the rows on screen are built: a dir of 20,000 collections costs no more per frame
-    // than one of twenty.
-    let visible = table_area.height.saturating_sub(3) as usize + 1;
-    let start = app.offset.min(rows.len());
-    let end = start.saturating_add(visible).min(rows.len());
-    // The names' columns are as wide as the names on screen (within a cap); the status gets
-    // every column left.
-    let (mut name_w, mut place_w) = ("collection".len(), "tenant/database".len());
+    let fit = |t: &str| super::views::status::fit(t, status_w);
     let body: Vec<Row> = rows[start..end]
         .iter()
         .map(|r| {
@@ -239,12 +296,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                     vec![
                         Cell::from(mark),
                         Cell::from(c.name.clone()),
-                        Cell::from({
-                            let p = place(c.tenant.as_deref(), c.database.as_deref());
-                            name_w = name_w.max(c.name.width());
-                            place_w = place_w.max(p.width());
-                            p
-                        }),
+                        Cell::from(place(c.tenant.as_deref(), c.database.as_deref())),
                         right(c.dimension.map(|d| d.to_string()).unwrap_or_else(|| {
                             // Read with the folders (the preview reads names only).
                             if s.folders_pending() { "…" } else { "-" }.into()
@@ -260,7 +312,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                         ),
                         {
                             let (text, alarm) = super::views::truth::status(c);
-                            Cell::from(text).fg(if c.is_damaged() {
+                            Cell::from(fit(&text)).fg(if c.is_damaged() {
                                 Color::Red
                             } else if let Some(a) = alarm {
                                 a
@@ -276,31 +328,21 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                     let t = &w.topics[*t];
                     vec![
                         Cell::from(mark),
-                        Cell::from({
-                            let s = format!("(orphan topic) {}", t.topic);
-                            name_w = name_w.max(s.width());
-                            s
-                        })
-                        .fg(Color::Magenta),
+                        Cell::from(format!("(orphan topic) {}", t.topic)).fg(Color::Magenta),
                         Cell::from(""),
                         right("-".into()),
                         right(count(t.rows)),
                         right(count(t.prunable)).fg(Color::Green),
                         right(count(t.held())),
                         right(t.bound.map(|m| m.to_string()).unwrap_or_else(|| "-".into())),
-                        Cell::from("collection deleted: all rows may go").fg(Color::Magenta),
+                        Cell::from(fit("collection deleted: all rows may go")).fg(Color::Magenta),
                     ]
                 }
                 (RowRef::Folder(i), Some(s), _) => {
                     let o = &s.orphan_segment_dirs[*i];
                     vec![
                         Cell::from(mark),
-                        Cell::from({
-                            let s = format!("(orphan folder) {}", o.name);
-                            name_w = name_w.max(s.width());
-                            s
-                        })
-                        .fg(Color::Magenta),
+                        Cell::from(format!("(orphan folder) {}", o.name)).fg(Color::Magenta),
                         Cell::from(""),
                         right("-".into()),
                         right("-".into()),
@@ -308,12 +350,12 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
                         right("-".into()),
                         right("-".into()),
                         match &o.keep {
-                            None => Cell::from(format!(
+                            None => Cell::from(fit(&format!(
                                 "{}, no segment uses it: reclaimable",
                                 bytes(o.bytes)
-                            ))
+                            )))
                             .fg(Color::Magenta),
-                            Some(why) => Cell::from(why.clone()).fg(Color::Yellow),
+                            Some(why) => Cell::from(fit(why)).fg(Color::Yellow),
                         },
                     ]
                 }
@@ -390,7 +432,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(Paragraph::new(msg).fg(Color::DarkGray), inner);
     }
     if let Some(d) = detail_area {
-        super::views::segments::draw(f, app, d);
+        super::views::segments::draw(f, app, d, compact);
     }
 }
 
@@ -566,7 +608,8 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+/// The status line and the keys under the table, the keys wrapped to the terminal.
+fn footer(app: &App) -> Paragraph<'static> {
     let mut spans: Vec<Span> = Vec::new();
     let searching = app
         .wal_rows
@@ -615,5 +658,5 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         )),
         None => Line::from(""),
     };
-    f.render_widget(Paragraph::new(vec![status, Line::from(spans)]), area);
+    Paragraph::new(vec![status, Line::from(spans)]).wrap(Wrap { trim: false })
 }

@@ -10,6 +10,8 @@ use rusqlite::{Connection, OpenFlags};
 
 #[allow(dead_code)]
 pub mod damage;
+#[allow(dead_code)]
+pub mod explorer;
 
 /// Every persist dir in tests/fixtures, written by real chromadb releases.
 pub const FIXTURES: &[&str] = &[

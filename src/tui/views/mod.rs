@@ -7,6 +7,7 @@ pub mod records;
 pub mod rows;
 pub mod segments;
 pub mod space;
+pub mod status;
 pub mod truth;
 
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -57,7 +57,44 @@ fn files_line(seg: &Segment) -> Option<Line<'static>> {
     Some(Line::from(spans))
 }
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+/// The table's columns but the index one, with their spacing, and room for a short note.
+const TABLE_WIDTH: usize = 8 + 9 + 13 + 10 + 14 + 10 + 20 + 7;
+
+/// One segment in words, for a pane too narrow for the table.
+fn segment_lines(seg: &Segment) -> Vec<Line<'static>> {
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut spans = vec![
+        Span::raw(format!("{} {}… ", seg.scope, seg.short_id())),
+        Span::styled(seg.health.key(), Style::new().fg(health_color(&seg.health))),
+        Span::styled("  max_seq_id ", dim),
+        Span::raw(format!(
+            "{} ({})",
+            seg.max_seq_id
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            seg.source.key()
+        )),
+    ];
+    if seg.index.is_some() {
+        spans.push(Span::styled("  index ", dim));
+        spans.push(Span::raw(index_cell(seg)));
+    }
+    if let Some(b) = seg.dir_bytes {
+        spans.push(Span::styled("  folder ", dim));
+        spans.push(Span::raw(bytes(b)));
+    }
+    let mut out = vec![Line::from(spans)];
+    if let Some(p) = &seg.problem {
+        out.push(Line::from(Span::styled(
+            format!("  {p}"),
+            Style::new().fg(health_color(&seg.health)),
+        )));
+    }
+    out
+}
+
+/// `compact`: the table left out "held" and "bound M" for want of room; this pane says them.
+pub fn draw(f: &mut Frame, app: &App, area: Rect, compact: bool) {
     let block = Block::bordered().title(" segments ");
     let (Some(RowRef::Collection(i)), Some(s)) = (app.selected(), &app.snap) else {
         let text = match (app.selected(), app.wal()) {
@@ -86,7 +123,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let c = &s.collections[i];
-    let block = block.title(format!(" segments of {} (id {}) ", c.name, c.id));
+    // The id moves into the pane where the title has no room for it.
+    let title = format!(" segments of {} (id {}) ", c.name, c.id);
+    let id_inside = " segments ".len() + 1 + title.width() + 2 > area.width as usize;
+    let block = block.title(if id_inside {
+        format!(" segments of {} ", c.name)
+    } else {
+        title
+    });
     if s.folders_pending() {
         let text = "reading the segment folders…";
         f.render_widget(Paragraph::new(text).fg(Color::DarkGray).block(block), area);
@@ -94,7 +138,32 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     }
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let mut extra: Vec<Line> = super::truth::lines(c);
+    let mut extra: Vec<Line> = Vec::new();
+    if compact {
+        let dim = Style::new().fg(Color::DarkGray);
+        let n = app.numbers(&RowRef::Collection(i));
+        let num = |v: Option<u64>| v.map(count).unwrap_or_else(|| "…".into());
+        extra.push(Line::from(vec![
+            Span::styled("held ", dim),
+            Span::raw(num(n.map(|n| n.2))),
+            Span::styled("  bound M ", dim),
+            Span::raw(
+                c.bound
+                    .value()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Span::styled("  status ", dim),
+            Span::raw(c.status()),
+        ]));
+    }
+    if id_inside {
+        extra.push(Line::from(vec![
+            Span::styled("collection id ", Style::new().fg(Color::DarkGray)),
+            Span::raw(c.id.clone()),
+        ]));
+    }
+    extra.extend(super::truth::lines(c));
     extra.extend(c.segments.iter().filter_map(files_line));
     if let Bound::Damaged {
         segment,
@@ -114,6 +183,21 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             ],
         );
     }
+    // The index column is as wide as its widest cell: its numbers are never cut.
+    let index_w = c
+        .segments
+        .iter()
+        .map(|seg| index_cell(seg).width())
+        .max()
+        .unwrap_or(0)
+        .max("index elements".len());
+    // Narrower than the table needs: each segment is said in words, wrapped, with the rest.
+    if (inner.width as usize) < TABLE_WIDTH + index_w {
+        let mut lines: Vec<Line> = c.segments.iter().flat_map(segment_lines).collect();
+        lines.extend(extra);
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
     // The damage and its advice are wrapped whole: the advice is what the user acts on.
     let extra = Paragraph::new(extra).wrap(Wrap { trim: true });
     let wrapped = u16::try_from(extra.line_count(inner.width)).unwrap_or(u16::MAX);
@@ -124,14 +208,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let extra_h = wrapped.min(inner.height.saturating_sub(table_h));
     let [table_area, extra_area] =
         Layout::vertical([Constraint::Min(2), Constraint::Length(extra_h)]).areas(inner);
-    // The index column is as wide as its widest cell: its numbers are never cut.
-    let index_w = c
-        .segments
-        .iter()
-        .map(|seg| index_cell(seg).width())
-        .max()
-        .unwrap_or(0)
-        .max("index elements".len());
     let rows: Vec<Row> = c
         .segments
         .iter()

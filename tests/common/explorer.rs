@@ -1,0 +1,65 @@
+//! The explorer's app on a fixture, and a render of it, for the tests that drive the TUI
+//! without a terminal.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chroma_wal::chroma::{wal, Snapshot};
+use chroma_wal::prune::BackupTarget;
+use chroma_wal::tui::app::Msg;
+use chroma_wal::tui::{self, App, Options};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// A child process briefly holds every descriptor of this (multi-threaded) test process
+/// between fork and exec; a snapshot taken then would list it as a holder of the dir. Tests
+/// that spawn and tests that read holders take turns.
+pub static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn fork_guard() -> std::sync::MutexGuard<'static, ()> {
+    FORK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A committed fixture's snapshot without the other test processes reading the same fixture
+/// at that moment (nextest runs each test in a process of its own): they are holders of the
+/// dir, and a render would show their pids.
+pub fn open_quiet(path: &std::path::Path) -> Snapshot {
+    let mut snap = Snapshot::open(path).unwrap();
+    quiet(&mut snap);
+    snap
+}
+
+pub fn quiet(snap: &mut Snapshot) {
+    let ours = |c: &str| c.contains("/target/") && c.contains("/deps/");
+    snap.holders.list.retain(|h| !ours(&h.command));
+}
+
+/// An app on a committed fixture, with its counts, shown under a fixed path.
+pub fn app_on(name: &str) -> App {
+    app_at(&PathBuf::from("tests/fixtures").join(name), name)
+}
+
+/// An app on any persist dir, shown as `tests/fixtures/<shown>`.
+pub fn app_at(path: &std::path::Path, name: &str) -> App {
+    let path = path.to_path_buf();
+    let mut app = App::new(Options {
+        path: path.clone(),
+        backup: BackupTarget::Dir(PathBuf::from("/backups")),
+        vacuum: true,
+        in_place: false,
+    });
+    app.shown_path = format!("tests/fixtures/{name}");
+    let guard = fork_guard();
+    let snap = open_quiet(&path);
+    drop(guard);
+    let w = wal::scan(&snap, &mut |_, _| true).unwrap();
+    app.on_msg(Msg::Scanned(Ok(std::sync::Arc::new(snap))));
+    app.on_msg(Msg::Counted(Ok(w)));
+    app
+}
+
+pub fn render(app: &App, w: u16, h: u16, now: Instant) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| tui::ui::draw(f, app, now)).unwrap();
+    t.backend().to_string()
+}
