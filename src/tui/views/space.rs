@@ -122,7 +122,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" where the space goes ")),
+        // A note that does not fit beside its bar goes on below it, not off the edge.
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" where the space goes ")),
         top,
     );
     let mut b: Vec<Line> = Vec::new();
