@@ -26,7 +26,6 @@ cases=(
   "tests/fixtures/upgraded_0_5_5_to_1_5_9|1.5.9"
   "tests/fixtures/deletions_v1_5_9|1.5.9"
   "tests/fixtures/wal_mode_v0_4_22|0.4.22"
-  "tests/fixtures/unpersisted_v1_5_9|1.5.9"
   "assets/demo|0.4.22"
 )
 passed=0
