@@ -234,10 +234,19 @@ for col in c.list_collections():
         print(f"  chromadb: {col.name}: {col.count()} records, some with no vector on disk (named above)")
         continue
     g = col.get(include=["embeddings"])
-    for i, e in zip(g["ids"], g["embeddings"]):
-        got = col.query(query_embeddings=[list(e)], n_results=1)["ids"][0]
-        assert got and got[0] == i, (col.name, i, got)
-    print(f"  chromadb: {col.name}: all {len(g['ids'])} records have their vector and are found by it")
+    # The exact nearest by the collection's own distance: the record itself for l2 and
+    # cosine; for ip (no metric) whichever vector has the largest inner product with it.
+    space = (col.metadata or {}).get("hnsw:space") or "l2"
+    ids, vecs = g["ids"], [list(map(float, e)) for e in g["embeddings"]]
+    def nearest(q):
+        dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+        if space == "ip":
+            return max(range(len(vecs)), key=lambda k: dot(q, vecs[k]))
+        return ids.index(ids[vecs.index(q)])
+    for i, e in zip(ids, vecs):
+        got = col.query(query_embeddings=[e], n_results=1)["ids"][0]
+        assert got and got[0] == ids[nearest(e)], (col.name, space, i, got)
+    print(f"  chromadb: {col.name} ({space}): all {len(ids)} records have their vector and the query by it finds the exact nearest")
 PY
   if [ "$rel" != 1.5.9 ]; then
     n="$("$py" "$here/pickle_same.py" "$d/A")" || { echo "a rewritten pickle is not as the release writes it"; return 1; }
