@@ -320,3 +320,51 @@ fn the_unpersisted_state_1_5_9_wrote() {
     assert_eq!(plan["unrecoverable"][0]["count"], lost, "{plan}");
     assert_eq!(owned_state(&dir), before);
 }
+
+/// Two processes on one dir (MemPalace 1222): one added records, the other persisted its stale
+/// view of the index over them, and purging took the adds' WAL rows. The metadata segment then
+/// holds records no index holds and no WAL row brings. Plain `info` (no `--deep`) must not
+/// call it ok, and no prune takes its rows.
+#[test]
+fn plain_info_sees_records_no_index_holds() {
+    let (_t, dir) = fixture_copy("deletions_v1_5_9");
+    let (_, coll) = segment_of(&dir, "cosine-docs", "VECTOR");
+    let (meta, _) = segment_of(&dir, "cosine-docs", "METADATA");
+    let before = json_of(&["info", "--json"], &dir);
+    assert_eq!(
+        collection(&before, "cosine-docs", "default_tenant")["health"],
+        "ok"
+    );
+    {
+        let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
+        let top: i64 = c
+            .query_row("SELECT MAX(seq_id) FROM embeddings_queue", [], |r| r.get(0))
+            .unwrap();
+        for k in 0..300 {
+            c.execute(
+                "INSERT INTO embeddings (segment_id, embedding_id, seq_id) VALUES (?1, ?2, ?3)",
+                rusqlite::params![meta, format!("other-writer-{k}"), top],
+            )
+            .unwrap();
+        }
+    }
+    let v = json_of(&["info", "--json"], &dir);
+    let c = collection(&v, "cosine-docs", "default_tenant");
+    assert_eq!(c["health"], "damaged", "{c}");
+    assert!(
+        c["status"]
+            .as_str()
+            .unwrap()
+            .contains("in no index Chroma can load"),
+        "{c}"
+    );
+    assert_eq!(c["prunable_rows"], 0, "{c}");
+    let counts = topic_counts(&dir);
+    bin()
+        .args(["prune", "--all", "--yes", "--no-backup"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let topic = c["topic"].as_str().unwrap();
+    assert_eq!(topic_counts(&dir).get(topic), counts.get(topic), "{coll}");
+}

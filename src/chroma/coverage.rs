@@ -217,6 +217,41 @@ pub fn check_with(
     Ok(out)
 }
 
+/// The collections plain `info` must check ([`check_with`], without the elements): those
+/// whose metadata segment holds more records than their pickle's labels and every WAL row of
+/// theirs at or above the bound together (the counts `info` has made already: no read of the
+/// WAL). Two processes writing one dir leave such a collection: one persisted its stale view
+/// of the index over the other's adds. One pass over the records' index counts them all.
+pub fn suspects(snap: &Snapshot, wal: &super::WalStats) -> Result<Vec<usize>> {
+    let conn = super::db::open_read_only(&snap.sqlite_path)?;
+    let mut st = conn.prepare("SELECT segment_id, COUNT(*) FROM embeddings GROUP BY segment_id")?;
+    let records: std::collections::HashMap<String, u64> = st
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (i, c) in snap.collections.iter().enumerate() {
+        let vector = c.segments.iter().find(|s| s.scope == "VECTOR");
+        let metadata = c.segments.iter().find(|s| s.scope == "METADATA");
+        let (Some(v), Some(m)) = (vector, metadata) else {
+            continue;
+        };
+        if !matches!(v.health, Health::Ok | Health::Replays(_)) {
+            continue;
+        }
+        let Some(Ok(p)) = &v.pickle else { continue };
+        let Some(labels) = p.labels.filter(|&l| l > 0) else {
+            continue;
+        };
+        let held: u64 = wal.of_collection(i).map(|t| t.held()).sum();
+        if records.get(&m.id).copied().unwrap_or(0) > labels.saturating_add(held) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 /// Make each found collection's vector segment damaged, with the reason, as a pickle found
 /// damaged is applied ([`Snapshot::apply`]): its bound follows (its whole WAL is kept) and its
 /// era's advice goes into the warnings. Returns the collections changed.

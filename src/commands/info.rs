@@ -37,6 +37,16 @@ pub struct InfoArgs {
 pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
     let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
     let mut space = None;
+    if !args.deep {
+        // Records no index can hold (two writers on one dir): checked exactly only where the
+        // counts already made cannot explain them (`--deep` checks every collection).
+        let suspects = coverage::suspects(&snap, &wal).map_err(|e| (e, None))?;
+        if !suspects.is_empty() {
+            let found = coverage::find_with(&snap, &|i| suspects.contains(&i), &|_| false)
+                .map_err(|e| (e, None))?;
+            coverage::mark_and_rebound(&mut snap, &mut wal, &found).map_err(|e| (e, None))?;
+        }
+    }
     if args.deep {
         // Three reads at once, each on its own connection: what each index holds against its
         // records and what a rebuild from the WAL would bring back (its pass over each index
