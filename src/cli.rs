@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::commands::check::CheckArgs;
 pub use crate::commands::compact::CompactArgs;
 pub use crate::commands::completions::CompletionsArgs;
 pub use crate::commands::info::InfoArgs;
@@ -19,6 +20,7 @@ Exit codes:
   2    usage error
   3    refused for safety: Chroma holds the dir, hot journal, unknown schema,
        not enough disk, read-only dir, or no confirmation
+  4    check: a collection's index is damaged (which, why, what a repair brings back)
   130  interrupted (Ctrl-C); the dir is left untouched or exactly pruned
 
 Examples:
@@ -91,6 +93,13 @@ pub enum Command {
     /// that `restore` puts back; the pickle, the max_seq_id and every table stay Chroma's.
     /// Refuses while Chroma runs and when the disk cannot hold the new folder.
     Compact(CompactArgs),
+    /// Whether every vector index loads as the dir's release would load it: exit 0, or 4 with
+    /// each damaged collection, why, and what `compact --repair` would bring back.
+    ///
+    /// For an app to run before it opens the dir: a crash in Chroma's index loader takes the
+    /// app's process with it. Opens chroma.sqlite3 read-only and changes nothing; about as
+    /// fast as plain `info`.
+    Check(CheckArgs),
     /// List a collection's (or a topic's) WAL rows, oldest first: operation, id, document,
     /// metadata, vector size, and whether a prune takes each one (prunable, held, orphan).
     ///

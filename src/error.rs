@@ -13,6 +13,8 @@ pub enum ExitCode {
     Usage = 2,
     /// 3: refused for safety (live Chroma, hot journal, unknown schema, no disk, no confirmation).
     Refused = 3,
+    /// 4: `check` found a collection whose index its release cannot read correctly.
+    Damaged = 4,
     /// 130: interrupted by the user (Ctrl-C) or cancelled; the dir is untouched or exactly pruned.
     Interrupted = 130,
 }
@@ -28,6 +30,8 @@ pub enum Error {
     Failed(String),
     /// The user cancelled. The message says in which state the dir was left.
     Interrupted(String),
+    /// `check` found damaged collections (it has said which on stdout).
+    Damaged(String),
 }
 
 impl Error {
@@ -37,12 +41,17 @@ impl Error {
             Error::Refused(_) => ExitCode::Refused,
             Error::Failed(_) => ExitCode::Error,
             Error::Interrupted(_) => ExitCode::Interrupted,
+            Error::Damaged(_) => ExitCode::Damaged,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Error::Usage(m) | Error::Refused(m) | Error::Failed(m) | Error::Interrupted(m) => m,
+            Error::Usage(m)
+            | Error::Refused(m)
+            | Error::Failed(m)
+            | Error::Interrupted(m)
+            | Error::Damaged(m) => m,
         }
     }
 
@@ -62,6 +71,7 @@ impl Error {
             Error::Refused(m) => Error::Refused(wrap(m)),
             Error::Failed(m) => Error::Failed(wrap(m)),
             Error::Interrupted(m) => Error::Interrupted(wrap(m)),
+            Error::Damaged(m) => Error::Damaged(wrap(m)),
         }
     }
 }

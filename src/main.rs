@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Restore(a)) => a.json,
         Some(
             cli::Command::Completions(_)
+            | cli::Command::Check(_)
             | cli::Command::Man
             | cli::Command::Rows(_)
             | cli::Command::Records(_),
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
         Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
         Some(cli::Command::Compact(a)) => commands::compact::run(a, &cancel),
+        Some(cli::Command::Check(a)) => commands::check::run(a, &cancel),
         Some(cli::Command::Rows(a)) => commands::rows::run(a),
         Some(cli::Command::Records(a)) => commands::records::run(a, &cancel),
         Some(cli::Command::Restore(a)) => commands::restore::run(a),

@@ -1,6 +1,7 @@
 //! The batch front end, one file per command (with its clap arguments beside it): progress
 //! on stderr, results on stdout. What they share is here.
 
+pub mod check;
 pub mod compact;
 pub mod completions;
 pub mod info;

@@ -1,0 +1,165 @@
+//! `chroma-wal check PATH`: whether every vector index loads as the dir's release would load
+//! it, for an app to run before it opens the dir (a loader crash takes the app's process with
+//! it). As fast as plain `info`; only a damaged collection's index is read further, for what
+//! `compact --repair` would bring back.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use chroma_wal::chroma::{coverage, truth, Snapshot};
+use chroma_wal::prune::indexes::IndexPlan;
+use chroma_wal::prune::Canceller;
+use chroma_wal::units::count;
+use chroma_wal::Error;
+
+use super::{open_and_count, print_json, Outcome};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The persist dir (the folder that holds chroma.sqlite3).
+    #[arg(value_name = "PATH", default_value = "./chroma")]
+    pub path: PathBuf,
+
+    /// Print one JSON object on stdout: `ok`, and `damaged[{collection, id, segment, reason,
+    /// repair{rebuilds, restored, unrecoverable, note}}]`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One damaged collection and what a repair would do.
+struct Damaged {
+    name: String,
+    id: String,
+    segment: String,
+    reason: String,
+    /// `compact --repair` would rebuild its index.
+    rebuilds: bool,
+    restored: u64,
+    unrecoverable: u64,
+    /// Why a repair would not rebuild it, when it would not.
+    note: Option<String>,
+}
+
+pub fn run(args: &CheckArgs, cancel: &Canceller) -> Outcome {
+    let (mut snap, mut wal) = open_and_count(&args.path, cancel).map_err(|e| (e, None))?;
+    // What plain `info` checks: records no index holds, where the counts cannot explain them.
+    let suspects = coverage::suspects(&snap, &wal).map_err(|e| (e, None))?;
+    if !suspects.is_empty() {
+        let found = coverage::find_with(&snap, &|i| suspects.contains(&i), &|_| false)
+            .map_err(|e| (e, None))?;
+        coverage::mark_and_rebound(&mut snap, &mut wal, &found).map_err(|e| (e, None))?;
+    }
+    let damaged = damaged(&mut snap).map_err(|e| (e, None))?;
+    if args.json {
+        print_json(&serde_json::json!({
+            "persist_dir": snap.persist_dir,
+            "ok": damaged.is_empty(),
+            "collections": snap.collections.len(),
+            "damaged": damaged.iter().map(|d| serde_json::json!({
+                "collection": d.name,
+                "id": d.id,
+                "segment": d.segment,
+                "reason": d.reason,
+                "repair": {
+                    "rebuilds": d.rebuilds,
+                    "restored": d.restored,
+                    "unrecoverable": d.unrecoverable,
+                    "note": d.note,
+                },
+            })).collect::<Vec<_>>(),
+        }));
+    } else if damaged.is_empty() {
+        println!(
+            "ok: every vector index of the {} collection(s) loads as the dir's release loads it",
+            count(snap.collections.len() as u64)
+        );
+    } else {
+        for d in &damaged {
+            println!(
+                "DAMAGED {} ({}), segment {}: {}",
+                d.name, d.id, d.segment, d.reason
+            );
+            if d.rebuilds {
+                println!(
+                    "  chroma-wal compact {} --collection {} --repair: rebuilds the index, puts \
+                     back {} record(s) from the WAL, {} have no vector anywhere on disk",
+                    snap.persist_dir.display(),
+                    d.id,
+                    count(d.restored),
+                    count(d.unrecoverable)
+                );
+            } else {
+                println!(
+                    "  compact --repair cannot rebuild it: {}",
+                    d.note.as_deref().unwrap_or("see `chroma-wal info`")
+                );
+            }
+        }
+    }
+    if damaged.is_empty() {
+        Ok(())
+    } else {
+        Err((
+            Error::Damaged(format!(
+                "{} of {} collection(s) damaged; do not open the dir with Chroma before a repair",
+                damaged.len(),
+                snap.collections.len()
+            )),
+            None,
+        ))
+    }
+}
+
+/// The damaged collections, with what `compact --repair` would do for each (a dry run: the
+/// truth of those indexes only is read).
+fn damaged(snap: &mut Snapshot) -> Result<Vec<Damaged>, Error> {
+    let which: Vec<usize> = (0..snap.collections.len())
+        .filter(|&i| snap.collections[i].is_damaged())
+        .collect();
+    if which.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = truth::read(snap, &|i| which.contains(&i), true, &mut |_, _| true)?;
+    truth::apply(snap, found);
+    let ids: Vec<String> = which
+        .iter()
+        .map(|&i| snap.collections[i].id.clone())
+        .collect();
+    let plan = IndexPlan::build(snap, Some(&ids), true)?;
+    Ok(which
+        .iter()
+        .map(|&i| {
+            let c = &snap.collections[i];
+            let v = c.segments.iter().find(|s| s.health.is_damaged());
+            let planned = plan.indexes.iter().find(|p| p.collection_id == c.id);
+            Damaged {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                segment: v.map(|s| s.id.clone()).unwrap_or_default(),
+                reason: v
+                    .and_then(|s| s.health.reason())
+                    .unwrap_or_default()
+                    .to_string(),
+                rebuilds: planned.is_some(),
+                restored: planned.map_or(0, |p| p.put_back.len() as u64),
+                unrecoverable: planned.map_or_else(
+                    || {
+                        plan.unrecoverable
+                            .iter()
+                            .find(|(n, _, _)| n == &c.name)
+                            .map_or(0, |u| u.1)
+                    },
+                    |p| p.unrecoverable,
+                ),
+                note: planned.is_none().then(|| {
+                    plan.notes
+                        .iter()
+                        .find(|n| n.contains(&c.name))
+                        .cloned()
+                        .unwrap_or_else(|| "its index cannot be read whole".into())
+                }),
+            }
+        })
+        .collect())
+}
