@@ -74,15 +74,7 @@ fn a_cut_link_list_is_4_with_the_repair() {
 fn records_no_index_holds_are_4_and_counted_unrecoverable() {
     let (_t, dir) = fixture_copy("deletions_v1_5_9");
     let v = json_of(&["info", "--json"], &dir);
-    let meta = collection(&v, "steady", "default_tenant")["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["scope"] == "METADATA")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let meta = segment_id(&v, "steady", "METADATA");
     {
         let c = rusqlite::Connection::open(dir.join("chroma.sqlite3")).unwrap();
         for k in 0..40 {

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::catalog::Snapshot;
+use super::catalog::{Collection, Segment, Snapshot};
 use super::health::Health;
 use super::hnsw::elements::{self, ReadError};
 use super::hnsw::Header;
@@ -113,6 +113,23 @@ pub fn dangling(folder: &Path, h: &Header) -> std::result::Result<Vec<IdHash>, S
         .collect())
 }
 
+/// The vector and metadata segments of a collection whose index Chroma loads (judged
+/// loadable, with a readable pickle), and how many labels the pickle names. A 1.x index whose
+/// pickle names none is replayed from seq_id 0 instead ([`Health::Replays`]): not counted here.
+fn loaded(c: &Collection) -> Option<(&Segment, &Segment, u64)> {
+    let v = c.segments.iter().find(|s| s.scope == "VECTOR")?;
+    let m = c.segments.iter().find(|s| s.scope == "METADATA")?;
+    let Some(Ok(p)) = &v.pickle else {
+        return None;
+    };
+    let labels = p.labels?;
+    match v.health {
+        Health::Ok => Some((v, m, labels)),
+        Health::Replays(_) if labels > 0 => Some((v, m, labels)),
+        _ => None,
+    }
+}
+
 /// Run both checks on each collection `only` accepts whose vector index is persisted and
 /// loads: its records against what its index and the WAL above its position can hold, and
 /// every id of its pickle against the elements.
@@ -146,25 +163,17 @@ pub fn check_with(
         if !only(i) {
             continue;
         }
-        let vector = c.segments.iter().find(|s| s.scope == "VECTOR");
-        let metadata = c.segments.iter().find(|s| s.scope == "METADATA");
-        let (Some(v), Some(m)) = (vector, metadata) else {
+        let Some((v, m, labels)) = loaded(c) else {
             continue;
         };
-        if !matches!(v.health, Health::Ok | Health::Replays(_)) {
-            continue;
-        }
-        let (Some(Ok(p)), Some(position)) = (&v.pickle, v.max_seq_id) else {
-            continue;
-        };
-        let Some(labels) = p.labels.filter(|&l| l > 0) else {
+        let Some(position) = v.max_seq_id else {
             continue;
         };
         if let Some(h) = v
             .index
             .as_ref()
             .and_then(|f| f.parsed())
-            .filter(|_| elements(i))
+            .filter(|_| labels > 0 && elements(i))
         {
             let lost = dangling(&snap.persist_dir.join(&v.id), h).unwrap_or_default();
             if !lost.is_empty() {
@@ -232,16 +241,7 @@ pub fn suspects(snap: &Snapshot, wal: &super::WalStats) -> Result<Vec<usize>> {
         .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::new();
     for (i, c) in snap.collections.iter().enumerate() {
-        let vector = c.segments.iter().find(|s| s.scope == "VECTOR");
-        let metadata = c.segments.iter().find(|s| s.scope == "METADATA");
-        let (Some(v), Some(m)) = (vector, metadata) else {
-            continue;
-        };
-        if !matches!(v.health, Health::Ok | Health::Replays(_)) {
-            continue;
-        }
-        let Some(Ok(p)) = &v.pickle else { continue };
-        let Some(labels) = p.labels.filter(|&l| l > 0) else {
+        let Some((_, m, labels)) = loaded(c) else {
             continue;
         };
         let held: u64 = wal.of_collection(i).map(|t| t.held()).sum();

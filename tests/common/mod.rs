@@ -248,11 +248,16 @@ pub fn collection<'a>(v: &'a serde_json::Value, name: &str, tenant: &str) -> &'a
 
 /// The id of the VECTOR segment of collection `name` in the default tenant.
 pub fn vector_dir(v: &serde_json::Value, name: &str) -> String {
+    segment_id(v, name, "VECTOR")
+}
+
+/// The id of the `scope` segment of collection `name` in the default tenant, from `info --json`.
+pub fn segment_id(v: &serde_json::Value, name: &str, scope: &str) -> String {
     collection(v, name, "default_tenant")["segments"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["scope"] == "VECTOR")
+        .find(|s| s["scope"] == scope)
         .unwrap()["id"]
         .as_str()
         .unwrap()
