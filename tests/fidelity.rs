@@ -318,6 +318,46 @@ fn the_unpersisted_state_1_5_9_wrote() {
     );
     assert_eq!(plan["unrecoverable"][0]["collection"], "rebuilt", "{plan}");
     assert_eq!(plan["unrecoverable"][0]["count"], lost, "{plan}");
+    // The records to re-embed are exactly those the release's own queries could not return.
+    let ids: Vec<String> = jsonl_of(
+        &[
+            "records",
+            "--collection",
+            "rebuilt",
+            "--unreachable",
+            "--jsonl",
+        ],
+        &dir,
+    )
+    .iter()
+    .map(|r| {
+        assert!(r["document"].is_string() && r["embedding"].is_null(), "{r}");
+        r["id"].as_str().unwrap().to_string()
+    })
+    .collect();
+    let mut want: Vec<String> = exp["unreachable"]["rebuilt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    want.sort();
+    let mut got = ids.clone();
+    got.sort();
+    assert_eq!(got, want);
+    let two = jsonl_of(
+        &[
+            "records",
+            "--collection",
+            "rebuilt",
+            "--unreachable",
+            "--jsonl",
+            "--limit",
+            "2",
+        ],
+        &dir,
+    );
+    assert_eq!(two.len(), 2);
     assert_eq!(owned_state(&dir), before);
 }
 

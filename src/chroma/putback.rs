@@ -35,6 +35,8 @@ pub struct Found {
     pub unrecoverable: u64,
     /// Up to ten of them, in id order.
     pub sample: Vec<String>,
+    /// All of them (`records --unreachable` lists them), in id order.
+    pub unrecoverable_ids: Vec<String>,
 }
 
 /// Find what a repair of collection `ci` puts back. `dim` is the index's dimensionality: a
@@ -86,6 +88,7 @@ pub fn find(snap: &Snapshot, ci: usize, dim: usize) -> Result<Found> {
                 if found.sample.len() < 10 {
                     found.sample.push(id.to_string());
                 }
+                found.unrecoverable_ids.push(id.to_string());
             }
         }
         Ok(())

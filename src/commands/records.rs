@@ -36,6 +36,12 @@ pub struct RecordsArgs {
     /// Leave the embeddings out (each record still says where its vector is).
     #[arg(long)]
     pub no_embeddings: bool,
+
+    /// Only the records no query can return and no repair can bring back: their vector is
+    /// nowhere on disk (not in the index, not in a WAL row). Re-add them (id, document,
+    /// metadata) with your own embedding function.
+    #[arg(long)]
+    pub unreachable: bool,
 }
 
 /// Records per page: one short statement each.
@@ -51,8 +57,31 @@ pub fn run(args: &RecordsArgs, cancel: &Canceller) -> Outcome {
     if let Some(p) = reader.problem() {
         eprintln!("chroma-wal: collection {}: {p}", reader.collection);
     }
+    // The records whose vector is nowhere: what a repair names (`compact --repair`).
+    let only: Option<std::collections::HashSet<String>> = if args.unreachable {
+        let c = &snap.collections[ci];
+        let dim = c
+            .dimension
+            .and_then(|d| usize::try_from(d).ok())
+            .or_else(|| {
+                c.segments
+                    .iter()
+                    .find_map(|s| s.index.as_ref()?.parsed())
+                    .map(|h| h.dimensionality() as usize)
+            })
+            .unwrap_or(0);
+        let found = chroma_wal::chroma::putback::find(&snap, ci, dim).map_err(|e| (e, None))?;
+        Some(found.unrecoverable_ids.into_iter().collect())
+    } else {
+        None
+    };
     let total = reader.count().map_err(|e| (e, None))?;
-    let total = args.limit.map_or(total, |l| l.min(total));
+    // With --unreachable every record is read, and --limit counts the ones written.
+    let total = match (&only, args.limit) {
+        (None, Some(l)) => l.min(total),
+        _ => total,
+    };
+    let mut left = args.limit.unwrap_or(u64::MAX);
     let pb = bar("records", Some(total), Unit::Rows);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -83,6 +112,12 @@ pub fn run(args: &RecordsArgs, cancel: &Canceller) -> Outcome {
         let Some(last) = page.last() else { break };
         after = last.rowid;
         done += page.len() as u64;
+        let mut page: Vec<Record> = match &only {
+            Some(ids) => page.into_iter().filter(|r| ids.contains(&r.id)).collect(),
+            None => page,
+        };
+        page.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+        left -= page.len() as u64;
         if args.jsonl {
             // Formatting the floats is most of the work: each record on its own core.
             let lines: Vec<Vec<u8>> = page
@@ -103,6 +138,9 @@ pub fn run(args: &RecordsArgs, cancel: &Canceller) -> Outcome {
             }
         }
         pb.set_position(done);
+        if left == 0 {
+            break;
+        }
     }
     out.flush().map_err(write_err)?;
     pb.finish_and_clear();
