@@ -349,6 +349,7 @@ mod tests {
             strangers: vec![],
             header: Some(Ok(header(cur))),
             deleted: None,
+            links_allocated: None,
         })
     }
 

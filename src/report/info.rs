@@ -246,6 +246,8 @@ struct IndexJson<'a> {
     dimensionality: Option<u64>,
     elements: Option<u64>,
     files: &'a std::collections::BTreeMap<String, u64>,
+    /// The bytes `link_lists.bin` takes on disk (a sparse file takes fewer than its length).
+    link_lists_allocated: Option<u64>,
     max_elements: Option<u64>,
 }
 
@@ -276,6 +278,7 @@ fn segment(s: &Segment) -> SegmentJson<'_> {
                 dimensionality: h.map(|h| h.dimensionality()),
                 elements: h.map(|h| h.cur_element_count),
                 files: &f.files,
+                link_lists_allocated: f.links_allocated,
                 max_elements: h.map(|h| h.max_elements),
             }
         }),

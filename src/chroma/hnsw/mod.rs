@@ -184,6 +184,9 @@ pub struct IndexFolder {
     pub header: Option<Result<Header, String>>,
     /// Elements marked deleted; filled in by [`count_deleted`] (`--deep`).
     pub deleted: Option<u64>,
+    /// The bytes `link_lists.bin` takes on disk (its blocks), beside its apparent length in
+    /// `files`: a file hnswlib grew by seeking past its end is sparse, and the two differ.
+    pub links_allocated: Option<u64>,
 }
 
 impl IndexFolder {
@@ -210,6 +213,7 @@ impl IndexFolder {
         let mut listing = Dir::new(fd)?;
         let mut files = BTreeMap::new();
         let mut strangers = Vec::new();
+        let mut links_allocated = None;
         while let Some(e) = listing.read() {
             let e = e?;
             let raw = e.file_name().to_bytes();
@@ -222,6 +226,9 @@ impl IndexFolder {
             if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
                 if !INDEX_FILES.contains(&name.as_str()) {
                     strangers.push(name.clone());
+                }
+                if name == LINK_LISTS {
+                    links_allocated = Some((st.st_blocks as u64).saturating_mul(512));
                 }
                 files.insert(name, st.st_size as u64);
             } else {
@@ -245,6 +252,7 @@ impl IndexFolder {
             strangers,
             header,
             deleted: None,
+            links_allocated,
         })
     }
 
@@ -302,8 +310,17 @@ impl IndexFolder {
             )
             .max(1 << 20);
         (have > explained).then(|| {
+            let on_disk = match self.links_allocated {
+                Some(a) if a < have => {
+                    format!(" ({} of it on disk: sparse)", crate::units::bytes(a))
+                }
+                _ => String::new(),
+            };
             format!(
-                "link_lists.bin is {} for {} elements, {:.0}× what they explain; a rebuild would reclaim most of it",
+                "link_lists.bin is {}{on_disk} for {} elements, {:.0}× what they explain: most of \
+                 it is garbage (a torn list size makes every persist seek past the end and write, \
+                 chroma issue 7510), and every write while Chroma runs grows it further. Stop \
+                 Chroma; chroma-wal compact --repair rebuilds the index without it",
                 crate::units::bytes(have),
                 h.cur_element_count,
                 have as f64 / explained as f64
