@@ -143,8 +143,8 @@ pub struct BackupArgs {
 }
 
 impl BackupArgs {
-    pub fn target(&self) -> chroma_wal::prune::BackupTarget {
-        use chroma_wal::prune::BackupTarget;
+    pub fn target(&self) -> chroma_wal::jobs::prune::BackupTarget {
+        use chroma_wal::jobs::prune::BackupTarget;
         match (&self.backup_dir, self.no_backup) {
             (_, true) => BackupTarget::Off,
             (Some(d), false) => BackupTarget::Dir(d.clone()),

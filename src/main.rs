@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chroma_wal::prune::Canceller;
+use chroma_wal::jobs::prune::Canceller;
 use chroma_wal::report;
 
 fn main() -> ExitCode {

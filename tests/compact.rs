@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chroma_wal::chroma::pickle::rewrite;
+use chroma_wal::index::pickle as rewrite;
 use common::*;
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chroma_wal::chroma::{coverage, wal, Snapshot};
-use chroma_wal::prune::{
+use chroma_wal::jobs::prune::{
     self, BackupTarget, Canceller, Event, JobOptions, Plan, Report, Selection, Step,
 };
 use common::*;

@@ -305,7 +305,7 @@ fn the_job_counts_the_records_again_under_its_lock() {
     // A plan made before the records went missing from the index: the job's own count,
     // under the lock, keeps the collection's WAL whole.
     use chroma_wal::chroma::{wal, Snapshot};
-    use chroma_wal::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
+    use chroma_wal::jobs::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
     let (_t, dir) = fixture_copy("v1_5_9");
     let snap = Snapshot::open(&dir).unwrap();
     let stats = wal::scan(&snap, &mut |_, _| true).unwrap();

@@ -127,7 +127,7 @@ fn both_rows_raised_above_the_wal_top() {
 #[test]
 fn the_guard_under_the_lock_keeps_the_top_even_when_the_plan_did_not() {
     use chroma_wal::chroma::{wal, Snapshot};
-    use chroma_wal::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
+    use chroma_wal::jobs::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
     let (_t, dir) = fixture_copy("v1_5_9");
     let (orphan, _, _, highest) = lost_rows_and_an_orphan_on_top(&dir);
     let snap = Snapshot::open(&dir).unwrap();

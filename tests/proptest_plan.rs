@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chroma_wal::chroma::{wal, Snapshot};
-use chroma_wal::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
+use chroma_wal::jobs::prune::{self, BackupTarget, Canceller, JobOptions, Plan, Selection};
 use common::*;
 use proptest::prelude::*;
 

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chroma_wal::chroma::{wal, Snapshot};
-use chroma_wal::prune::job::{Report, Step, StepTime, TopicResult};
-use chroma_wal::prune::preflight::SpaceCheck;
-use chroma_wal::prune::BackupTarget;
+use chroma_wal::jobs::preflight::SpaceCheck;
+use chroma_wal::jobs::prune::job::{Report, Step, StepTime, TopicResult};
+use chroma_wal::jobs::prune::BackupTarget;
 use chroma_wal::tui::app::{Counts, Msg};
 use chroma_wal::tui::{self, Action, App, Effect, Events, Options, View};
 use common::explorer::*;
@@ -280,7 +280,7 @@ fn render_confirm_running_and_result() {
     app.update(Action::Yes);
     let job = app.job.as_mut().unwrap();
     job.started = now - Duration::from_secs(7);
-    use chroma_wal::prune::{Event, Unit};
+    use chroma_wal::jobs::prune::{Event, Unit};
     for ev in [
         Event::Started {
             step: Step::Preflight,
@@ -350,7 +350,7 @@ fn render_confirm_running_and_result() {
             "the backup is the original file itself (a hard link), so it took no copy".into(),
         ],
         method: "copy",
-        dirs_removed: vec![chroma_wal::prune::folders::RemovedDir {
+        dirs_removed: vec![chroma_wal::jobs::folders::RemovedDir {
             name: "8f0c7e36-2d5c-4b8e-9d8e-0c7c1a2b3c4d".into(),
             bytes: 2_086_912,
             moved_to: Some(PathBuf::from(

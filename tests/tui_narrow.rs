@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Instant;
 
-use chroma_wal::prune::preflight::SpaceCheck;
+use chroma_wal::jobs::preflight::SpaceCheck;
 use chroma_wal::tui::{Action, App};
 use common::explorer::*;
 

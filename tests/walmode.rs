@@ -200,7 +200,7 @@ fn a_live_wal_mode_dir_is_refused() {
 
 #[test]
 fn a_wal_with_frames_at_the_swap_is_refused() {
-    use chroma_wal::prune::walmode;
+    use chroma_wal::jobs::copy::walmode;
     let (_t, dir) = fixture_copy(FIXTURE);
     let p = dir.join("chroma.sqlite3");
     assert!(

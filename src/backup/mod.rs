@@ -341,7 +341,7 @@ pub fn check_backup_folder(persist_dir: &Path, folder: &Path) -> Result<()> {
             folder.display()
         )));
     }
-    if !crate::prune::preflight::writable(&existing) {
+    if !crate::jobs::preflight::writable(&existing) {
         return Err(Error::refused(format!(
             "cannot write backups to {}: choose another folder with --backup-dir or pass --no-backup",
             folder.display()

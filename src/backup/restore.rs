@@ -280,7 +280,7 @@ pub fn run(plan: &RestorePlan, force: bool, progress: &mut dyn FnMut(&str)) -> R
         refuse_hot_journal(&live)?;
         // A -wal belongs to the file being replaced: fold it in, so that nothing of it can
         // be replayed onto the restored file.
-        crate::prune::walmode::checkpoint(&live)?;
+        crate::jobs::copy::walmode::checkpoint(&live)?;
         refuse_side_files(&live)?;
         // Writes since the prune (folded in just now, if they were in a -wal) would be lost.
         let changed = match plan.backup.manifest.pruned {

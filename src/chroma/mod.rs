@@ -26,7 +26,6 @@ pub mod idhash;
 pub mod operation;
 pub mod pickle;
 pub mod procs;
-pub mod putback;
 pub mod ranged;
 pub mod records;
 pub mod replay;

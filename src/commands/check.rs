@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chroma_wal::chroma::{coverage, truth, Snapshot};
-use chroma_wal::prune::indexes::IndexPlan;
-use chroma_wal::prune::Canceller;
+use chroma_wal::jobs::compact::IndexPlan;
+use chroma_wal::jobs::prune::Canceller;
 use chroma_wal::units::count;
 use chroma_wal::Error;
 

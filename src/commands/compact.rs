@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chroma_wal::chroma::{truth, Snapshot};
-use chroma_wal::prune::indexes::{self, IndexPlan};
-use chroma_wal::prune::{Canceller, Unit};
+use chroma_wal::jobs::compact::{self, IndexPlan};
+use chroma_wal::jobs::prune::{Canceller, Unit};
 use chroma_wal::{report, units, Error};
 
 use super::{bar, print_json, Outcome};
@@ -140,7 +140,7 @@ pub fn run(args: &CompactArgs, cancel: &Canceller) -> Outcome {
         confirm(&plan).map_err(|e| (e, None))?;
     }
     let mut on_event = super::step_printer();
-    match indexes::run(
+    match compact::run(
         &snap.persist_dir,
         &plan,
         folder.as_deref(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chroma_wal::backup as backups;
-use chroma_wal::prune::{BackupTarget, Canceller, Unit};
+use chroma_wal::jobs::prune::{BackupTarget, Canceller, Unit};
 use std::io::Write;
 
 use chroma_wal::chroma::{coverage, truth};

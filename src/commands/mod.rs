@@ -18,7 +18,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use chroma_wal::chroma::{wal, Snapshot, WalStats};
-use chroma_wal::prune::{Canceller, Event, JobError, Unit};
+use chroma_wal::jobs::prune::{Canceller, Event, JobError, Unit};
 use chroma_wal::Error;
 
 /// What a command produced: its exit code, after printing.

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use chroma_wal::chroma::{coverage, truth, Snapshot};
-use chroma_wal::prune::{self, lossy, preflight, Canceller, JobOptions, Plan, Selection};
+use chroma_wal::jobs::preflight;
+use chroma_wal::jobs::prune::{self, lossy, Canceller, JobOptions, Plan, Selection};
 use chroma_wal::{report, units, Error};
 
 use super::{open_and_count, print_json, Outcome};
@@ -166,7 +167,7 @@ pub fn prune(args: &PruneArgs, cancel: &Canceller) -> Outcome {
     // (at 20 GB it is minutes of I/O to give back a few free pages).
     let compact_only = plan.rows() == 0 && args.compact && snap.free_bytes() > 0;
     if plan.rows() == 0 && !compact_only && plan.dirs.is_empty() {
-        let why = chroma_wal::prune::plan::nothing_to_prune(&snap, args.compact, false);
+        let why = chroma_wal::jobs::prune::plan::nothing_to_prune(&snap, args.compact, false);
         if args.json {
             let mut v = report::plan_json(&snap, &plan, None, &space, vacuum);
             v["dry_run"] = serde_json::Value::Bool(false);

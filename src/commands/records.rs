@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use chroma_wal::chroma::records::{Filter, Reader, Record};
 use chroma_wal::chroma::Snapshot;
-use chroma_wal::prune::{Canceller, Unit};
+use chroma_wal::jobs::prune::{Canceller, Unit};
 use chroma_wal::{units, Error};
 
 use super::{bar, Outcome};
@@ -70,7 +70,7 @@ pub fn run(args: &RecordsArgs, cancel: &Canceller) -> Outcome {
                     .map(|h| h.dimensionality() as usize)
             })
             .unwrap_or(0);
-        let found = chroma_wal::chroma::putback::find(&snap, ci, dim).map_err(|e| (e, None))?;
+        let found = chroma_wal::index::putback::find(&snap, ci, dim).map_err(|e| (e, None))?;
         Some(found.unrecoverable_ids.into_iter().collect())
     } else {
         None

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use chroma_wal::backup::restore;
-use chroma_wal::prune::BackupTarget;
+use chroma_wal::jobs::prune::BackupTarget;
 use chroma_wal::units::bytes;
 use chroma_wal::Error;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::prune::indexes::{IndexPlan, IndexReport, IndexResult};
+use crate::jobs::compact::{IndexPlan, IndexReport, IndexResult};
 use crate::units::{bytes, count, seconds};
 
 fn path(p: Option<&Path>) -> Value {

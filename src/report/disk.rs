@@ -5,8 +5,8 @@
 use serde_json::{json, Value};
 
 use crate::backup::BackupInfo;
-use crate::prune::job::Report;
-use crate::prune::Plan;
+use crate::jobs::prune::job::Report;
+use crate::jobs::prune::Plan;
 use crate::units::{bar_cells, bytes, delta, one_line};
 
 /// `orphan_dirs[]` of a plan.

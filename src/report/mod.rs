@@ -15,9 +15,9 @@ use comfy_table::{Cell, CellAlignment};
 use serde_json::{json, Value};
 
 use crate::chroma::{Collection, Segment, Snapshot, TopicOwner, WalStats};
-use crate::prune::job::{JobError, Report};
-use crate::prune::preflight::SpaceCheck;
-use crate::prune::Plan;
+use crate::jobs::preflight::SpaceCheck;
+use crate::jobs::prune::job::{JobError, Report};
+use crate::jobs::prune::Plan;
 use crate::units::{bytes, count, delta, seconds};
 use table::Columns;
 

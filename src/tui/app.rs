@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::chroma::{Snapshot, TopicOwner, WalStats};
-use crate::prune::job::{JobError, Report};
-use crate::prune::preflight::SpaceCheck;
-use crate::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
+use crate::jobs::preflight::SpaceCheck;
+use crate::jobs::prune::job::{JobError, Report};
+use crate::jobs::prune::{BackupTarget, Event, JobOptions, Plan, Selection};
 
 use super::job::apply_event;
 pub use super::job::{state_sentence, step_elapsed, Job, StepStatus, StepView};

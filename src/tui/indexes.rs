@@ -1,7 +1,7 @@
 //! Vector indexes as the third kind of thing to mark (beside WAL topics and orphan folders):
 //! `i` marks the selected collection's index for a rebuild without its ghosts, with the records
 //! the WAL can put back. The plan carries the collection ids; the job reads and plans each
-//! index again on its own thread (see [`crate::prune::indexes`]).
+//! index again on its own thread (see [`crate::jobs::compact`]).
 
 use super::app::{App, RowRef};
 use super::truth::TruthState;

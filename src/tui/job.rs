@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::prune::job::{DirState, JobError, Report, Step, Unit};
-use crate::prune::{Event, Plan};
+use crate::jobs::prune::job::{DirState, JobError, Report, Step, Unit};
+use crate::jobs::prune::{Event, Plan};
 
 use super::app::{Action, App, Counts, Effect, View};
 

@@ -29,7 +29,7 @@ use ratatui::Terminal;
 
 use crate::chroma::{coverage, deep, snapshot, wal, Snapshot};
 use crate::error::{Error, Result};
-use crate::prune::{self, Canceller, JobOptions};
+use crate::jobs::prune::{self, Canceller, JobOptions};
 pub use app::{Action, App, Effect, Msg, Options, View};
 
 /// Where input comes from: the terminal, or a script in tests. A script may look at the app

@@ -3,7 +3,7 @@
 
 use crate::backup::{self, BackupInfo};
 use crate::chroma::space::SpaceMap;
-use crate::prune::BackupTarget;
+use crate::jobs::prune::BackupTarget;
 
 use super::app::{Action, App, Effect, Msg, View};
 

@@ -1,7 +1,7 @@
 //! The collections table: moving, marking, filtering and sorting, opening the other views.
 //! Its update; its rows and numbers are computed in `app.rs`, and `ui.rs` draws it.
 
-use crate::prune::preflight;
+use crate::jobs::preflight;
 
 use super::app::{Action, App, Counts, Effect, Sort, View};
 

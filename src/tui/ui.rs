@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::app::{state_sentence, step_elapsed, App, Counts, RowRef, StepStatus, View};
 use super::keymap;
-use crate::prune::job::Unit;
+use crate::jobs::prune::job::Unit;
 use crate::units::{bytes, count, delta, seconds};
 use unicode_width::UnicodeWidthStr;
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Instant;
 
-use chroma_wal::chroma::hnsw::graph::{build, exact_knn, Params, Search, Space};
+use chroma_wal::index::graph::{build, exact_knn, Params, Search, Space};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chroma_wal::chroma::{wal, Snapshot};
-use chroma_wal::prune::BackupTarget;
+use chroma_wal::jobs::prune::BackupTarget;
 use chroma_wal::tui::app::Msg;
 use chroma_wal::tui::{self, Action, App, Options};
 use ratatui::backend::TestBackend;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use chroma_wal::chroma::{wal, Snapshot};
-use chroma_wal::prune::BackupTarget;
+use chroma_wal::jobs::prune::BackupTarget;
 use chroma_wal::tui::app::Msg;
 use chroma_wal::tui::{self, App, Options};
 use ratatui::backend::TestBackend;

@@ -7,13 +7,12 @@
 //! at `i * size_data_per_element + offset_level0` in `data_level0.bin`; bit 0x01 of its third
 //! byte marks it deleted.
 
-pub mod check;
+pub mod distance;
 pub mod elements;
-pub mod graph;
 pub mod links;
-pub mod rebuild;
 pub mod space;
-pub mod write;
+
+pub use distance::Space;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -378,7 +377,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
 
-    pub(crate) use super::write::header_bytes;
+    pub(crate) use crate::index::write::header_bytes;
 
     fn good() -> Header {
         Header {

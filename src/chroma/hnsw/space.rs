@@ -10,7 +10,7 @@
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::graph::Space;
+use super::distance::Space;
 
 /// The first column of `sql`'s one row for `id`, when it is there and not NULL.
 fn value<T: FromSql>(conn: &Connection, sql: &str, id: &str) -> Option<T> {

@@ -22,8 +22,8 @@ use std::fs::File;
 use std::path::Path;
 
 /// The class Chroma's Python releases pickle (`PersistentData`), module and name.
-const PD_MODULE: &[u8] = b"chromadb.segment.impl.vector.local_persistent_hnsw";
-const PD_CLASS: &[u8] = b"PersistentData";
+pub(crate) const PD_MODULE: &[u8] = b"chromadb.segment.impl.vector.local_persistent_hnsw";
+pub(crate) const PD_CLASS: &[u8] = b"PersistentData";
 /// The newest pickle protocol (Python 3.8+).
 const HIGHEST_PROTOCOL: u8 = 5;
 /// A protocol-0 text line longer than this is not something Chroma wrote.
@@ -98,7 +98,6 @@ pub fn read_max_seq_id(path: &Path) -> PickleSeqId {
     }
 }
 
-pub mod rewrite;
 mod source;
 mod stack;
 mod walker;

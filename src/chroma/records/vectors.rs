@@ -11,7 +11,7 @@ use rusqlite::Connection;
 
 use crate::chroma::catalog::{Segment, Snapshot};
 use crate::chroma::hnsw::elements::{self, ReadError};
-use crate::chroma::hnsw::graph::Space;
+use crate::chroma::hnsw::Space;
 use crate::chroma::hnsw::{space, Header, DATA_LEVEL0, LENGTH};
 use crate::chroma::idhash::{IdHash, IdMap, LabelMap};
 use crate::chroma::replay::{self, Content, Holder, Replay};

@@ -106,7 +106,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     ));
     if let Some(s) = &app.snap {
         // What every WAL prune does, said once: not a warning about one collection.
-        if let Some(said) = crate::prune::lossy::summary(&crate::prune::lossy::made_lossy(&plan, s))
+        if let Some(said) =
+            crate::jobs::prune::lossy::summary(&crate::jobs::prune::lossy::made_lossy(&plan, s))
         {
             lines.extend(labelled_in("after the prune", &said, width, Color::Yellow));
         }

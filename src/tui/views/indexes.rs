@@ -3,7 +3,7 @@
 use ratatui::style::{Color, Stylize};
 use ratatui::text::Line;
 
-use crate::prune::job::Report;
+use crate::jobs::prune::job::Report;
 
 use super::super::app::App;
 

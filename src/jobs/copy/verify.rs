@@ -273,7 +273,7 @@ fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::swap::{TopicCount, TopicRule};
+    use crate::jobs::copy::swap::{TopicCount, TopicRule};
 
     #[test]
     fn a_read_back_other_than_what_the_copy_kept_fails_the_comparison() {
@@ -329,7 +329,7 @@ mod tests {
     fn the_reader_finds_a_page_that_differs_from_what_sqlite_wrote() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("new.sqlite3");
-        let conn = crate::prune::bigio::open(
+        let conn = crate::jobs::copy::bigio::open(
             &p,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )
@@ -341,7 +341,7 @@ mod tests {
         )
         .unwrap();
         conn.close().unwrap();
-        let w = crate::prune::bigio::take_written(&p).unwrap();
+        let w = crate::jobs::copy::bigio::take_written(&p).unwrap();
         let read = || {
             let done = AtomicBool::new(true);
             read_ahead_of(File::open(&p).unwrap(), None, &done, Some(&w))

@@ -2,7 +2,7 @@
 //! each would lose and keep) and the job that carries it out, one index at a time.
 //!
 //! For each index: a new folder is written beside the old one (`.<segment>.chroma-wal-new`)
-//! and every file fsynced, read back and judged ([`crate::chroma::hnsw::rebuild`]); then, with
+//! and every file fsynced, read back and judged ([`crate::index::rebuild`]); then, with
 //! no process holding the folder and chroma.sqlite3's write lock held, the two are exchanged
 //! in one `renameat2(RENAME_EXCHANGE)` and the folder fsynced, so a kill at any moment leaves
 //! the old index or the new one under the segment's name, never a mix and never neither. The
@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use super::rebuilt::{IndexResult, PlanIndex};
-use super::runner::{Canceller, Ctx, DirState, Event, JobError, Step, Unit};
+pub mod rebuilt;
+
 use crate::backup::files::{exchange, move_dir, sync_dir};
-use crate::chroma::hnsw::rebuild::{self, Phase, RebuildError};
-use crate::chroma::hnsw::{self, graph::Space};
+use crate::chroma::hnsw::{self, Space};
 use crate::chroma::{db, fsinfo, procs, Snapshot};
 use crate::error::{Error, Result};
+use crate::index::rebuild::{self, Phase, RebuildError};
+use crate::jobs::runner::{Canceller, Ctx, DirState, Event, JobError, Step, Unit};
+pub use rebuilt::{IndexResult, PlanIndex};
 
 /// What `compact` would do.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -187,7 +189,7 @@ impl IndexPlan {
                 // index. A repair names what no row holds; it does not yet write an index and
                 // a pickle for such a folder, so it says how many more a WAL row could give.
                 if repair && missing > 0 {
-                    let found = crate::chroma::putback::find(snap, i, h.dimensionality() as usize)?;
+                    let found = crate::index::putback::find(snap, i, h.dimensionality() as usize)?;
                     plan.name_unrecoverable(&c.name, found.unrecoverable, &found.sample);
                     if !found.put_back.is_empty() {
                         plan.notes.push(format!(
@@ -211,7 +213,7 @@ impl IndexPlan {
             }
             let (mut put_back, mut unrecoverable, mut sample) = (Vec::new(), 0, Vec::new());
             if repair && (missing > 0 || damaged.is_some()) {
-                let found = crate::chroma::putback::find(snap, i, h.dimensionality() as usize)?;
+                let found = crate::index::putback::find(snap, i, h.dimensionality() as usize)?;
                 plan.name_unrecoverable(&c.name, found.unrecoverable, &found.sample);
                 put_back = found.put_back;
                 unrecoverable = found.unrecoverable;
@@ -584,7 +586,7 @@ fn one(
         };
         std::fs::create_dir(&side)?;
         let cancel = c.cancel.clone();
-        let mut throttle = super::runner::Throttle::new();
+        let mut throttle = crate::jobs::runner::Throttle::new();
         let mut last_phase = None;
         let r = {
             let events = &mut c.events;

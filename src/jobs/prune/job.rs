@@ -8,22 +8,22 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 use super::plan::Plan;
-use super::preflight;
-use super::swap;
-use super::walmode;
 use crate::backup::check_backup_folder;
 use crate::chroma::{db, procs, wal, Sizes, Snapshot, TopicOwner};
 use crate::error::{Error, Result};
+use crate::jobs::copy::swap;
+use crate::jobs::copy::walmode;
+use crate::jobs::preflight;
 
 use super::counted;
-use super::runner::{interrupted_or, report, Ctx, TopicBound};
-pub use super::runner::{
+use crate::jobs::runner::{interrupted_or, report, Ctx, TopicBound};
+pub use crate::jobs::runner::{
     BackupTarget, Canceller, DirState, Event, JobError, JobOptions, Report, Step, StepTime,
     TopicResult, Unit,
 };
-use super::steps::backup::{backup, discard_backup, remove_live_links, write_manifest};
-use super::steps::copy::{run_copy, Keep};
-use super::steps::delete::{delete, integrity};
+use crate::jobs::steps::backup::{backup, discard_backup, remove_live_links, write_manifest};
+use crate::jobs::steps::copy::{run_copy, Keep};
+use crate::jobs::steps::delete::{delete, integrity};
 
 /// Run `plan` on its persist dir.
 pub fn run(
@@ -73,7 +73,7 @@ pub fn run(
             (r, _) => r,
         }
     } else {
-        super::folders::prepare(&mut ctx, persist_dir, backup_folder.as_deref()).map(
+        crate::jobs::folders::prepare(&mut ctx, persist_dir, backup_folder.as_deref()).map(
             |(snap, folder)| {
                 prune_folder = folder;
                 report(
@@ -90,7 +90,7 @@ pub fn run(
     };
     if let Ok(r) = &mut result {
         if !plan.dirs.is_empty() {
-            match super::folders::reclaim(
+            match crate::jobs::folders::reclaim(
                 &mut ctx,
                 persist_dir,
                 &plan.dirs,
@@ -110,7 +110,7 @@ pub fn run(
         if plan.indexes.is_empty() {
             ctx.skip(Step::Rebuild, "no index selected");
         } else {
-            match super::indexes::run_requested(
+            match crate::jobs::compact::run_requested(
                 &mut ctx,
                 persist_dir,
                 &plan.indexes,
@@ -392,7 +392,7 @@ fn run_locked(
     }
 
     // 3. Delete, in the transaction opened by the lock.
-    let expected = super::runner::expected_rows(&bounds);
+    let expected = crate::jobs::runner::expected_rows(&bounds);
     let deleted = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
         let d = delete(c, conn, &bounds)?;
         c.check_cancel(Step::Delete)?;

@@ -8,18 +8,19 @@
 //! back byte for byte (its ids, labels and `total_elements_added` do not change, so the next
 //! label Chroma hands out is the one it would have). The elements keep their order in the old
 //! file. A repair appends the records it puts back, with the labels the release would hand out
-//! next, and writes the pickle as that release writes it ([`pickle::rewrite`]).
+//! next, and writes the pickle as that release writes it ([`crate::index::pickle`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::check::{recall, OnDisk};
-use super::elements::{self, ReadError};
 use super::graph::{self, exact_knn, Params, Space};
-use super::{write, Header, HEADER, LENGTH};
-use crate::chroma::putback::PutBack;
+use super::write;
+use crate::chroma::hnsw::elements::{self, ReadError};
+use crate::chroma::hnsw::{Header, HEADER, LENGTH};
 use crate::chroma::{pickle, INDEX_METADATA};
+use crate::index::putback::PutBack;
 
 /// What a rebuild is doing, for progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,7 @@ pub struct Job<'a> {
     pub records: Option<&'a std::collections::HashSet<crate::chroma::idhash::IdHash>>,
 }
 
-use super::space::normalized;
+use crate::chroma::hnsw::space::normalized;
 
 /// Rebuild the index in `old` into the empty folder `out`. `progress(phase, done, total)`;
 /// `stop` cancels.
@@ -235,18 +236,18 @@ pub fn rebuild(
         .map(|(id, _)| *id)
         .collect();
     if !put_back.is_empty() || !leaving.is_empty() {
-        let mut state = pickle::rewrite::decode(&pickle_bytes)
+        let mut state = crate::index::pickle::decode(&pickle_bytes)
             .map_err(|e| format!("{INDEX_METADATA} cannot be rewritten: {e}"))?;
-        pickle::rewrite::remove_ids(&mut state, &|id| {
+        crate::index::pickle::remove_ids(&mut state, &|id| {
             leaving.contains(&crate::chroma::idhash::IdHash::of(id.as_bytes()))
         });
         let ids: Vec<(String, i64)> = put_back.iter().map(|p| (p.id.clone(), p.seq)).collect();
         let new_labels = if ids.is_empty() {
             Vec::new()
         } else {
-            pickle::rewrite::add_labels(&mut state, &ids)?
+            crate::index::pickle::add_labels(&mut state, &ids)?
         };
-        pickle_bytes = pickle::rewrite::encode(&state)?;
+        pickle_bytes = crate::index::pickle::encode(&state)?;
         for (p, label) in put_back.iter().zip(new_labels) {
             if p.vector.len() != dim {
                 return Err(

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::plan::Selection;
-use super::runner::TopicBound;
-use super::swap::{CopyCounts, Rule, TopicRule};
+use crate::jobs::copy::swap::{CopyCounts, Rule, TopicRule};
+use crate::jobs::runner::TopicBound;
 use rusqlite::Connection;
 
 use crate::chroma::{coverage, Snapshot, TopicOwner, TopicStats, WalStats};
@@ -23,7 +23,7 @@ use crate::error::Result;
 /// First the records only the WAL holds: every collection the selection may cut is checked
 /// ([`coverage`]) and one found is marked damaged in `fresh`, so the copy keeps its WAL and
 /// the plan names it, as a prune that counted first does.
-pub(in crate::prune) fn rule(
+pub(in crate::jobs) fn rule(
     conn: &Connection,
     fresh: &mut Snapshot,
     selection: &Selection,
@@ -73,7 +73,7 @@ fn chosen(fresh: &Snapshot, selection: &Selection) -> Result<Option<HashSet<usiz
 /// seq_id range and bound; its prunable rows are those the copy found below that bound. A
 /// topic whose bound is not the one the copy used (none can be: both come from `fresh`) is
 /// given none, so the plan keeps it whole.
-pub(in crate::prune) fn wal_of(fresh: &Snapshot, counts: &CopyCounts) -> WalStats {
+pub(in crate::jobs) fn wal_of(fresh: &Snapshot, counts: &CopyCounts) -> WalStats {
     let mut topics: Vec<TopicStats> = counts
         .topics
         .iter()
@@ -116,7 +116,7 @@ pub(in crate::prune) fn wal_of(fresh: &Snapshot, counts: &CopyCounts) -> WalStat
 /// Whether the copy left out exactly the rows `bounds` (the plan settled from its counts)
 /// leaves out: per topic the same number, below the same bound (an orphan's bound differs in
 /// value, one past its last row against no limit, but not in the rows: all of them).
-pub(in crate::prune) fn copied_as_planned(bounds: &[TopicBound], counts: &CopyCounts) -> bool {
+pub(in crate::jobs) fn copied_as_planned(bounds: &[TopicBound], counts: &CopyCounts) -> bool {
     let planned: HashMap<&str, (i64, u64)> = bounds
         .iter()
         .filter(|b| b.expected > 0)
@@ -141,7 +141,7 @@ pub(in crate::prune) fn copied_as_planned(bounds: &[TopicBound], counts: &CopyCo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prune::swap::TopicCount;
+    use crate::jobs::copy::swap::TopicCount;
 
     fn count(bound: Option<i64>, drop: bool, seqs: &[i64]) -> TopicCount {
         let below = seqs

@@ -8,11 +8,11 @@ use crate::backup::backup_path;
 use crate::backup::files;
 use crate::chroma::db;
 use crate::error::{Error, Result};
-use crate::prune::runner::{Ctx, Event, Step, Throttle};
-use crate::prune::steps::delete::integrity;
+use crate::jobs::runner::{Ctx, Event, Step, Throttle};
+use crate::jobs::steps::delete::integrity;
 
 /// A page-for-page copy with SQLite's online backup API, fsynced and integrity-checked.
-pub(in crate::prune) fn backup(
+pub(in crate::jobs) fn backup(
     c: &mut Ctx<'_>,
     src_path: &Path,
     folder: &Path,
@@ -85,7 +85,7 @@ pub(in crate::prune) fn backup(
 /// The backup as a hard link of the original: the same inode, so the same bytes. Never
 /// opens the original (closing a descriptor of it would drop our SQLite lock). Returns the
 /// `.partial` link and the name it gets once the swap has made it a backup.
-pub(in crate::prune) fn link_backup(
+pub(in crate::jobs) fn link_backup(
     src: &Path,
     folder: &Path,
     expected_len: u64,
@@ -115,7 +115,7 @@ pub(in crate::prune) fn link_backup(
 /// `.partial` files in the backup folder (or in a prune's folder inside it) that are hard
 /// links of the live file were left by a prune killed before its swap: they are no backup
 /// (they change with the live file). Their emptied prune folders go with them.
-pub(in crate::prune) fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
+pub(in crate::jobs) fn remove_live_links(folder: &Path, live: &std::fs::Metadata) {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
@@ -146,7 +146,7 @@ pub(in crate::prune) fn remove_live_links(folder: &Path, live: &std::fs::Metadat
 
 /// Take back a backup of a file the prune did not change (the `.partial` link of the live
 /// file, or a copy of it): the file, its manifest, and its prune folder once empty.
-pub(in crate::prune) fn discard_backup(file: &Path) {
+pub(in crate::jobs) fn discard_backup(file: &Path) {
     let _ = std::fs::remove_file(file);
     if let Some(folder) = file.parent() {
         let m = crate::backup::MANIFEST;
@@ -157,7 +157,7 @@ pub(in crate::prune) fn discard_backup(file: &Path) {
 }
 
 /// Record the backup in its prune folder (before anything of the dir changes).
-pub(in crate::prune) fn write_manifest(
+pub(in crate::jobs) fn write_manifest(
     persist_dir: &Path,
     backup_file: &Path,
     method: &str,

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::graph::{Search, Space};
-use super::{Header, DATA_LEVEL0, HEADER, LENGTH, LINK_LISTS};
+use crate::chroma::hnsw::{Header, DATA_LEVEL0, HEADER, LENGTH, LINK_LISTS};
 
 /// An index on disk, ready to be searched or checked.
 pub struct OnDisk {

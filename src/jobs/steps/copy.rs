@@ -9,19 +9,20 @@ use rusqlite::Connection;
 use crate::backup::files;
 use crate::chroma::{procs, Sizes, Snapshot};
 use crate::error::{Error, Result};
-use crate::prune::runner::{
+use crate::jobs::copy::{swap, verify, walmode};
+use crate::jobs::prune::counted;
+use crate::jobs::runner::{
     cut_bounds, expected_rows, or_cancelled, report, Ctx, DirState, Event, JobError, Report, Step,
     Throttle, TopicBound, Unit,
 };
-use crate::prune::steps::backup::{backup, discard_backup, link_backup, write_manifest};
-use crate::prune::{counted, swap, verify, walmode};
+use crate::jobs::steps::backup::{backup, discard_backup, link_backup, write_manifest};
 
 /// Builds the plan's bounds, and its notes, from what a copy counted.
-pub(in crate::prune) type Settle<'a> =
+pub(in crate::jobs) type Settle<'a> =
     &'a mut dyn FnMut(&swap::CopyCounts) -> Result<(Vec<TopicBound>, Vec<String>)>;
 
 /// Which rows the copy leaves out.
-pub(in crate::prune) enum Keep<'a> {
+pub(in crate::jobs) enum Keep<'a> {
     /// Those below the plan's bounds (the WAL was counted before the prune).
     Planned(Vec<TopicBound>),
     /// Those of `rule`, the WAL counted by the copy itself ([`counted`]): `settle` builds the
@@ -35,7 +36,7 @@ pub(in crate::prune) enum Keep<'a> {
 }
 
 /// How the copy ended.
-pub(in crate::prune) enum Copied {
+pub(in crate::jobs) enum Copied {
     /// Swapped in: the rows deleted per topic, and the bounds they were deleted below.
     Swapped(HashMap<String, u64>, Vec<TopicBound>),
     /// The copy's count found nothing to delete: discarded, the dir untouched.
@@ -43,7 +44,7 @@ pub(in crate::prune) enum Copied {
 }
 
 /// Progress of the copy, as job events; also where a cancel is noticed between chunks.
-pub(in crate::prune) struct CopyEvents<'a, 'b> {
+pub(in crate::jobs) struct CopyEvents<'a, 'b> {
     c: &'a mut Ctx<'b>,
     throttle: Throttle,
     /// Rows the plan said go; `None` when the copy counts them: then rows read are shown
@@ -81,7 +82,7 @@ impl swap::CopyProgress for CopyEvents<'_, '_> {
 /// By copy: backup (a hard link of the original, which is never written) → delete (the kept
 /// WAL rows into a new file) → compact (every other table, fsync) → verify (the new file
 /// against the original) → swap (rename over the original). Untouched until the rename.
-pub(in crate::prune) fn run_copy(
+pub(in crate::jobs) fn run_copy(
     ctx: &mut Ctx<'_>,
     conn: &Connection,
     snap: &Snapshot,
@@ -104,7 +105,9 @@ pub(in crate::prune) fn run_copy(
             Ok(report(ctx, snap, &bounds, &deleted, notes, before, "copy"))
         }
         Ok(Copied::Nothing(bounds)) => {
-            notes.push(crate::prune::plan::nothing_to_prune(snap, false, true));
+            notes.push(crate::jobs::prune::plan::nothing_to_prune(
+                snap, false, true,
+            ));
             Ok(report(
                 ctx,
                 snap,
@@ -156,7 +159,7 @@ fn copy_wal(
     Ok((new, copier))
 }
 
-pub(in crate::prune) fn copy_steps(
+pub(in crate::jobs) fn copy_steps(
     ctx: &mut Ctx<'_>,
     conn: &Connection,
     snap: &Snapshot,

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::chroma::hnsw::graph::Space;
-use crate::chroma::hnsw::rebuild::Rebuilt;
-use crate::chroma::putback::PutBack;
+use crate::chroma::hnsw::Space;
+use crate::index::putback::PutBack;
+use crate::index::rebuild::Rebuilt;
 
 /// One index the plan rebuilds.
 #[derive(Debug, Clone, PartialEq)]

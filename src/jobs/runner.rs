@@ -44,7 +44,7 @@ impl Step {
 
     /// The steps that write chroma.sqlite3, after the preflight: what a prune with no row
     /// to delete skips.
-    pub(in crate::prune) const FILE: [Step; 5] = [
+    pub(in crate::jobs) const FILE: [Step; 5] = [
         Step::Backup,
         Step::Delete,
         Step::Compact,
@@ -222,7 +222,7 @@ pub struct Report {
     pub backup_dir: Option<PathBuf>,
     pub backup_bytes: Option<u64>,
     /// Vector indexes rebuilt (plan item kind three).
-    pub indexes: Vec<super::rebuilt::IndexResult>,
+    pub indexes: Vec<crate::jobs::compact::rebuilt::IndexResult>,
 }
 
 impl Report {
@@ -456,7 +456,7 @@ impl Append for Error {
 }
 
 /// A failure while cancelled is the cancel (SQLite reports the interrupt as an error).
-pub(in crate::prune) fn or_cancelled(cancel: &Canceller, step: Step, e: Error) -> Error {
+pub(in crate::jobs) fn or_cancelled(cancel: &Canceller, step: Step, e: Error) -> Error {
     if cancel.is_cancelled() {
         Error::Interrupted(format!("cancelled during {}", step.name()))
     } else {
@@ -464,7 +464,7 @@ pub(in crate::prune) fn or_cancelled(cancel: &Canceller, step: Step, e: Error) -
     }
 }
 
-pub(in crate::prune) fn interrupted_or(e: rusqlite::Error, msg: &str) -> Error {
+pub(in crate::jobs) fn interrupted_or(e: rusqlite::Error, msg: &str) -> Error {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ffi::ErrorCode::OperationInterrupted =>
@@ -475,7 +475,7 @@ pub(in crate::prune) fn interrupted_or(e: rusqlite::Error, msg: &str) -> Error {
     }
 }
 
-pub(in crate::prune) fn report(
+pub(in crate::jobs) fn report(
     ctx: &Ctx<'_>,
     snap: &Snapshot,
     bounds: &[TopicBound],
@@ -522,22 +522,22 @@ pub(in crate::prune) fn report(
 
 /// A topic's bound as used at delete time.
 #[derive(Debug, Clone)]
-pub(in crate::prune) struct TopicBound {
-    pub(in crate::prune) topic: String,
-    pub(in crate::prune) collection: Option<(String, String)>,
-    pub(in crate::prune) bound: Option<i64>,
-    pub(in crate::prune) expected: u64,
-    pub(in crate::prune) wal_rows: u64,
-    pub(in crate::prune) note: Option<String>,
+pub(in crate::jobs) struct TopicBound {
+    pub(in crate::jobs) topic: String,
+    pub(in crate::jobs) collection: Option<(String, String)>,
+    pub(in crate::jobs) bound: Option<i64>,
+    pub(in crate::jobs) expected: u64,
+    pub(in crate::jobs) wal_rows: u64,
+    pub(in crate::jobs) note: Option<String>,
 }
 
 /// Rows `bounds` delete.
-pub(in crate::prune) fn expected_rows(bounds: &[TopicBound]) -> u64 {
+pub(in crate::jobs) fn expected_rows(bounds: &[TopicBound]) -> u64 {
     bounds.iter().map(|b| b.expected).sum()
 }
 
 /// The bounds a copy leaves out rows below: the topics of `bounds` that lose rows.
-pub(in crate::prune) fn cut_bounds(bounds: &[TopicBound]) -> HashMap<String, i64> {
+pub(in crate::jobs) fn cut_bounds(bounds: &[TopicBound]) -> HashMap<String, i64> {
     bounds
         .iter()
         .filter(|b| b.expected > 0)

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::{Shape, PD_CLASS, PD_MODULE};
+use crate::chroma::pickle::{Shape, PD_CLASS, PD_MODULE};
 
 /// A value of the pickle, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(s.get("dimensionality"), Some(&Obj::Int(3)));
         assert_eq!(encode_python(&s), PY);
         // The walker that judges pickles accepts what is written.
-        assert!(super::super::validate_bytes(&encode_python(&s)).is_ok());
+        assert!(crate::chroma::pickle::validate_bytes(&encode_python(&s)).is_ok());
     }
 
     #[test]
@@ -601,7 +601,7 @@ mod tests {
         assert_eq!(labels, vec![3, 4]);
         assert_eq!(s.get("total_elements_added"), Some(&Obj::Int(4)));
         let b = encode_python(&s);
-        let facts = super::super::validate_bytes(&b).unwrap();
+        let facts = crate::chroma::pickle::validate_bytes(&b).unwrap();
         assert_eq!(facts.labels, Some(4));
         assert_eq!(facts.total_elements_added, Some(4));
         // The same pickle as a 1.x dict: serde-pickle reads it back with the new maps.
@@ -613,7 +613,10 @@ mod tests {
             serde_pickle::value_from_slice(&b, serde_pickle::DeOptions::new()).unwrap();
         let text = format!("{v:?}");
         assert!(text.contains("\"c\""), "{text}");
-        assert_eq!(super::super::validate_bytes(&b).unwrap().labels, Some(3));
+        assert_eq!(
+            crate::chroma::pickle::validate_bytes(&b).unwrap().labels,
+            Some(3)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::plan::PlanDir;
+use super::prune::plan::PlanDir;
 pub use super::runner::RemovedDir;
 use super::runner::{Ctx, Event, JobError, Step, Unit};
 use crate::backup::files::move_dir;

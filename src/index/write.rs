@@ -3,7 +3,7 @@
 //!
 //! What hnswlib writes, and what this writes instead where hnswlib writes uninitialised heap
 //! memory (which is how deleted vectors and ids survive in `length.bin`):
-//! - `header.bin`: the 100 bytes of [`Header`](super::Header);
+//! - `header.bin`: the 100 bytes of [`Header`](crate::chroma::hnsw::Header);
 //! - `data_level0.bin`: one block per element, `[u16 link count][u8 flags][u8 0][maxM0 u32
 //!   links][vector][u64 label]`; hnswlib zeroes a block when it adds the element, and so
 //!   does this. Only the elements' blocks are written: the file hnswlib grows by writing at
@@ -20,7 +20,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use super::graph::Graph;
-use super::{Header, DATA_LEVEL0, HEADER, HEADER_BYTES, LENGTH, LINK_LISTS, PERSISTENCE_VERSION};
+use crate::chroma::hnsw::{
+    Header, DATA_LEVEL0, HEADER, HEADER_BYTES, LENGTH, LINK_LISTS, PERSISTENCE_VERSION,
+};
 
 /// What the new index keeps of each element, in its new order.
 pub struct Elements<'a> {

@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn a_read_of_a_window_cut_short_is_one_line_and_exit_code_1() {
         const NAME: &str =
-            "prune::bigio::maps::tests::a_read_of_a_window_cut_short_is_one_line_and_exit_code_1";
+            "jobs::copy::bigio::maps::tests::a_read_of_a_window_cut_short_is_one_line_and_exit_code_1";
         if std::env::var_os("CW_SIGBUS_CHILD").is_some() {
             let d = tempfile::tempdir().unwrap();
             let p = d.path().join("f");

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::prune::runner::{interrupted_or, Ctx, Event, Step, Throttle, TopicBound};
+use crate::jobs::runner::{interrupted_or, Ctx, Event, Step, Throttle, TopicBound};
 
-pub(in crate::prune) fn integrity(conn: &Connection) -> Result<()> {
+pub(in crate::jobs) fn integrity(conn: &Connection) -> Result<()> {
     let mut st = conn.prepare("PRAGMA integrity_check")?;
     let lines: Vec<String> = st
         .query_map([], |r| r.get::<_, String>(0))?
@@ -25,7 +25,7 @@ pub(in crate::prune) fn integrity(conn: &Connection) -> Result<()> {
 
 /// Delete every planned row in one pass over the seq_id range, in chunks for progress and
 /// cancellation, all inside the caller's transaction.
-pub(in crate::prune) fn delete(
+pub(in crate::jobs) fn delete(
     c: &mut Ctx<'_>,
     conn: &Connection,
     bounds: &[TopicBound],
