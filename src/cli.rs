@@ -12,6 +12,7 @@ pub use crate::commands::prune::PruneArgs;
 pub use crate::commands::records::RecordsArgs;
 pub use crate::commands::restore::RestoreArgs;
 pub use crate::commands::rows::RowsArgs;
+pub use crate::commands::scrub::ScrubArgs;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -93,6 +94,17 @@ pub enum Command {
     /// that `restore` puts back; the pickle, the max_seq_id and every table stay Chroma's.
     /// Refuses while Chroma runs and when the disk cannot hold the new folder.
     Compact(CompactArgs),
+    /// Remove every byte of deleted data that Chroma's own rules let go: WAL rows Chroma no
+    /// longer needs, rows nothing points to (a deleted collection's records, the full-text
+    /// rows of deleted records), free pages and the unused space inside pages, deleted
+    /// vectors and leftover bytes in every selected index, and (with --all) orphan folders.
+    ///
+    /// Steps: preflight (as prune's), backup (on by default: it then holds everything the
+    /// scrub removes), delete (one transaction, the full-text index written anew), compact
+    /// (VACUUM: every page written fresh), verify, then each selected index rebuilt as
+    /// `compact` rebuilds it, ghosts or not, putting nothing back. What stays (deleted
+    /// records' WAL rows that the next load replays) is counted and named.
+    Scrub(ScrubArgs),
     /// Whether every vector index loads as the dir's release would load it: exit 0, or 4 with
     /// each damaged collection, why, and what `compact --repair` would bring back.
     ///

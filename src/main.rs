@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Info(a)) => a.json,
         Some(cli::Command::Prune(a)) => a.json,
         Some(cli::Command::Compact(a)) => a.json,
+        Some(cli::Command::Scrub(a)) => a.json,
         Some(cli::Command::Restore(a)) => a.json,
         Some(
             cli::Command::Completions(_)
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Info(a)) => commands::info::info(a, &cancel),
         Some(cli::Command::Prune(a)) => commands::prune::prune(a, &cancel),
         Some(cli::Command::Compact(a)) => commands::compact::run(a, &cancel),
+        Some(cli::Command::Scrub(a)) => commands::scrub::run(a, &cancel),
         Some(cli::Command::Check(a)) => commands::check::run(a, &cancel),
         Some(cli::Command::Rows(a)) => commands::rows::run(a),
         Some(cli::Command::Records(a)) => commands::records::run(a, &cancel),

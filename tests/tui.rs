@@ -346,6 +346,7 @@ fn render_confirm_running_and_result() {
             })
             .collect(),
         indexes: Vec::new(),
+        leftovers_removed: None,
         notes: vec![
             "the backup is the original file itself (a hard link), so it took no copy".into(),
         ],

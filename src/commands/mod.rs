@@ -10,6 +10,7 @@ pub mod prune;
 pub mod records;
 pub mod restore;
 pub mod rows;
+pub mod scrub;
 
 use std::io::IsTerminal;
 use std::path::Path;

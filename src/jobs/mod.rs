@@ -13,4 +13,5 @@ pub mod folders;
 pub mod preflight;
 pub mod prune;
 pub mod runner;
+pub mod scrub;
 pub mod steps;

@@ -223,6 +223,8 @@ pub struct Report {
     pub backup_bytes: Option<u64>,
     /// Vector indexes rebuilt (plan item kind three).
     pub indexes: Vec<crate::jobs::compact::rebuilt::IndexResult>,
+    /// A scrub's rows that nothing pointed to, removed.
+    pub leftovers_removed: Option<crate::jobs::steps::orphans::Leftovers>,
 }
 
 impl Report {
@@ -517,6 +519,7 @@ pub(in crate::jobs) fn report(
         fs_free_after: None,
         backup_dir: None,
         backup_bytes: None,
+        leftovers_removed: None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod compact;
 pub mod disk;
 pub mod info;
+pub mod scrub;
 pub mod table;
 pub mod truth;
 

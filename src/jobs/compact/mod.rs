@@ -474,12 +474,14 @@ pub fn run(
 }
 
 /// The rebuilds of a prune's plan (collections by id, marked in the explorer): each index is
-/// read again and planned here, on the job's thread, with `--repair`'s rules.
+/// read again and planned here, on the job's thread, with `--repair`'s rules when `repair`
+/// (a scrub's rebuilds put nothing back).
 pub(super) fn run_requested(
     ctx: &mut Ctx<'_>,
     persist_dir: &Path,
     ids: &[String],
     folder: Option<&Path>,
+    repair: bool,
 ) -> std::result::Result<(Vec<IndexResult>, Vec<String>), JobError> {
     let mut snap = Snapshot::open(persist_dir).map_err(|e| ctx.fail(Step::Rebuild, e))?;
     let chosen: Vec<usize> = ids
@@ -497,7 +499,7 @@ pub(super) fn run_requested(
         .map(|&i| snap.collections[i].id.clone())
         .collect();
     let plan =
-        IndexPlan::build(&snap, Some(&names), true).map_err(|e| ctx.fail(Step::Rebuild, e))?;
+        IndexPlan::build(&snap, Some(&names), repair).map_err(|e| ctx.fail(Step::Rebuild, e))?;
     run_plan(ctx, &snap, &plan, folder)
 }
 

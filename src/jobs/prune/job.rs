@@ -24,6 +24,7 @@ pub use crate::jobs::runner::{
 use crate::jobs::steps::backup::{backup, discard_backup, remove_live_links, write_manifest};
 use crate::jobs::steps::copy::{run_copy, Keep};
 use crate::jobs::steps::delete::{delete, integrity};
+use crate::jobs::steps::orphans;
 
 /// Run `plan` on its persist dir.
 pub fn run(
@@ -40,7 +41,8 @@ pub fn run(
     let db_work = plan.effective().next().is_some()
         || (plan.dirs.is_empty() && plan.indexes.is_empty())
         || opts.compact
-        || plan.deferred.is_some();
+        || plan.deferred.is_some()
+        || plan.scrub.is_some();
     let mut prune_folder: Option<PathBuf> = None;
     let mut result = if db_work {
         let r = run_db(
@@ -115,6 +117,7 @@ pub fn run(
                 persist_dir,
                 &plan.indexes,
                 prune_folder.as_deref(),
+                plan.scrub.is_none(),
             ) {
                 Ok((done, notes)) => {
                     r.indexes = done;
@@ -393,8 +396,12 @@ fn run_locked(
 
     // 3. Delete, in the transaction opened by the lock.
     let expected = crate::jobs::runner::expected_rows(&bounds);
+    let mut leftovers = None;
     let deleted = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
         let d = delete(c, conn, &bounds)?;
+        if plan.scrub.is_some() {
+            leftovers = Some(orphans::remove(conn)?);
+        }
         c.check_cancel(Step::Delete)?;
         conn.execute_batch("COMMIT")?;
         c.state = DirState::PrunedNotCompacted;
@@ -467,7 +474,9 @@ fn run_locked(
     } else {
         "delete_only"
     };
-    Ok(report(ctx, snap, &bounds, &deleted, notes, before, method))
+    let mut r = report(ctx, snap, &bounds, &deleted, notes, before, method);
+    r.leftovers_removed = leftovers;
+    Ok(r)
 }
 
 /// The plan's bounds as they hold under the lock: the catalog re-read (`fresh`), the seq_id

@@ -4,6 +4,7 @@
 pub use super::topic::PlanTopic;
 use crate::chroma::{Snapshot, TopicOwner, WalStats};
 use crate::error::{Error, Result};
+use crate::jobs::steps::orphans::Leftovers;
 
 /// What the user asked to prune.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,10 @@ pub struct Plan {
     /// Not counted yet: the prune's own copy counts the WAL under its lock and settles the
     /// topics of this selection from it ([`Plan::deferred`]).
     pub deferred: Option<Selection>,
+    /// A scrub's plan: the rows no segment, collection or record points to (counted), which
+    /// go in the delete's transaction; the file is then compacted whatever else goes, and the
+    /// marked indexes are rebuilt without putting anything back.
+    pub scrub: Option<Leftovers>,
 }
 
 impl Plan {
@@ -81,6 +86,7 @@ impl Plan {
             free_bytes: snap.free_bytes(),
             dir_bytes: snap.sizes.dir,
             deferred: None,
+            scrub: None,
         })
     }
 
@@ -113,6 +119,7 @@ impl Plan {
             free_bytes: snap.free_bytes(),
             dir_bytes: snap.sizes.dir,
             deferred: Some(selection.clone()),
+            scrub: None,
         })
     }
 

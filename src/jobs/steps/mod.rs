@@ -4,3 +4,4 @@
 pub mod backup;
 pub mod copy;
 pub mod delete;
+pub mod orphans;

@@ -1,0 +1,152 @@
+//! `chroma-wal scrub`: on dirs real releases wrote with canary records (deleted, updated, and
+//! in a deleted collection; `tests/fixtures/gen/generate.py`'s `canaries` profile), no file
+//! under the dir holds a canary string afterwards, `--dry-run` changes nothing, the backup
+//! holds what went, and `restore` puts it back. The vectors, and the release reading and
+//! writing the scrubbed dir, are checked by `tests/scrub/run.sh` (it needs the releases).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const CANARIES: [&str; 4] = [
+    "canaries_v0_4_22",
+    "canaries_v0_5_5",
+    "canaries_v0_6_3",
+    "canaries_v1_5_9",
+];
+
+/// Files below `dir` holding a canary string (each starts `cnry-`), with how many times.
+fn canaries_in(dir: &std::path::Path) -> Vec<(String, usize)> {
+    let needle = b"cnry-";
+    files_below(dir)
+        .into_iter()
+        .filter_map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            let n = b.windows(needle.len()).filter(|w| w == needle).count();
+            (n > 0).then(|| (p.display().to_string(), n))
+        })
+        .collect()
+}
+
+fn all_bytes(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut v: Vec<_> = files_below(dir)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p.display().to_string(), fnv(&b))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
+    for name in CANARIES {
+        let (t, dir) = fixture_copy(name);
+        assert!(!canaries_in(&dir).is_empty(), "{name}: no canary to find");
+        let before = all_bytes(&dir);
+        let plan = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
+        assert_eq!(all_bytes(&dir), before, "{name}: the dry run wrote");
+        assert!(
+            plan["indexes"].as_array().unwrap().len() >= 5,
+            "{name}: {plan}"
+        );
+        let backups = t.path().join("backups");
+        let out = bin()
+            .args(["scrub", "--all", "--yes", "--json", "--backup-dir"])
+            .arg(&backups)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(canaries_in(&dir), vec![], "{name}: {r}");
+        assert!(
+            !canaries_in(&backups).is_empty(),
+            "{name}: the backup lost them"
+        );
+        assert!(
+            r["delete_backup"].as_str().unwrap().starts_with("rm -rf"),
+            "{name}: {r}"
+        );
+        // Every index was rebuilt, ghosts or not, and its deleted vectors are gone.
+        for c in ["canary-l2", "canary-cosine", "canary-ip"] {
+            let i = r["indexes_rebuilt"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["collection"] == c)
+                .unwrap_or_else(|| panic!("{name}: {c} not rebuilt: {r}"));
+            assert_eq!(i["deleted_vectors"], 6, "{name}: {c}: {i}");
+        }
+        // The untouched dir comes back whole.
+        bin()
+            .args(["restore", "--yes", "--from"])
+            .arg(&backups)
+            .arg(&dir)
+            .assert()
+            .success();
+        assert_eq!(
+            all_bytes(&dir),
+            before,
+            "{name}: restore did not put it back"
+        );
+    }
+}
+
+#[test]
+fn what_nothing_points_to_goes_only_with_all() {
+    // 0.4.22 never removes a deleted record's full-text row; 0.6.3's delete_collection
+    // leaves the records themselves.
+    for (name, kind) in [
+        ("canaries_v0_4_22", "fulltext"),
+        ("canaries_v0_6_3", "records"),
+    ] {
+        let (_t, dir) = fixture_copy(name);
+        let one = json_of(
+            &["scrub", "--collection", "canary-l2", "--dry-run", "--json"],
+            &dir,
+        );
+        assert_eq!(one["leftovers"][kind], 0, "{name}: {one}");
+        assert_eq!(one["indexes"].as_array().unwrap().len(), 1, "{name}: {one}");
+        let all = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
+        let n = all["leftovers"][kind].as_u64().unwrap();
+        assert!(n > 0, "{name}: {all}");
+        let out = bin()
+            .args(["scrub", "--all", "--yes", "--no-backup", "--json"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["leftovers_removed"][kind], n, "{name}: {r}");
+        let again = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
+        assert_eq!(again["leftovers"][kind], 0, "{name}: {again}");
+        assert_eq!(again["wal_rows"], 0, "{name}: {again}");
+    }
+}
+
+#[test]
+fn without_yes_and_no_terminal_it_refuses_and_writes_nothing() {
+    let (_t, dir) = fixture_copy("canaries_v1_5_9");
+    let before = all_bytes(&dir);
+    let out = bin().args(["scrub", "--all"]).arg(&dir).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(all_bytes(&dir), before);
+}
