@@ -47,6 +47,12 @@ fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
         let (t, dir) = fixture_copy(name);
         assert!(!canaries_in(&dir).is_empty(), "{name}: no canary to find");
         let before = all_bytes(&dir);
+        let deep = json_of(&["info", "--deep", "--json"], &dir);
+        let left = &deep["space"]["deleted_data"];
+        assert!(
+            left["index_leftover_bytes"].as_u64().unwrap() > 0,
+            "{name}: {left}"
+        );
         let plan = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
         assert_eq!(all_bytes(&dir), before, "{name}: the dry run wrote");
         assert!(
@@ -67,6 +73,15 @@ fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
         );
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(canaries_in(&dir), vec![], "{name}: {r}");
+        let deep = json_of(&["info", "--deep", "--json"], &dir);
+        let left = &deep["space"]["deleted_data"];
+        assert_eq!(left["index_leftover_bytes"], 0, "{name}: {left}");
+        assert_eq!(left["free_bytes"], 0, "{name}: {left}");
+        assert_eq!(left["orphan_dirs_bytes"], 0, "{name}: {left}");
+        let rows = &left["orphan_rows"];
+        for k in ["records", "metadata", "fulltext", "catalog"] {
+            assert_eq!(rows[k], 0, "{name}: {k}: {left}");
+        }
         assert!(
             !canaries_in(&backups).is_empty(),
             "{name}: the backup lost them"

@@ -23,6 +23,7 @@ pub mod fsinfo;
 pub mod health;
 pub mod hnsw;
 pub mod idhash;
+pub mod leftovers;
 pub mod operation;
 pub mod pickle;
 pub mod procs;

@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use rusqlite::Connection;
 
 use super::catalog::Snapshot;
+use super::hnsw::Space;
+use super::leftovers::{self, IndexLeftovers, Leftovers};
 use super::{db, fsinfo};
 use crate::error::{Error, Result};
 
@@ -40,6 +42,28 @@ pub struct SpaceMap {
     /// b-tree is the file less every other b-tree and the free pages), so no read of ours
     /// holds Chroma's writes back for the time a walk of the whole WAL takes.
     pub estimated: Vec<String>,
+    /// Deleted data no record owns (see `leftovers.rs`).
+    pub deleted: DeletedData,
+}
+
+/// Deleted data still on disk that no record owns: what `scrub` removes besides the WAL rows,
+/// the deleted vectors (in the index truth) and the free pages (above).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeletedData {
+    /// Rows nothing points to; `None` on a live dir (each count reads a table whole).
+    pub rows: Option<Leftovers>,
+    /// Per live vector segment with leftover bytes: its id, its collection's name, the bytes.
+    pub index: Vec<(String, String, IndexLeftovers)>,
+}
+
+impl DeletedData {
+    pub fn index_bytes(&self) -> u64 {
+        self.index.iter().map(|i| i.2.bytes).sum()
+    }
+
+    pub fn text_runs(&self) -> u64 {
+        self.index.iter().map(|i| i.2.text_runs).sum()
+    }
 }
 
 impl SpaceMap {
@@ -109,6 +133,7 @@ pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
         tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
         estimated.push("embeddings_queue".into());
     }
+    let deleted = deleted_data(snap, &conn, live)?;
     drop(conn);
     let dir = &snap.persist_dir;
     let sizes = super::Sizes::read(dir);
@@ -146,5 +171,34 @@ pub fn map(snap: &Snapshot, progress: SpaceProgress<'_>) -> Result<SpaceMap> {
         other_bytes: sizes.dir.saturating_sub(known),
         dir_bytes: sizes.dir,
         estimated,
+        deleted,
     })
+}
+
+fn deleted_data(snap: &Snapshot, conn: &Connection, live: bool) -> Result<DeletedData> {
+    let rows = if live {
+        None
+    } else {
+        Some(leftovers::count(conn)?)
+    };
+    let mut index = Vec::new();
+    for c in &snap.collections {
+        for s in c.segments.iter().filter(|s| s.scope == "VECTOR") {
+            let Some(f) = s.index.as_ref() else {
+                continue;
+            };
+            let Some(h) = f.parsed().copied() else {
+                continue;
+            };
+            if h.implausible().is_some() || f.short_file(&h).is_some() {
+                continue;
+            }
+            let cosine = super::hnsw::space::read(conn, &c.id, &s.id) == Space::Cosine;
+            let l = leftovers::index_files(&snap.persist_dir.join(&s.id), &h, cosine);
+            if l.bytes > 0 {
+                index.push((s.id.clone(), c.name.clone(), l));
+            }
+        }
+    }
+    Ok(DeletedData { rows, index })
 }

@@ -141,6 +141,7 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         }
         if let Some(m) = &space {
             print!("{}", report_disk::space_text(m, wal.prunable_bytes()));
+            print!("{}", report_disk::deleted_text(m));
         }
         print!("{}", report_disk::backups_text(&backups));
     }

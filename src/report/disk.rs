@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::backup::BackupInfo;
 use crate::jobs::prune::job::Report;
 use crate::jobs::prune::Plan;
-use crate::units::{bar_cells, bytes, delta, one_line};
+use crate::units::{bar_cells, bytes, count, delta, one_line};
 
 /// `orphan_dirs[]` of a plan.
 pub fn plan_dirs_json(plan: &Plan) -> Value {
@@ -154,7 +154,75 @@ pub fn space_json(m: &crate::chroma::space::SpaceMap) -> Value {
         "other_bytes": m.other_bytes,
         "dir_bytes": m.dir_bytes,
         "estimated": m.estimated,
+        "deleted_data": deleted_json(&m.deleted, m),
     })
+}
+
+/// Deleted data still on disk that no record owns (`scrub` removes it).
+fn deleted_json(
+    d: &crate::chroma::space::DeletedData,
+    m: &crate::chroma::space::SpaceMap,
+) -> Value {
+    json!({
+        "free_bytes": m.free_bytes,
+        "orphan_rows": d.rows,
+        "orphan_dirs_bytes": m.orphan_dirs_bytes,
+        "index_leftover_bytes": d.index_bytes(),
+        "index_text_runs": d.text_runs(),
+        "index": d.index.iter().map(|(seg, name, l)| json!({
+            "segment": seg, "collection": name, "bytes": l.bytes, "text_runs": l.text_runs,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// What of deleted data is still on disk, as text lines (empty when nothing is).
+pub fn deleted_text(m: &crate::chroma::space::SpaceMap) -> String {
+    let d = &m.deleted;
+    let rows = d.rows.unwrap_or_default();
+    if m.free_bytes == 0 && rows.total() == 0 && d.index_bytes() == 0 && m.orphan_dirs_bytes == 0 {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nDeleted data still on disk, no record owns it (chroma-wal scrub --all removes it)\n",
+    );
+    if m.free_bytes > 0 {
+        out += &format!(
+            "  free pages in chroma.sqlite3        {:>11}  old rows stay readable in them\n",
+            bytes(m.free_bytes)
+        );
+    }
+    if rows.total() > 0 {
+        out += &format!(
+            "  rows nothing points to              {:>11}  {} record(s), {} metadata, {} full-text, {} collection/segment metadata\n",
+            count(rows.total()),
+            count(rows.records),
+            count(rows.metadata),
+            count(rows.fulltext),
+            count(rows.catalog)
+        );
+    }
+    if d.rows.is_none() {
+        out += "  rows nothing points to              not counted on a live dir\n";
+    }
+    for (_, name, l) in &d.index {
+        out += &format!(
+            "  {:<35} {:>11}  leftover bytes in its index files{}\n",
+            one_line(name, 35),
+            bytes(l.bytes),
+            if l.text_runs > 0 {
+                format!(", {} run(s) of readable text", count(l.text_runs))
+            } else {
+                String::new()
+            }
+        );
+    }
+    if m.orphan_dirs_bytes > 0 {
+        out += &format!(
+            "  orphan index folders                {:>11}  vectors of deleted collections\n",
+            bytes(m.orphan_dirs_bytes)
+        );
+    }
+    out
 }
 
 /// A bar of `width` cells for `part` of `whole`.

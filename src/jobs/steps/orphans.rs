@@ -8,108 +8,15 @@
 //! entries, so after the deletes the index is merged (`optimize`), which writes it anew without
 //! them. What the old pages held is then in free pages, which the VACUUM after this step drops.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
+pub use crate::chroma::leftovers::Leftovers;
+use crate::chroma::leftovers::{kinds, FULLTEXT as FTS};
 use crate::error::Result;
-
-/// Rows that no segment, collection or live record points to, per table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Leftovers {
-    /// `embeddings` rows of a segment that no longer exists.
-    pub records: u64,
-    /// `embedding_metadata` (and 1.x's `embedding_metadata_array`) rows of no record.
-    pub metadata: u64,
-    /// Full-text rows of no record.
-    pub fulltext: u64,
-    /// `collection_metadata` and `segment_metadata` rows of a collection or segment that is gone.
-    pub catalog: u64,
-}
-
-impl Leftovers {
-    pub fn total(&self) -> u64 {
-        self.records + self.metadata + self.fulltext + self.catalog
-    }
-}
-
-const FTS: &str = "embedding_fulltext_search";
-
-fn has_table(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-/// Each leftover kind: its table, and the condition its orphan rows meet. The rows that point
-/// to a record are judged against the records of live segments, and go before the records
-/// (`embedding_metadata` references `embeddings`, and a connection may enforce it).
-fn kinds(conn: &Connection) -> Result<Vec<(&'static str, &'static str, &'static str)>> {
-    let mut out = Vec::new();
-    let all = [
-        (
-            "metadata",
-            "embedding_metadata",
-            "id NOT IN (SELECT e.id FROM embeddings e JOIN segments s ON s.id = e.segment_id)",
-        ),
-        (
-            "metadata",
-            "embedding_metadata_array",
-            "id NOT IN (SELECT e.id FROM embeddings e JOIN segments s ON s.id = e.segment_id)",
-        ),
-        (
-            "fulltext",
-            FTS,
-            "rowid NOT IN (SELECT e.id FROM embeddings e JOIN segments s ON s.id = e.segment_id)",
-        ),
-        (
-            "records",
-            "embeddings",
-            "segment_id NOT IN (SELECT id FROM segments)",
-        ),
-        (
-            "catalog",
-            "collection_metadata",
-            "collection_id NOT IN (SELECT id FROM collections)",
-        ),
-        (
-            "catalog",
-            "segment_metadata",
-            "segment_id NOT IN (SELECT id FROM segments)",
-        ),
-    ];
-    for k in all {
-        if has_table(conn, k.1)? {
-            out.push(k);
-        }
-    }
-    Ok(out)
-}
-
-fn add(l: &mut Leftovers, kind: &str, n: u64) {
-    match kind {
-        "records" => l.records += n,
-        "metadata" => l.metadata += n,
-        "fulltext" => l.fulltext += n,
-        _ => l.catalog += n,
-    }
-}
 
 /// How many rows [`remove`] would delete.
 pub fn count(conn: &Connection) -> Result<Leftovers> {
-    let mut l = Leftovers::default();
-    for (kind, table, cond) in kinds(conn)? {
-        let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM \"{table}\" WHERE {cond}"),
-            [],
-            |r| r.get(0),
-        )?;
-        add(&mut l, kind, n.max(0) as u64);
-    }
-    Ok(l)
+    crate::chroma::leftovers::count(conn)
 }
 
 /// Delete them, inside the caller's transaction, and write the full-text index anew.
@@ -117,9 +24,9 @@ pub fn remove(conn: &Connection) -> Result<Leftovers> {
     let mut l = Leftovers::default();
     for (kind, table, cond) in kinds(conn)? {
         let n = conn.execute(&format!("DELETE FROM \"{table}\" WHERE {cond}"), [])?;
-        add(&mut l, kind, n as u64);
+        l.add(kind, n as u64);
     }
-    if has_table(conn, FTS)? {
+    if kinds(conn)?.iter().any(|k| k.1 == FTS) {
         conn.execute(&format!("INSERT INTO {FTS}({FTS}) VALUES ('optimize')"), [])?;
     }
     Ok(l)

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::app::App;
-use crate::units::{bar_cells, bytes, one_line};
+use crate::units::{bar_cells, bytes, count, one_line};
 
 fn bar_line(
     label: &str,
@@ -119,6 +119,34 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 None,
                 Color::DarkGray,
             ));
+            let d = &m.deleted;
+            let rows = d.rows.map(|r| r.total()).unwrap_or(0);
+            if rows > 0 || d.index_bytes() > 0 {
+                lines.push(Line::from(
+                    "deleted data no record owns (chroma-wal scrub removes it):".bold(),
+                ));
+                if let Some(r) = d.rows.filter(|r| r.total() > 0) {
+                    lines.push(Line::from(format!(
+                        "  rows nothing points to: {} record(s), {} metadata, {} full-text, {} other",
+                        count(r.records),
+                        count(r.metadata),
+                        count(r.fulltext),
+                        count(r.catalog)
+                    )));
+                }
+                if d.index_bytes() > 0 {
+                    lines.push(Line::from(format!(
+                        "  leftover bytes in {} index folder(s): {}{}",
+                        d.index.len(),
+                        bytes(d.index_bytes()),
+                        if d.text_runs() > 0 {
+                            format!(", {} run(s) of readable text", count(d.text_runs()))
+                        } else {
+                            String::new()
+                        }
+                    )));
+                }
+            }
         }
     }
     f.render_widget(
