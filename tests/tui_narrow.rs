@@ -138,3 +138,23 @@ fn the_confirm_dialog() {
         ],
     );
 }
+
+#[test]
+fn the_help_says_every_key_whole_at_80_columns() {
+    use chroma_wal::tui::app::View;
+    use chroma_wal::tui::views::help::lines;
+    let text = |w: u16| -> String {
+        let all: Vec<String> = lines(View::Main, w)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        all.join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (narrow, wide) = (text(78), text(118));
+    assert!(!narrow.contains('…'), "{narrow}");
+    assert_eq!(narrow, wide);
+    assert!(wide.contains("scrub: remove every byte of deleted data"));
+}

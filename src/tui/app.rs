@@ -46,6 +46,7 @@ pub enum Action {
     /// Mark the selected collection's vector index for a rebuild.
     MarkIndex,
     Prune,
+    Scrub,
     FilterStart,
     Sort,
     Rescan,
@@ -94,6 +95,7 @@ pub enum Msg {
     Space(Result<crate::chroma::space::SpaceMap, String>),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
+    ScrubPlanned(Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
 }
 
 /// A snapshot handed to a worker, compared by identity (effects are compared in tests).
@@ -111,6 +113,8 @@ impl PartialEq for SharedSnap {
 pub enum Effect {
     Scan,
     RunJob(Box<Plan>),
+    /// Plan a scrub off the UI thread (its counts read whole tables).
+    PlanScrub(Box<(SharedSnap, WalStats, crate::jobs::prune::Selection)>),
     CancelJob,
     Rows(Box<RowsRequest>),
     MapSpace,
@@ -203,6 +207,8 @@ pub struct App {
     pub help: Help,
     pub job: Option<Job>,
     pub confirm_space: Option<SpaceCheck>,
+    /// The scrub the confirm dialog asks about, when it asks about one.
+    pub scrub: Option<super::scrub::ScrubAsk>,
     pub message: Option<String>,
     pub quit: bool,
     /// The rows view, while it is open.
@@ -239,6 +245,7 @@ impl App {
             help: Help::default(),
             job: None,
             confirm_space: None,
+            scrub: None,
             truth: Default::default(),
             records: None,
             message: None,
@@ -517,6 +524,7 @@ impl App {
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
             m @ (Msg::SpaceProgress { .. } | Msg::Space(_)) => self.on_space(m),
+            Msg::ScrubPlanned(r) => self.on_scrub_planned(r),
             Msg::Rows(reply) => {
                 let ask = self.wal_rows.as_mut().and_then(|v| v.on_reply(reply));
                 return ask
@@ -575,6 +583,7 @@ impl App {
             View::Rows => self.update_rows(action),
             View::Space => self.update_space(action),
             View::Records => self.update_records(action),
+            View::Confirm if self.scrub.is_some() => self.update_scrub_confirm(action),
             View::Confirm => self.update_confirm(action),
             View::Running => self.update_running(action),
             View::Result => self.update_result(action),

@@ -257,6 +257,14 @@ pub const BINDINGS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        keys: &[KeyCode::Char('S')],
+        label: "S",
+        help: "scrub: remove every byte of deleted data Chroma's rules let go, for the marked collections or the whole dir (asks first)",
+        action: Action::Scrub,
+        views: MAIN,
+        footer: false, // help lists it; the footer is full at 80 columns
+    },
+    Binding {
         keys: &[KeyCode::Char('/')],
         label: "/",
         help: "filter by collection name (Enter keeps, Esc clears)",

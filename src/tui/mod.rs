@@ -10,6 +10,7 @@ pub mod job;
 pub mod keymap;
 pub mod records;
 pub mod rows;
+pub mod scrub;
 pub mod space;
 pub mod table;
 pub mod truth;
@@ -79,6 +80,16 @@ impl Workers {
         match effect {
             Effect::Scan => self.scan(),
             Effect::RunJob(plan) => self.job(*plan),
+            Effect::PlanScrub(ask) => {
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    let (snap, wal, selection) = *ask;
+                    let r = crate::jobs::scrub::plan(&snap.0, &wal, &selection)
+                        .map(Box::new)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::ScrubPlanned(r));
+                });
+            }
             Effect::OpenRecords {
                 generation,
                 snap,
@@ -267,7 +278,12 @@ impl Workers {
     fn job(&mut self, plan: prune::Plan) {
         let c = Canceller::new();
         self.canceller = Some(c.clone());
-        let (tx, path, opts) = (self.tx.clone(), self.path.clone(), self.opts.clone());
+        let (tx, path) = (self.tx.clone(), self.path.clone());
+        // A scrub's plan says so: it runs in place, compacting whatever else goes.
+        let opts = match plan.scrub {
+            Some(_) => crate::jobs::scrub::options(self.opts.backup.clone()),
+            None => self.opts.clone(),
+        };
         std::thread::spawn(move || {
             let tx2 = tx.clone();
             let mut on_event = move |ev| {

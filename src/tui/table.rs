@@ -43,6 +43,7 @@ impl App {
                 }
             }
             Action::MarkIndex => self.mark_index(),
+            Action::Scrub => return self.start_scrub(),
             Action::MarkAll => {
                 let keys: Vec<String> = self
                     .rows()

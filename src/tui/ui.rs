@@ -537,7 +537,14 @@ fn draw_result(f: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     match &job.outcome {
         Some(Ok(r)) => {
-            let headline = if r.rows_deleted == 0 && !r.indexes.is_empty() {
+            let headline = if let Some(l) = r.leftovers_removed {
+                format!(
+                    "Scrubbed: {} WAL rows, {} rows nothing pointed to, {} index(es) rebuilt.",
+                    count(r.rows_deleted),
+                    count(l.total()),
+                    r.indexes.len()
+                )
+            } else if r.rows_deleted == 0 && !r.indexes.is_empty() {
                 format!("Rebuilt {} index(es).", r.indexes.len())
             } else {
                 format!("Pruned {} rows.", count(r.rows_deleted))

@@ -16,7 +16,7 @@ use crate::units::{bytes, count};
 const TEXT_AT: usize = 19;
 
 /// `label` and `text`, wrapped to `width` columns with every further line under the text.
-fn labelled(label: &str, text: &str, width: usize) -> Vec<Line<'static>> {
+pub(super) fn labelled(label: &str, text: &str, width: usize) -> Vec<Line<'static>> {
     let first = format!("  {label:<w$} ", w = TEXT_AT - 3);
     let rest = " ".repeat(TEXT_AT);
     let opts = textwrap::Options::new(width.max(TEXT_AT + 8))
@@ -29,7 +29,7 @@ fn labelled(label: &str, text: &str, width: usize) -> Vec<Line<'static>> {
 }
 
 /// The same, in one colour.
-fn labelled_in(label: &str, text: &str, width: usize, c: Color) -> Vec<Line<'static>> {
+pub(super) fn labelled_in(label: &str, text: &str, width: usize, c: Color) -> Vec<Line<'static>> {
     labelled(label, text, width)
         .into_iter()
         .map(|l| l.fg(c))
@@ -37,6 +37,9 @@ fn labelled_in(label: &str, text: &str, width: usize, c: Color) -> Vec<Line<'sta
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    if let Some(ask) = &app.scrub {
+        return super::scrub::draw(f, app, ask, area);
+    }
     let Some(plan) = app.plan() else { return };
     let r_width = area.width.saturating_sub(8).min(110);
     // Inside the border.

@@ -82,20 +82,22 @@ fn name(v: View) -> &'static str {
     }
 }
 
-fn key_line(b: &Binding, width: u16) -> Line<'static> {
+fn key_line(b: &Binding, width: u16) -> Vec<Line<'static>> {
     let label = format!("  {:<8}", b.label);
-    // The description takes the rest of the line and is cut at a word with "…", never run
-    // into the next column.
-    let room = (width as usize).saturating_sub(label.chars().count() + 2);
-    let mut text = b.help.to_string();
-    if text.chars().count() > room {
-        let cut: String = text.chars().take(room.saturating_sub(1)).collect();
-        text = format!("{}…", cut.trim_end());
+    // The description takes the rest of the line and wraps under itself: at 80 columns the
+    // help says everything it says at 120.
+    let indent = label.chars().count();
+    let room = (width as usize).saturating_sub(indent).max(20);
+    let mut out = Vec::new();
+    for (i, part) in textwrap::wrap(b.help, room).into_iter().enumerate() {
+        let head = if i == 0 {
+            Span::styled(label.clone(), Style::new().fg(Color::Cyan))
+        } else {
+            Span::raw(" ".repeat(indent))
+        };
+        out.push(Line::from(vec![head, Span::raw(part.into_owned())]));
     }
-    Line::from(vec![
-        Span::styled(label, Style::new().fg(Color::Cyan)),
-        Span::raw(text),
-    ])
+    out
 }
 
 /// Every line of the overlay for `current`, `width` columns inside the box.
@@ -110,11 +112,22 @@ pub fn lines(current: View, width: u16) -> Vec<Line<'static>> {
             .iter()
             .filter(move |b| b.views.contains(&v))
     };
-    out.extend(in_view(current).map(|b| key_line(b, width)));
+    // This help and quit first: on a short terminal they are on the first screen.
+    let general = |b: &&Binding| matches!(b.action, Action::Help | Action::Quit);
+    out.extend(
+        in_view(current)
+            .filter(general)
+            .flat_map(|b| key_line(b, width)),
+    );
+    out.extend(
+        in_view(current)
+            .filter(|b| !general(b))
+            .flat_map(|b| key_line(b, width)),
+    );
     for &v in ORDER.iter().filter(|&&v| v != current) {
         out.push(Line::from(""));
         out.push(heading(format!("In {}", name(v))).fg(Color::DarkGray));
-        out.extend(in_view(v).map(|b| key_line(b, width)));
+        out.extend(in_view(v).flat_map(|b| key_line(b, width)));
     }
     out.push(Line::from(""));
     out.push(Line::from(

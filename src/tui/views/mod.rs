@@ -5,6 +5,7 @@ pub mod help;
 pub mod indexes;
 pub mod records;
 pub mod rows;
+pub mod scrub;
 pub mod segments;
 pub mod space;
 pub mod status;
