@@ -67,7 +67,7 @@ fn a_cut_link_list_is_4_with_the_repair() {
     // The text says the command to run, and the exit code is the same.
     let out = bin().arg("check").arg(&dir).assert().code(4);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    assert!(text.contains("--repair: rebuilds the index"), "{text}");
+    assert!(text.contains("--repair rebuilds it"), "{text}");
 }
 
 #[test]

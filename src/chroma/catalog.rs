@@ -144,6 +144,8 @@ pub struct Collection {
     /// What its vector index holds against its records (`--deep`; see `truth/`); boxed,
     /// as most reads never fill it (300 bytes a collection otherwise).
     pub truth: Option<Box<super::truth::facts::IndexTruth>>,
+    /// A damaged collection: what `compact --repair` would do now (filled in by its dry run).
+    pub repair: Option<Box<super::preview::RepairPreview>>,
 }
 
 impl Collection {

@@ -26,6 +26,7 @@ pub mod idhash;
 pub mod leftovers;
 pub mod operation;
 pub mod pickle;
+pub mod preview;
 pub mod procs;
 pub mod ranged;
 pub mod records;

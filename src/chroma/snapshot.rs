@@ -361,6 +361,7 @@ fn catalog_collection(
         segments: Vec::new(),
         bound: Bound::Unknown("collection has no segments".into()),
         truth: None,
+        repair: None,
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use chroma_wal::chroma::{coverage, truth, Snapshot};
-use chroma_wal::jobs::compact::IndexPlan;
+use chroma_wal::chroma::{coverage, Snapshot};
+use chroma_wal::jobs::compact::preview;
 use chroma_wal::jobs::prune::Canceller;
 use chroma_wal::units::count;
 use chroma_wal::Error;
@@ -37,6 +37,7 @@ struct Damaged {
     rebuilds: bool,
     restored: u64,
     unrecoverable: u64,
+    direction_only: u64,
     /// Why a repair would not rebuild it, when it would not.
     note: Option<String>,
 }
@@ -65,6 +66,7 @@ pub fn run(args: &CheckArgs, cancel: &Canceller) -> Outcome {
                     "rebuilds": d.rebuilds,
                     "restored": d.restored,
                     "unrecoverable": d.unrecoverable,
+                    "direction_only": d.direction_only,
                     "note": d.note,
                 },
             })).collect::<Vec<_>>(),
@@ -80,20 +82,13 @@ pub fn run(args: &CheckArgs, cancel: &Canceller) -> Outcome {
                 "DAMAGED {} ({}), segment {}: {}",
                 d.name, d.id, d.segment, d.reason
             );
-            if d.rebuilds {
-                println!(
-                    "  chroma-wal compact {} --collection {} --repair: rebuilds the index, puts \
-                     back {} record(s) from the WAL, {} have no vector anywhere on disk",
-                    snap.persist_dir.display(),
-                    d.id,
-                    count(d.restored),
-                    count(d.unrecoverable)
-                );
-            } else {
-                println!(
-                    "  compact --repair cannot rebuild it: {}",
-                    d.note.as_deref().unwrap_or("see `chroma-wal info`")
-                );
+            if let Some(p) = snap
+                .collections
+                .iter()
+                .find(|c| c.id == d.id)
+                .and_then(|c| c.repair.as_deref())
+            {
+                println!("  {}", p.sentence(&snap.persist_dir, &d.id));
             }
         }
     }
@@ -111,28 +106,17 @@ pub fn run(args: &CheckArgs, cancel: &Canceller) -> Outcome {
     }
 }
 
-/// The damaged collections, with what `compact --repair` would do for each (a dry run: the
-/// truth of those indexes only is read).
+/// The damaged collections, with what `compact --repair` would do for each (its dry run:
+/// the truth of those indexes only is read).
 fn damaged(snap: &mut Snapshot) -> Result<Vec<Damaged>, Error> {
-    let which: Vec<usize> = (0..snap.collections.len())
-        .filter(|&i| snap.collections[i].is_damaged())
-        .collect();
-    if which.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = truth::read(snap, &|i| which.contains(&i), true, &mut |_, _| true)?;
-    truth::apply(snap, found);
-    let ids: Vec<String> = which
+    preview::fill(snap)?;
+    Ok(snap
+        .collections
         .iter()
-        .map(|&i| snap.collections[i].id.clone())
-        .collect();
-    let plan = IndexPlan::build(snap, Some(&ids), true)?;
-    Ok(which
-        .iter()
-        .map(|&i| {
-            let c = &snap.collections[i];
+        .filter(|c| c.is_damaged())
+        .map(|c| {
             let v = c.segments.iter().find(|s| s.health.is_damaged());
-            let planned = plan.indexes.iter().find(|p| p.collection_id == c.id);
+            let p = c.repair.as_deref().cloned().unwrap_or_default();
             Damaged {
                 name: c.name.clone(),
                 id: c.id.clone(),
@@ -141,24 +125,11 @@ fn damaged(snap: &mut Snapshot) -> Result<Vec<Damaged>, Error> {
                     .and_then(|s| s.health.reason())
                     .unwrap_or_default()
                     .to_string(),
-                rebuilds: planned.is_some(),
-                restored: planned.map_or(0, |p| p.put_back.len() as u64),
-                unrecoverable: planned.map_or_else(
-                    || {
-                        plan.unrecoverable
-                            .iter()
-                            .find(|(n, _, _)| n == &c.name)
-                            .map_or(0, |u| u.1)
-                    },
-                    |p| p.unrecoverable,
-                ),
-                note: planned.is_none().then(|| {
-                    plan.notes
-                        .iter()
-                        .find(|n| n.contains(&c.name))
-                        .cloned()
-                        .unwrap_or_else(|| "its index cannot be read whole".into())
-                }),
+                rebuilds: p.rebuilds,
+                restored: p.restored,
+                unrecoverable: p.unrecoverable,
+                direction_only: p.direction_only,
+                note: p.note,
             }
         })
         .collect())

@@ -112,6 +112,8 @@ pub fn info(args: &InfoArgs, cancel: &Canceller) -> Outcome {
         pb.finish_and_clear();
         r.map_err(|e| (e, None))?;
     }
+    // A damaged index: what `compact --repair` would do now, before the manual procedure.
+    chroma_wal::jobs::compact::preview::fill(&mut snap).map_err(|e| (e, None))?;
     let backups = BackupTarget::Default
         .folder(&snap.persist_dir)
         .map(|f| backups::list(&f, &snap.persist_dir))

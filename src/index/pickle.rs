@@ -516,6 +516,21 @@ pub fn remove_ids(state: &mut State, leaves: &dyn Fn(&str) -> bool) {
     }
 }
 
+/// The ids `id_to_label` gives `labels`, in the pickle's order.
+pub fn ids_of_labels(state: &State, labels: &std::collections::HashSet<u64>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(Obj::Dict(d)) = state.get("id_to_label") {
+        for (k, v) in d {
+            if let (Obj::Str(s), Obj::Int(l)) = (k, v) {
+                if *l >= 0 && labels.contains(&(*l as u64)) {
+                    out.push(s.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Give `ids` (with the seq_id of the row their vector comes from) the next labels, as the
 /// release hands them out (`total_elements_added + 1`, …), and count them. Returns the labels.
 pub fn add_labels(state: &mut State, ids: &[(String, i64)]) -> Result<Vec<u64>, String> {

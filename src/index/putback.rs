@@ -37,6 +37,13 @@ pub struct Found {
     pub sample: Vec<String>,
     /// All of them (`records --unreachable` lists them), in id order.
     pub unrecoverable_ids: Vec<String>,
+    /// Records of a cosine index whose norm `length.bin` lost, with their current vector
+    /// from a WAL row: the repair writes that vector (direction and length) in their element's
+    /// place, under the same label.
+    pub renorm: Vec<PutBack>,
+    /// Those whose vector no WAL row holds: they keep their direction (norm 1); up to ten.
+    pub direction_only: u64,
+    pub direction_only_sample: Vec<String>,
 }
 
 /// Find what a repair of collection `ci` puts back. `dim` is the index's dimensionality: a
@@ -62,11 +69,38 @@ pub fn find(snap: &Snapshot, ci: usize, dim: usize) -> Result<Found> {
     let mut found = Found::default();
     each_record_id(&conn, &m.id, &mut |id| {
         let h = IdHash::of(id.as_bytes());
-        if vectors.holder(&h) != Holder::Nothing {
-            return Ok(());
-        }
         let mut rows = by_id.get(&h).cloned().unwrap_or_default();
         rows.sort_by_key(|(s, _)| *s);
+        if vectors.holder(&h) != Holder::Nothing {
+            if vectors.holder(&h) == Holder::Index && vectors.norm_lost(&h) {
+                // Its current vector from the rows: an ADD or UPSERT that set it, else its
+                // last UPDATE or UPSERT with a vector (its ADD purged).
+                let holder = match fold(Holder::Nothing, rows.iter().copied()) {
+                    Holder::Nothing => fold(Holder::Index, rows.iter().copied()),
+                    h => h,
+                };
+                let from_rows = match holder {
+                    Holder::Row(seq) => row_vector(&conn, seq)?
+                        .filter(|v| v.len() == dim)
+                        .map(|v| (seq, v)),
+                    _ => None,
+                };
+                match from_rows {
+                    Some((seq, vector)) => found.renorm.push(PutBack {
+                        id: id.to_string(),
+                        seq,
+                        vector,
+                    }),
+                    None => {
+                        found.direction_only += 1;
+                        if found.direction_only_sample.len() < 10 {
+                            found.direction_only_sample.push(id.to_string());
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
         let holder = match fold(Holder::Nothing, rows.iter().copied()) {
             Holder::Nothing => fold(Holder::Index, rows.iter().copied()),
             h => h,

@@ -55,6 +55,14 @@ pub struct Rebuilt {
     pub recall_before: Option<f64>,
     pub recall_after: f64,
     pub queries: usize,
+    /// A repair of a persist cut short: elements the header counts that `data_level0.bin`
+    /// does not hold whole (their records come back from the WAL where it holds them).
+    pub elements_cut: u64,
+    /// A repair of a cut cosine `length.bin`: kept elements whose stored norm is gone. They
+    /// keep their direction (queries find them) with norm 1, so `get()` returns them as unit
+    /// vectors; up to ten of their ids.
+    pub norms_lost: u64,
+    pub norms_lost_sample: Vec<String>,
 }
 
 /// How many of the index's own vectors are used as queries for recall.
@@ -108,6 +116,9 @@ pub struct Job<'a> {
     pub space: Space,
     /// Records to put back, appended after the kept elements with the next labels.
     pub put_back: &'a [PutBack],
+    /// Elements of a cosine index whose norm `length.bin` lost, with their current vector from
+    /// a WAL row: written in the element's place (same label), normalised, with its length.
+    pub renorm: &'a [PutBack],
     /// The old graph may be unreadable (a repair of a cut `link_lists.bin`): its recall is
     /// then not measured.
     pub repair: bool,
@@ -135,6 +146,17 @@ pub fn rebuild(
         return Err(why.into());
     }
     let n_old = h.cur_element_count;
+    // A repair reads the elements `data_level0.bin` holds whole; a rebuild reads them all
+    // (and a short file is an error there).
+    let h = if job.repair {
+        let len = std::fs::metadata(old.join(crate::chroma::hnsw::DATA_LEVEL0))
+            .map(|m| m.len())
+            .map_err(|e| format!("{}: {e}", crate::chroma::hnsw::DATA_LEVEL0))?;
+        h.whole_in(len)
+    } else {
+        h
+    };
+    let elements_cut = n_old - h.cur_element_count;
     let (_, map) = pickle::read_labels(&old.join(INDEX_METADATA))
         .map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
     if map.unread > 0 {
@@ -206,21 +228,59 @@ pub fn rebuild(
         true
     })
     .map_err(read_err)?;
+    let (mut norms_lost, mut norms_lost_sample) = (0u64, Vec::new());
     let mut lengths: Vec<[u8; 4]> = if space == Space::Cosine {
         let all = std::fs::read(old.join(LENGTH)).map_err(|e| format!("{LENGTH}: {e}"))?;
-        from.iter()
-            .map(|&i| {
-                let at = i as usize * 4;
-                all.get(at..at + 4)
-                    .map(|s| [s[0], s[1], s[2], s[3]])
-                    .ok_or_else(|| {
-                        format!(
-                            "{LENGTH} is shorter than its elements: the cosine lengths get() \
-                             multiplies by are gone"
-                        )
-                    })
+        let mut lost_labels = std::collections::HashSet::new();
+        let renorm: HashMap<u64, &PutBack> = job
+            .renorm
+            .iter()
+            .filter_map(|p| {
+                let l = label_of.get(&crate::chroma::idhash::IdHash::of(p.id.as_bytes()))?;
+                Some((*l, p))
             })
-            .collect::<Result<_, _>>()?
+            .collect();
+        let mut out = Vec::with_capacity(from.len());
+        for (k, &i) in from.iter().enumerate() {
+            let at = i as usize * 4;
+            match all.get(at..at + 4) {
+                Some(s) => out.push([s[0], s[1], s[2], s[3]]),
+                None if job.repair && renorm.contains_key(&labels[k]) => {
+                    let (v, length) = normalized(&renorm[&labels[k]].vector);
+                    if v.len() != dim {
+                        return Err(
+                            format!("a WAL vector has {} floats, not {dim}", v.len()).into()
+                        );
+                    }
+                    vectors[k * dim..(k + 1) * dim].copy_from_slice(&v);
+                    out.push(length.to_le_bytes());
+                }
+                // The norm is gone; the direction is whole: norm 1 keeps it findable.
+                None if job.repair => {
+                    norms_lost += 1;
+                    if lost_labels.len() < 10 {
+                        lost_labels.insert(labels[k]);
+                    }
+                    out.push(1.0f32.to_le_bytes());
+                }
+                None => {
+                    return Err(format!(
+                        "{LENGTH} is shorter than its elements: the cosine lengths get() \
+                         multiplies by are gone"
+                    )
+                    .into())
+                }
+            }
+        }
+        if !lost_labels.is_empty() {
+            let bytes = std::fs::read(old.join(INDEX_METADATA))
+                .map_err(|e| format!("{INDEX_METADATA}: {e}"))?;
+            if let Ok(state) = crate::index::pickle::decode(&bytes) {
+                norms_lost_sample = crate::index::pickle::ids_of_labels(&state, &lost_labels);
+                norms_lost_sample.sort();
+            }
+        }
+        out
     } else {
         vec![[0u8; 4]; kept]
     };
@@ -375,11 +435,14 @@ pub fn rebuild(
     Ok(Rebuilt {
         elements_before: n_old,
         elements_after: n as u64,
-        ghosts_removed: n_old - kept as u64,
+        ghosts_removed: h.cur_element_count - kept as u64,
         restored: put_back.len() as u64,
         recall_before,
         recall_after,
         queries: queries.len(),
+        elements_cut,
+        norms_lost,
+        norms_lost_sample,
     })
 }
 

@@ -155,6 +155,8 @@ struct CollectionJson<'a> {
     prunable_rows: u64,
     prune_bound: Option<i64>,
     recovery: Option<&'a str>,
+    /// A damaged collection: what `compact --repair` would do now (its dry run).
+    repair: Option<&'a crate::chroma::preview::RepairPreview>,
     segments: Vec<SegmentJson<'a>>,
     status: String,
     tenant: Option<&'a str>,
@@ -180,6 +182,7 @@ fn collection<'a>(c: &'a Collection, wal: &'a WalStats, i: usize) -> CollectionJ
             Bound::Damaged { recovery, .. } => Some(recovery),
             _ => None,
         },
+        repair: c.repair.as_deref(),
         segments: c.segments.iter().map(segment).collect(),
         status: c.status(),
         tenant: c.tenant.as_deref(),

@@ -249,6 +249,27 @@ pub fn write_info_text(
         }
     }
     truth::write_text(out, snap)?;
+    // For each damaged index, what the repair does now comes first; the era's manual
+    // procedure follows in the warnings.
+    let repairs: Vec<_> = snap
+        .collections
+        .iter()
+        .filter_map(|c| Some((c, c.repair.as_deref()?)))
+        .collect();
+    if !repairs.is_empty() {
+        writeln!(
+            out,
+            "\nDamaged indexes: what compact --repair does now (a dry run)"
+        )?;
+        for (c, p) in repairs {
+            writeln!(
+                out,
+                "  - {}: {}",
+                c.name,
+                p.sentence(&snap.persist_dir, &c.id)
+            )?;
+        }
+    }
     if !snap.warnings.is_empty() {
         writeln!(out, "\nWarnings")?;
         for w in &snap.warnings {

@@ -96,6 +96,8 @@ pub enum Msg {
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
     ScrubPlanned(Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
+    /// What `compact --repair` would do for each damaged collection (by index).
+    Repairs(Vec<(usize, crate::chroma::preview::RepairPreview)>),
 }
 
 /// A snapshot handed to a worker, compared by identity (effects are compared in tests).
@@ -525,6 +527,16 @@ impl App {
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
             m @ (Msg::SpaceProgress { .. } | Msg::Space(_)) => self.on_space(m),
             Msg::ScrubPlanned(r) => self.on_scrub_planned(r),
+            Msg::Repairs(found) => {
+                if let Some(s) = self.snap.as_mut() {
+                    let s = Arc::make_mut(s);
+                    for (i, p) in found {
+                        if let Some(c) = s.collections.get_mut(i) {
+                            c.repair = Some(Box::new(p));
+                        }
+                    }
+                }
+            }
             Msg::Rows(reply) => {
                 let ask = self.wal_rows.as_mut().and_then(|v| v.on_reply(reply));
                 return ask

@@ -260,6 +260,12 @@ impl Workers {
                     crate::chroma::truth::apply(&mut snap, f.clone());
                 }
                 let _ = tx.send(Msg::Truth(found.map_err(|e| e.to_string())));
+                // A damaged index: what compact --repair would do now (its dry run).
+                if let Ok(r) = crate::jobs::compact::preview::previews(&snap) {
+                    if !r.is_empty() && live() {
+                        let _ = tx.send(Msg::Repairs(r));
+                    }
+                }
             }
             // Then the deleted marks of the indexes the truth did not read: one byte per
             // element, off the UI thread.

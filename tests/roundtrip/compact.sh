@@ -137,16 +137,86 @@ assert not bad, ('still damaged or missing records after --repair', bad)" "$d/in
   cmp -s "$d/readO.json" "$d/readD.json" || { echo "the repaired dir reads differently from the untouched one"; return 1; }
   n="$("$py" "$here/pickle_same.py" "$d/D")" || { echo "a pickle is not as the release writes it"; return 1; }
   echo "  a cut link_lists.bin: called damaged, left alone without --repair, rebuilt with it; read back as the untouched dir ($n pickle(s) checked)"
+
+  # 7. A persist cut short (data_level0.bin holds half the elements its header counts; chroma
+  # issue 7238) and a cosine length.bin cut short (7069). --repair keeps what is whole, takes
+  # the rest from the WAL where it holds it, and names what is nowhere; where nothing is named,
+  # the release reads the repaired dir exactly as the untouched one.
+  local cutkind
+  for cutkind in level0 length; do
+    rm -rf "$d/C" && cp -r "$d/O" "$d/C"
+    python3 - "$d/C" "$cutkind" <<'PY' || return 1
+import os, sqlite3, struct, sys
+d, kind = sys.argv[1], sys.argv[2]
+c = sqlite3.connect(f"{d}/chroma.sqlite3")
+cos = {r[0] for r in c.execute("SELECT s.id FROM segments s JOIN collections c ON c.id = s.collection WHERE c.name = 'angles' AND s.scope = 'VECTOR'")}
+c.close()
+segs = sorted(s for s in os.listdir(d) if os.path.isfile(f"{d}/{s}/header.bin"))
+if kind == "length":
+    segs = [s for s in segs if s in cos] or segs
+seg = segs[0]
+h = open(f"{d}/{seg}/header.bin", "rb").read()
+cur, size = struct.unpack_from("<QQ", h, 20)
+if kind == "level0":
+    os.truncate(f"{d}/{seg}/data_level0.bin", (cur // 2) * size + size // 3)
+else:
+    os.truncate(f"{d}/{seg}/length.bin", (cur // 3) * 4)
+PY
+    "$BIN" check "$d/C" >/dev/null 2>&1
+    [ $? -eq 4 ] || { echo "a cut $cutkind is not called damaged by check"; return 1; }
+    "$BIN" compact "$d/C" --all --repair --yes --no-backup --json >"$d/compactC.json" 2>"$d/compactC.err" \
+      || { echo "repair of a cut $cutkind failed: $(tail -3 "$d/compactC.err")"; return 1; }
+    lost="$(python3 -c "
+import json,sys; c=json.load(open(sys.argv[1]))
+print(sum(u['count'] for u in c['unrecoverable']))" "$d/compactC.json")"
+    unit="$(python3 -c "
+import json,sys; c=json.load(open(sys.argv[1]))
+print(sum(i.get('direction_only') or 0 for i in c['indexes']))" "$d/compactC.json")"
+    if [ "$lost" = 0 ]; then
+      "$BIN" check "$d/C" >/dev/null 2>&1 || { echo "still damaged after repairing a cut $cutkind"; return 1; }
+    else
+      # Records whose vector is nowhere stay out of the index: check names them (exit 4), and
+      # records --unreachable lists exactly those.
+      "$BIN" check "$d/C" >/dev/null 2>&1; [ $? -eq 4 ] || { echo "check does not name the $lost lost record(s)"; return 1; }
+    fi
+    if [ "$lost" = 0 ] && [ "$unit" = 0 ]; then
+      PYTHONHASHSEED=0 "$py" "$here/ghosts.py" read "$d/C" "$d/readC.json" 2> >(quiet) || { echo "the release cannot read the repaired dir (cut $cutkind)"; return 1; }
+      cmp -s "$d/readO.json" "$d/readC.json" || { echo "a repaired cut $cutkind reads differently from the untouched dir"; return 1; }
+      echo "  a cut $cutkind: damaged, repaired whole from its elements and the WAL; the release reads it as the untouched dir"
+    else
+      echo "  a cut $cutkind: damaged, repaired; $lost record(s) named lost and $unit kept as their direction only (their rows were purged)"
+    fi
+  done
 }
 
 # The fixtures the releases wrote, compacted whole: their indexes hold ids deleted since the
 # last persist (the WAL deletes them on the next load), which leave with the ghosts. The release
 # reads each compacted dir as the untouched one (records, vectors, queries).
-fixture_check() {  # fixture release
-  local src="$repo/$1" rel="$2" d="$work/fx-$(basename "$1")"
+fixture_check() {  # fixture release [cut]
+  local src="$repo/$1" rel="$2" cut="${3:-}" d="$work/fx-$(basename "$1")$3"
   local py="$VENV_DIR/cw-$rel/bin/python"
   mkdir -p "$d" && cp -r "$src" "$d/A" && cp -r "$src" "$d/B"
-  "$BIN" compact "$d/B" --all --yes --no-backup --json >"$d/c.json" 2>"$d/c.err" || { echo "compact failed: $(tail -2 "$d/c.err")"; return 1; }
+  local repair=()
+  if [ -n "$cut" ]; then
+    # Every index's persist cut short: data_level0.bin holds half the elements its header
+    # counts (purging off, so the WAL holds every vector). --repair must bring all back.
+    python3 - "$d/B" <<'PY' || return 1
+import os, struct, sys
+d = sys.argv[1]
+for s in sorted(os.listdir(d)):
+    h = f"{d}/{s}/header.bin"
+    if os.path.isfile(h) and os.path.isfile(f"{d}/{s}/index_metadata.pickle"):
+        cur, size = struct.unpack_from("<QQ", open(h, "rb").read(), 20)
+        os.truncate(f"{d}/{s}/data_level0.bin", (cur // 2) * size + size // 3)
+PY
+    "$BIN" check "$d/B" >/dev/null 2>&1; [ $? -eq 4 ] || { echo "the cut indexes are not called damaged"; return 1; }
+    repair=(--repair)
+  fi
+  "$BIN" compact "$d/B" --all "${repair[@]}" --yes --no-backup --json >"$d/c.json" 2>"$d/c.err" || { echo "compact failed: $(tail -2 "$d/c.err")"; return 1; }
+  if [ -n "$cut" ]; then
+    "$BIN" check "$d/B" >/dev/null 2>&1 || { echo "still damaged after --repair"; return 1; }
+    python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert not c['unrecoverable'], c['unrecoverable']; print(f\"  {sum(i['restored'] for i in c['indexes'])} record(s) of cut persists put back from the WAL, none lost\")" "$d/c.json" || return 1
+  fi
   "$BIN" info "$d/B" --deep --json >"$d/info.json" || return 1
   python3 - "$d" <<'PY' || return 1
 import json, sys
@@ -187,11 +257,12 @@ PY
 
 for c in "tests/fixtures/v0_4_22|0.4.22" "tests/fixtures/v0_5_5|0.5.5" "tests/fixtures/v0_6_3|0.6.3" \
          "tests/fixtures/upgraded_0_4_22_to_0_6_3|0.6.3" "tests/fixtures/v1_5_9|1.5.9" \
-         "tests/fixtures/deletions_v1_5_9|1.5.9" "tests/fixtures/upgraded_0_5_5_to_1_5_9|1.5.9"; do
-  IFS='|' read -r dir rel <<<"$c"
+         "tests/fixtures/deletions_v1_5_9|1.5.9" "tests/fixtures/upgraded_0_5_5_to_1_5_9|1.5.9" \
+         "tests/fixtures/v1_5_9|1.5.9|cut"; do
+  IFS='|' read -r dir rel cut <<<"$c"
   if [ -n "${ONLY:-}" ] && [[ "$rel" != *"$ONLY"* ]]; then continue; fi
-  echo "--- compact $dir (chromadb $rel)"
-  tally "fixture $dir" fixture_check "$dir" "$rel"
+  echo "--- compact${cut:+ --repair of persists cut short,} $dir (chromadb $rel)"
+  tally "fixture $dir${cut:+ cut}" fixture_check "$dir" "$rel" "$cut"
 done
 
 # Records an index lacks, put back from the WAL (--repair), in the dirs written by the

@@ -160,6 +160,22 @@ impl Header {
         Some(format!("header.bin is impossible: {why}"))
     }
 
+    /// The header of the elements a `data_level0.bin` of `level0_len` bytes holds whole: the
+    /// same fields with fewer elements (a persist cut short, or a header of a later persist
+    /// than its files), for reading what is there. Never more elements than this header's.
+    pub fn whole_in(&self, level0_len: u64) -> Header {
+        let whole = level0_len
+            .checked_div(self.size_data_per_element)
+            .unwrap_or(0)
+            .min(self.cur_element_count);
+        let mut h = *self;
+        h.cur_element_count = whole;
+        if u64::from(h.enterpoint_node) >= whole {
+            h.enterpoint_node = 0;
+        }
+        h
+    }
+
     /// The bytes of `data_level0.bin` its elements take (what a pass over them reads).
     pub fn level0_bytes(&self) -> u64 {
         self.cur_element_count

@@ -125,7 +125,7 @@ impl Vectors {
             .map(|c| c.id.as_str())
             .unwrap_or("");
         let cosine = space::read(conn, cid, &v.id) == Space::Cosine;
-        let mut index = match read_index(v, &snap.persist_dir.join(&v.id), stop) {
+        let mut index = match read_index(v, &snap.persist_dir.join(&v.id), stop, damaged_ok) {
             Ok(ix) => ix,
             Err(why) => {
                 return Ok(none(format!(
@@ -196,6 +196,19 @@ impl Vectors {
             Holder::Index => Some(Source::Index),
             Holder::Row(_) => Some(Source::Wal),
         }
+    }
+
+    /// Whether `id`'s element in a cosine index has no norm in `length.bin` (the file is cut
+    /// short before it): its direction is whole, its length is gone.
+    pub fn norm_lost(&self, id: &IdHash) -> bool {
+        let Some(ix) = self.index.as_ref() else {
+            return false;
+        };
+        let (Some(lengths), Some(internal)) = (&ix.lengths, self.label_element(id)) else {
+            return false;
+        };
+        let len = lengths.metadata().map(|m| m.len()).unwrap_or(0);
+        internal.saturating_mul(4).saturating_add(4) > len
     }
 
     /// The internal id of `id`'s live element in the index files.
@@ -296,11 +309,19 @@ fn read_index(
     v: &Segment,
     seg_dir: &Path,
     stop: &dyn Fn() -> bool,
+    whole_only: bool,
 ) -> std::result::Result<Option<Index>, String> {
     let named = replay::loads_files(&v.replay_facts());
-    let Some(header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
+    let Some(mut header) = v.index.as_ref().and_then(|f| f.parsed()).copied() else {
         return Ok(None);
     };
+    if whole_only {
+        // A repair reads what a persist cut short left whole; the rest is not in the index.
+        let len = std::fs::metadata(seg_dir.join(DATA_LEVEL0))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        header = header.whole_in(len);
+    }
     if !named {
         return Ok(None);
     }

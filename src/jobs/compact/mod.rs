@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub mod preview;
 pub mod rebuilt;
 
 use crate::backup::files::{exchange, move_dir, sync_dir};
@@ -71,22 +72,16 @@ fn unreadable_parts(
         return Some(why);
     }
     let dir = persist_dir.join(&v.id);
+    // A cut data_level0.bin or cosine length.bin is repaired from what is whole (see
+    // `cut_parts`); only files that leave nothing to read refuse.
+    let _ = space;
     let have = std::fs::metadata(dir.join(hnsw::DATA_LEVEL0))
         .map(|m| m.len())
         .unwrap_or(0);
-    if have < h.level0_bytes() {
+    if h.cur_element_count > 0 && h.whole_in(have).cur_element_count == 0 {
         return Some(format!(
-            "{} is cut short: the vectors are not all there",
+            "{} holds no element whole: there are no vectors to rebuild from",
             hnsw::DATA_LEVEL0
-        ));
-    }
-    let lengths = std::fs::metadata(dir.join(hnsw::LENGTH))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    if space == Space::Cosine && lengths < h.cur_element_count.saturating_mul(4) {
-        return Some(format!(
-            "{} is cut short, and in a cosine index it holds the lengths get() multiplies by",
-            hnsw::LENGTH
         ));
     }
     match crate::chroma::pickle::read_labels(&dir.join(crate::chroma::INDEX_METADATA)) {
@@ -94,6 +89,68 @@ fn unreadable_parts(
         Ok(_) => Some("its pickle names no label".into()),
         Err(e) => Some(format!("its pickle cannot be read ({e})")),
     }
+}
+
+/// What a repair of cut files will do, said before it runs.
+fn cut_parts(
+    persist_dir: &std::path::Path,
+    name: &str,
+    v: &crate::chroma::Segment,
+    space: Space,
+    h: &hnsw::Header,
+) -> Vec<String> {
+    let dir = persist_dir.join(&v.id);
+    let len = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+    let whole = h.whole_in(len(hnsw::DATA_LEVEL0)).cur_element_count;
+    let mut out = Vec::new();
+    if whole < h.cur_element_count {
+        out.push(format!(
+            "{name}: {} holds {} of its header's {} elements whole (a persist cut short): the \
+             repair keeps those and puts the others' records back from the WAL where it holds \
+             them; the rest are named",
+            hnsw::DATA_LEVEL0,
+            crate::units::count(whole),
+            crate::units::count(h.cur_element_count)
+        ));
+    }
+    let norms = len(hnsw::LENGTH) / 4;
+    if space == Space::Cosine && norms < whole {
+        out.push(format!(
+            "{name}: {} holds the norms of {} of {} elements: the other {} keep their direction \
+             (queries find them), and get() will return them as unit vectors",
+            hnsw::LENGTH,
+            crate::units::count(norms),
+            crate::units::count(whole),
+            crate::units::count(whole - norms)
+        ));
+    }
+    out
+}
+
+/// What a repair did beyond putting records back: the norms it could not keep.
+fn repaired_notes(r: &IndexResult) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.rebuilt.norms_lost > 0 {
+        out.push(format!(
+            "{}: {} record(s) kept their direction only (their norm in {} was gone, e.g. {}): \
+             queries find them, and get() returns them as unit vectors; re-add them from your \
+             own source for their exact embeddings",
+            r.plan.collection,
+            crate::units::count(r.rebuilt.norms_lost),
+            hnsw::LENGTH,
+            r.rebuilt.norms_lost_sample.join(", ")
+        ));
+    }
+    if r.rebuilt.elements_cut > 0 {
+        out.push(format!(
+            "{}: {} element(s) the header counted were not whole in {}; their records came back \
+             from the WAL where it held them",
+            r.plan.collection,
+            crate::units::count(r.rebuilt.elements_cut),
+            hnsw::DATA_LEVEL0
+        ));
+    }
+    out
 }
 
 impl IndexPlan {
@@ -183,6 +240,10 @@ impl IndexPlan {
                 ));
                 continue;
             }
+            if repair && damaged.is_some() {
+                plan.notes
+                    .extend(cut_parts(&snap.persist_dir, &c.name, v, space, &h));
+            }
             let missing = t.missing().unwrap_or(0);
             if !crate::chroma::replay::loads_files(&v.replay_facts()) {
                 // No release reads these files: 1.x replays the WAL from 0 into an empty
@@ -212,12 +273,26 @@ impl IndexPlan {
                 continue;
             }
             let (mut put_back, mut unrecoverable, mut sample) = (Vec::new(), 0, Vec::new());
+            let (mut renorm, mut direction_only) = (Vec::new(), 0);
             if repair && (missing > 0 || damaged.is_some()) {
                 let found = crate::index::putback::find(snap, i, h.dimensionality() as usize)?;
                 plan.name_unrecoverable(&c.name, found.unrecoverable, &found.sample);
+                if found.direction_only > 0 {
+                    plan.notes.push(format!(
+                        "{}: {} record(s) lost their norm in {} and no WAL row holds their vector \
+                         (e.g. {}): they keep their direction, so queries find them, and get() \
+                         will return them as unit vectors",
+                        c.name,
+                        crate::units::count(found.direction_only),
+                        hnsw::LENGTH,
+                        found.direction_only_sample.join(", ")
+                    ));
+                }
                 put_back = found.put_back;
                 unrecoverable = found.unrecoverable;
                 sample = found.sample;
+                renorm = found.renorm;
+                direction_only = found.direction_only;
             }
             let work = ghosts.unwrap_or(0) > 0 || !put_back.is_empty() || damaged.is_some();
             if !work && !by_name {
@@ -260,6 +335,8 @@ impl IndexPlan {
                 put_back,
                 unrecoverable,
                 unrecoverable_sample: sample,
+                renorm,
+                direction_only,
                 damaged,
                 records_segment,
                 bytes_before,
@@ -525,7 +602,10 @@ fn run_plan(
     let mut failure = None;
     for p in &plan.indexes {
         match one(ctx, &conn, persist_dir, p, folder) {
-            Ok(r) => results.push(r),
+            Ok(r) => {
+                notes.extend(repaired_notes(&r));
+                results.push(r)
+            }
             Err(e) => {
                 failure = Some(e);
                 break;
@@ -598,6 +678,7 @@ fn one(
                 rebuild::Job {
                     space: p.space,
                     put_back: &p.put_back,
+                    renorm: &p.renorm,
                     repair: p.damaged.is_some(),
                     records: records.as_ref(),
                 },

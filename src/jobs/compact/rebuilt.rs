@@ -23,6 +23,10 @@ pub struct PlanIndex {
     pub put_back: Vec<PutBack>,
     pub unrecoverable: u64,
     pub unrecoverable_sample: Vec<String>,
+    /// `--repair` of a cut cosine `length.bin`: elements whose norm is gone, given their
+    /// current vector from a WAL row (same label), and how many keep their direction only.
+    pub renorm: Vec<PutBack>,
+    pub direction_only: u64,
     /// Why Chroma cannot load the index now (a repair rebuilds it from its readable parts).
     pub damaged: Option<String>,
     /// The metadata segment whose records are the ids the index may keep, when it has applied

@@ -328,6 +328,7 @@ mod tests {
             segments: Vec::new(),
             bound,
             truth: None,
+            repair: None,
         }
     }
 

@@ -172,6 +172,24 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, compact: bool) {
     } = &c.bound
     {
         let red = Style::new().fg(Color::Red);
+        // What the repair does now comes first (its dry run, once the indexes are read);
+        // the era's manual procedure after it.
+        let repair = match c.repair.as_deref() {
+            Some(p) => format!(
+                "Repair: {}",
+                p.sentence(
+                    &app.snap
+                        .as_ref()
+                        .map(|s| s.persist_dir.clone())
+                        .unwrap_or_default(),
+                    &c.id
+                )
+            ),
+            None => {
+                "Repair: what chroma-wal compact --repair brings back is read with the indexes…"
+                    .into()
+            }
+        };
         extra.splice(
             0..0,
             [
@@ -179,7 +197,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, compact: bool) {
                     format!("Damaged: segment {segment}: {reason}. Its whole WAL is kept."),
                     red.bold(),
                 )),
-                Line::from(Span::styled(format!("To recover: {recovery}"), red)),
+                Line::from(Span::styled(repair, Style::new().fg(Color::Yellow))),
+                Line::from(Span::styled(format!("Or by hand: {recovery}"), red)),
             ],
         );
     }
