@@ -249,7 +249,10 @@ fn render_health_damage_and_deleted_marks() {
     let screen = render(&app, 120, 32, now);
     assert!(screen.contains("DAMAGED"), "{screen}");
     assert!(screen.contains("Or by hand"), "{screen}");
-    assert!(screen.contains("Repair: what chroma-wal compact --repair"), "{screen}");
+    assert!(
+        screen.contains("Repair: what chroma-wal compact --repair"),
+        "{screen}"
+    );
     snap("damaged_detail_120x32", screen);
     // Once the indexes are read, what the repair does now is said first.
     let previews =
@@ -257,7 +260,10 @@ fn render_health_damage_and_deleted_marks() {
     assert_eq!(previews.len(), 1);
     app.on_msg(chroma_wal::tui::app::Msg::Repairs(previews));
     let screen = render(&app, 120, 32, now);
-    assert!(screen.contains("Repair: compact --repair cannot rebuild it"), "{screen}");
+    assert!(
+        screen.contains("Repair: compact --repair cannot rebuild it"),
+        "{screen}"
+    );
     // Deleted marks arrive after the counts and show in the segments pane.
     let mut app = app_on("deletions_v1_5_9");
     app.update(Action::ToggleDetail);

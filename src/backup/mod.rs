@@ -9,6 +9,7 @@
 
 pub mod files;
 pub mod restore;
+pub mod sparse;
 
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,7 @@
 //! stays at the link lists' size.
 
 use std::fs::File;
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -51,24 +52,28 @@ impl OnDisk {
                 "{LENGTH} has {len} bytes, fewer than 4 per element"
             ));
         }
-        let links =
-            std::fs::read(dir.join(LINK_LISTS)).map_err(|e| format!("{LINK_LISTS}: {e}"))?;
+        // Read element by element, only as far as the elements' lists go: a torn
+        // link_lists.bin can be terabytes past them (chroma issue 7510).
+        let file = File::open(dir.join(LINK_LISTS)).map_err(|e| format!("{LINK_LISTS}: {e}"))?;
+        let mut links = std::io::BufReader::with_capacity(1 << 20, file);
         let per_level = (header.max_m * 4 + 4) as usize;
-        let mut upper = Vec::with_capacity(n as usize);
-        let mut at = 0usize;
+        let mut upper = Vec::with_capacity(n.min(1 << 26) as usize);
+        let mut size_bytes = [0u8; 4];
         for i in 0..n {
-            if links.len() < at + 4 {
-                return Err(format!("{LINK_LISTS} ends before element {i}'s lists"));
-            }
-            let size = u32_at(&links, at) as usize;
-            at += 4;
-            if size % per_level != 0 || links.len() < at + size {
+            links
+                .read_exact(&mut size_bytes)
+                .map_err(|_| format!("{LINK_LISTS} ends before element {i}'s lists"))?;
+            let size = u32::from_le_bytes(size_bytes) as usize;
+            if size % per_level != 0 || size > per_level * 64 {
                 return Err(format!(
                     "{LINK_LISTS}: element {i}'s lists ({size} bytes) are not whole levels"
                 ));
             }
-            upper.push(links[at..at + size].to_vec());
-            at += size;
+            let mut lists = vec![0u8; size];
+            links.read_exact(&mut lists).map_err(|_| {
+                format!("{LINK_LISTS}: element {i}'s lists ({size} bytes) are not whole levels")
+            })?;
+            upper.push(lists);
         }
         Ok(OnDisk {
             header,

@@ -91,6 +91,17 @@ fn unreadable_parts(
     }
 }
 
+/// The blocks a folder's files take on disk.
+fn allocated_tree(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| crate::backup::sparse::allocated(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// What a repair of cut files will do, said before it runs.
 fn cut_parts(
     persist_dir: &std::path::Path,
@@ -500,8 +511,13 @@ pub fn run(
         let backup_here = backup_folder.is_some_and(|b| same_fs(b, persist_dir));
         let need = plan.disk_needed(backup_here);
         if let Some(b) = backup_folder.filter(|_| !backup_here) {
-            // The old folders are copied there.
-            let old: u64 = plan.indexes.iter().map(|i| i.bytes_before).sum();
+            // The old folders are copied there, their data only: a sparse link_lists.bin
+            // (grown by seeking past its end) needs its blocks, not its length.
+            let old: u64 = plan
+                .indexes
+                .iter()
+                .map(|i| allocated_tree(&persist_dir.join(&i.segment)))
+                .sum();
             let free = b
                 .ancestors()
                 .find_map(|q| fsinfo::free_space(q).map(|f| f.0));
