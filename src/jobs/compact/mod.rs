@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod notes;
 pub mod preview;
 pub mod rebuilt;
 
@@ -23,6 +24,7 @@ use crate::chroma::{db, fsinfo, procs, Snapshot};
 use crate::error::{Error, Result};
 use crate::index::rebuild::{self, Phase, RebuildError};
 use crate::jobs::runner::{Canceller, Ctx, DirState, Event, JobError, Step, Unit};
+use notes::{allocated_tree, cut_parts, repaired_notes};
 pub use rebuilt::{IndexResult, PlanIndex};
 
 /// What `compact` would do.
@@ -89,79 +91,6 @@ fn unreadable_parts(
         Ok(_) => Some("its pickle names no label".into()),
         Err(e) => Some(format!("its pickle cannot be read ({e})")),
     }
-}
-
-/// The blocks a folder's files take on disk.
-fn allocated_tree(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| crate::backup::sparse::allocated(&e.path()))
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// What a repair of cut files will do, said before it runs.
-fn cut_parts(
-    persist_dir: &std::path::Path,
-    name: &str,
-    v: &crate::chroma::Segment,
-    space: Space,
-    h: &hnsw::Header,
-) -> Vec<String> {
-    let dir = persist_dir.join(&v.id);
-    let len = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
-    let whole = h.whole_in(len(hnsw::DATA_LEVEL0)).cur_element_count;
-    let mut out = Vec::new();
-    if whole < h.cur_element_count {
-        out.push(format!(
-            "{name}: {} holds {} of its header's {} elements whole (a persist cut short): the \
-             repair keeps those and puts the others' records back from the WAL where it holds \
-             them; the rest are named",
-            hnsw::DATA_LEVEL0,
-            crate::units::count(whole),
-            crate::units::count(h.cur_element_count)
-        ));
-    }
-    let norms = len(hnsw::LENGTH) / 4;
-    if space == Space::Cosine && norms < whole {
-        out.push(format!(
-            "{name}: {} holds the norms of {} of {} elements: the other {} keep their direction \
-             (queries find them), and get() will return them as unit vectors",
-            hnsw::LENGTH,
-            crate::units::count(norms),
-            crate::units::count(whole),
-            crate::units::count(whole - norms)
-        ));
-    }
-    out
-}
-
-/// What a repair did beyond putting records back: the norms it could not keep.
-fn repaired_notes(r: &IndexResult) -> Vec<String> {
-    let mut out = Vec::new();
-    if r.rebuilt.norms_lost > 0 {
-        out.push(format!(
-            "{}: {} record(s) kept their direction only (their norm in {} was gone, e.g. {}): \
-             queries find them, and get() returns them as unit vectors; re-add them from your \
-             own source for their exact embeddings",
-            r.plan.collection,
-            crate::units::count(r.rebuilt.norms_lost),
-            hnsw::LENGTH,
-            r.rebuilt.norms_lost_sample.join(", ")
-        ));
-    }
-    if r.rebuilt.elements_cut > 0 {
-        out.push(format!(
-            "{}: {} element(s) the header counted were not whole in {}; their records came back \
-             from the WAL where it held them",
-            r.plan.collection,
-            crate::units::count(r.rebuilt.elements_cut),
-            hnsw::DATA_LEVEL0
-        ));
-    }
-    out
 }
 
 impl IndexPlan {
