@@ -73,6 +73,16 @@ fn check_code(dir: &std::path::Path) -> (i32, Value) {
 /// Damage `name`'s index in a copy of v1_5_9 with `damage(folder, header)`, then repair it and
 /// compare every record with the release's own get() of the untouched dir.
 fn damaged_then_repaired(name: &str, damage: &dyn Fn(&std::path::Path, u64, u64)) -> Value {
+    damaged_then_repaired_as(name, true, damage)
+}
+
+/// As above; `from_wal`: some records must come back from the WAL (a graph-only damage keeps
+/// every vector in the index files).
+fn damaged_then_repaired_as(
+    name: &str,
+    from_wal: bool,
+    damage: &dyn Fn(&std::path::Path, u64, u64),
+) -> Value {
     let fixture = "v1_5_9";
     let (t, dir) = fixture_copy(fixture);
     let v = json_of(&["info", "--json"], &dir);
@@ -95,7 +105,7 @@ fn damaged_then_repaired(name: &str, damage: &dyn Fn(&std::path::Path, u64, u64)
     let info = json_of(&["info", "--json"], &dir);
     let rep = &collection(&info, name, "default_tenant")["repair"];
     assert_eq!(rep["rebuilds"], true, "{name}: {rep}");
-    assert!(rep["restored"].as_u64().unwrap() > 0, "{name}: {rep}");
+    assert_eq!(rep["restored"].as_u64().unwrap() > 0, from_wal, "{name}: {rep}");
     assert_eq!(rep["unrecoverable"], 0, "{name}: {rep}");
     let text = String::from_utf8(bin().arg("info").arg(&dir).output().unwrap().stdout).unwrap();
     let said = text.find("--repair rebuilds it").unwrap_or(usize::MAX);
@@ -243,4 +253,40 @@ fn a_lost_norm_no_wal_row_holds_keeps_its_direction_and_is_named() {
         direction > 0 && exact > 0,
         "{exact} exact, {direction} direction only"
     );
+}
+
+/// The first element with upper levels, and where its list size is in `link_lists.bin`.
+fn first_upper_list(folder: &std::path::Path, n: u64) -> Option<u64> {
+    let b = std::fs::read(folder.join("link_lists.bin")).unwrap();
+    let mut at = 0usize;
+    for _ in 0..n {
+        let size = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        if size > 0 {
+            return Some(at as u64);
+        }
+        at += 4 + size;
+    }
+    None
+}
+
+#[test]
+fn a_torn_list_size_and_zeroed_upper_lists_are_repaired_whole() {
+    // A list size torn mid-write (chroma issue 7510: every persist then seeks past the end),
+    // and the upper-level lists zeroed (6979): the vectors are whole, the graph is not.
+    for name in ["big", "cosine-docs"] {
+        damaged_then_repaired_as(name, false, &|folder, n, _| {
+            let at = first_upper_list(folder, n).expect("an element with upper levels");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(folder.join("link_lists.bin"))
+                .unwrap();
+            use std::os::unix::fs::FileExt;
+            f.write_all_at(&0xFFFF_FF00u32.to_le_bytes(), at).unwrap();
+        });
+        damaged_then_repaired_as(name, false, &|folder, _, _| {
+            let p = folder.join("link_lists.bin");
+            let len = std::fs::metadata(&p).unwrap().len();
+            std::fs::write(&p, vec![0u8; len as usize]).unwrap();
+        });
+    }
 }

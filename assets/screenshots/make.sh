@@ -4,6 +4,8 @@
 # colours; ansi2svg.py draws that as SVG (xterm's palette) and the plain text goes beside it.
 # - main, detail (the segments pane), confirm, result, rows, row, space, records, record:
 #   on a copy of the demo dir;
+# - index (a vector index marked with i), index_confirm, scrub (S): on a copy of the
+#   deletions_v1_5_9 fixture, whose indexes hold deleted vectors;
 # - running: on a bigger dir made by tests/bench/gen.py (the demo prunes in milliseconds),
 #   captured while the prune runs.
 # Needs tmux and python3. Usage: bash assets/screenshots/make.sh
@@ -19,8 +21,17 @@ W=130 H=34
 
 start() {  # dir
   tmux -L "$sock" kill-server 2>/dev/null || true
-  tmux -L "$sock" new-session -d -s s -x $W -y $H \
-    "cd '$tmp' && TERM=xterm-256color '$PWD/$bin' '$1' --backup-dir '$tmp/backups'; sleep 60"
+  # The old server may still be going away: a new session then fails ("server exited
+  # unexpectedly"), so it is asked again.
+  local try
+  for try in 1 2 3 4 5; do
+    sleep 0.3
+    tmux -L "$sock" new-session -d -s s -x $W -y $H \
+      "cd '$tmp' && TERM=xterm-256color '$PWD/$bin' '$1' --backup-dir '$tmp/backups'; sleep 60" \
+      2>/dev/null && return 0
+  done
+  echo "make.sh: tmux would not start a session" >&2
+  return 1
 }
 keys() { tmux -L "$sock" send-keys -t s "$@"; }
 shot() {  # name seconds-to-wait-first words-its-view-shows
@@ -66,6 +77,18 @@ keys Escape; sleep 0.4
 keys e; shot records 2 "┌ records of"
 keys Down Down; sleep 0.3
 keys Enter; shot record 0.8 "┌ record "
+
+# An index marked for a rebuild (i), and its confirm dialog; then a scrub's dialog (S), on a
+# dir whose indexes hold deleted vectors.
+cp -r tests/fixtures/deletions_v1_5_9 "$tmp/marks"
+start ./marks
+sleep 2
+keys i; shot index 0.6 "[i] churn"
+keys p; shot index_confirm 0.8 "Rebuild these vector indexes?"
+keys Escape; sleep 0.4
+keys i; sleep 0.3
+keys S; shot scrub 1.5 "┌ confirm scrub"
+keys Escape; sleep 0.4
 
 # A prune long enough to be seen running.
 python3 tests/bench/gen.py "$tmp/big" 150000 >/dev/null
