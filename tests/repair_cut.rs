@@ -105,7 +105,11 @@ fn damaged_then_repaired_as(
     let info = json_of(&["info", "--json"], &dir);
     let rep = &collection(&info, name, "default_tenant")["repair"];
     assert_eq!(rep["rebuilds"], true, "{name}: {rep}");
-    assert_eq!(rep["restored"].as_u64().unwrap() > 0, from_wal, "{name}: {rep}");
+    assert_eq!(
+        rep["restored"].as_u64().unwrap() > 0,
+        from_wal,
+        "{name}: {rep}"
+    );
     assert_eq!(rep["unrecoverable"], 0, "{name}: {rep}");
     let text = String::from_utf8(bin().arg("info").arg(&dir).output().unwrap().stdout).unwrap();
     let said = text.find("--repair rebuilds it").unwrap_or(usize::MAX);

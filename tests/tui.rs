@@ -475,19 +475,6 @@ fn journey_filter_mark_prune_then_check_the_database() {
     assert_eq!(app.numbers(&app.rows()[i]).unwrap().1, 0);
 }
 
-/// Feed the rows view's requests to the real worker code until none is left.
-fn serve_rows(app: &mut App, dir: &std::path::Path, mut effects: Vec<Effect>) {
-    while let Some(e) = effects.pop() {
-        if let Effect::Rows(req) = e {
-            let answer = tui::rows::answer(dir, req.ask);
-            effects.extend(app.on_msg(Msg::Rows(tui::rows::RowsReply {
-                generation: req.generation,
-                answer,
-            })));
-        }
-    }
-}
-
 #[test]
 fn render_rows_view_and_one_row() {
     let mut app = app_on("v0_4_22");
@@ -866,62 +853,6 @@ fn index_truth_in_the_row_the_pane_the_header_and_the_confirm() {
         "{confirm}"
     );
     assert!(!confirm.contains("still reading the indexes"), "{confirm}");
-}
-
-/// Drive the records view through its real worker: start it, answer every ask the view
-/// makes, until the view is idle with its vectors found.
-struct RecordsHarness {
-    asks: Option<std::sync::mpsc::Sender<chroma_wal::tui::records::RecordsAsk>>,
-    tx: std::sync::mpsc::Sender<Msg>,
-    rx: std::sync::mpsc::Receiver<Msg>,
-}
-
-impl RecordsHarness {
-    fn new() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
-        RecordsHarness { asks: None, tx, rx }
-    }
-
-    fn settle(&mut self, app: &mut App, mut pending: Vec<Effect>) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            for e in pending.drain(..) {
-                match e {
-                    Effect::OpenRecords {
-                        generation,
-                        snap,
-                        collection,
-                    } => {
-                        let (a_tx, a_rx) = std::sync::mpsc::channel();
-                        self.asks = Some(a_tx);
-                        let tx = self.tx.clone();
-                        std::thread::spawn(move || {
-                            chroma_wal::tui::records::worker(
-                                generation,
-                                snap.0,
-                                collection,
-                                a_rx,
-                                tx,
-                                Default::default(),
-                            )
-                        });
-                    }
-                    Effect::Records { ask, .. } => {
-                        self.asks.as_ref().unwrap().send(*ask).unwrap();
-                    }
-                    _ => {}
-                }
-            }
-            let v = app.records.as_ref().unwrap();
-            if v.vectors_ready && v.loading.is_none() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "records view never settled");
-            if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(200)) {
-                pending = app.on_msg(m);
-            }
-        }
-    }
 }
 
 /// The records view: the first page at once, then where each vector is; a record no query

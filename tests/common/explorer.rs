@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use chroma_wal::chroma::{wal, Snapshot};
 use chroma_wal::jobs::prune::BackupTarget;
+use std::time::Duration;
+
 use chroma_wal::tui::app::Msg;
-use chroma_wal::tui::{self, App, Options};
+use chroma_wal::tui::{self, App, Effect, Options};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -62,4 +64,73 @@ pub fn render(app: &App, w: u16, h: u16, now: Instant) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| tui::ui::draw(f, app, now)).unwrap();
     t.backend().to_string()
+}
+
+/// Feed the rows view's requests to the real worker code until none is left.
+pub fn serve_rows(app: &mut App, dir: &std::path::Path, mut effects: Vec<Effect>) {
+    while let Some(e) = effects.pop() {
+        if let Effect::Rows(req) = e {
+            let answer = tui::rows::answer(dir, req.ask);
+            effects.extend(app.on_msg(Msg::Rows(tui::rows::RowsReply {
+                generation: req.generation,
+                answer,
+            })));
+        }
+    }
+}
+
+/// Drive the records view through its real worker: start it, answer every ask the view
+/// makes, until the view is idle with its vectors found.
+pub struct RecordsHarness {
+    asks: Option<std::sync::mpsc::Sender<chroma_wal::tui::records::RecordsAsk>>,
+    tx: std::sync::mpsc::Sender<Msg>,
+    rx: std::sync::mpsc::Receiver<Msg>,
+}
+
+impl RecordsHarness {
+    pub fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        RecordsHarness { asks: None, tx, rx }
+    }
+
+    pub fn settle(&mut self, app: &mut App, mut pending: Vec<Effect>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for e in pending.drain(..) {
+                match e {
+                    Effect::OpenRecords {
+                        generation,
+                        snap,
+                        collection,
+                    } => {
+                        let (a_tx, a_rx) = std::sync::mpsc::channel();
+                        self.asks = Some(a_tx);
+                        let tx = self.tx.clone();
+                        std::thread::spawn(move || {
+                            chroma_wal::tui::records::worker(
+                                generation,
+                                snap.0,
+                                collection,
+                                a_rx,
+                                tx,
+                                Default::default(),
+                            )
+                        });
+                    }
+                    Effect::Records { ask, .. } => {
+                        self.asks.as_ref().unwrap().send(*ask).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            let v = app.records.as_ref().unwrap();
+            if v.vectors_ready && v.loading.is_none() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "records view never settled");
+            if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(200)) {
+                pending = app.on_msg(m);
+            }
+        }
+    }
 }

@@ -23,14 +23,14 @@ fn source_cell(r: &Record, ready: bool) -> Cell<'static> {
     }
 }
 
-fn cells(r: &Record, ready: bool) -> Row<'static> {
+fn cells(r: &Record, ready: bool, id_w: usize) -> Row<'static> {
     let meta = r
         .metadata
         .as_ref()
         .map(|m| serde_json::Value::Object(m.clone()).to_string())
         .unwrap_or_else(|| "-".into());
     Row::new(vec![
-        Cell::from(one_line(&r.id, 24)),
+        Cell::from(one_line(&r.id, id_w)),
         source_cell(r, ready),
         Cell::from(one_line(r.document.as_deref().unwrap_or("-"), 80)),
         Cell::from(one_line(&meta, 60)).fg(Color::DarkGray),
@@ -92,6 +92,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .cursor
         .saturating_sub(height.saturating_sub(1).min(height / 2));
     let first = first.min(v.records.len().saturating_sub(height));
+    // Narrower than 110 columns: a shorter id and metadata column, so none is cut to nothing
+    // (the record view, Enter, shows each whole).
+    let wide = list.width >= 110;
+    let id_w = if wide { 24 } else { 16 };
     let rows: Vec<Row> = v
         .records
         .iter()
@@ -99,7 +103,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .skip(first)
         .take(height)
         .map(|(i, r)| {
-            let row = cells(r, v.vectors_ready);
+            let row = cells(r, v.vectors_ready, id_w);
             if i == v.cursor {
                 row.style(Style::new().bg(Color::DarkGray))
             } else {
@@ -110,10 +114,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = Table::new(
         rows,
         [
-            Constraint::Length(24),
+            Constraint::Length(id_w as u16),
             Constraint::Length(11),
-            Constraint::Min(20),
-            Constraint::Length(40),
+            Constraint::Min(if wide { 20 } else { 16 }),
+            Constraint::Length(if wide { 40 } else { 24 }),
         ],
     )
     .header(

@@ -21,7 +21,7 @@ fn state_color(s: RowState) -> Color {
     }
 }
 
-fn cells(r: &WalRow) -> Row<'static> {
+fn cells(r: &WalRow, narrow: bool, w: &[u16; 7]) -> Row<'static> {
     let keys = r
         .metadata
         .as_ref()
@@ -33,19 +33,35 @@ fn cells(r: &WalRow) -> Row<'static> {
         format!("MALFORMED: {}", r.malformed.join("; "))
     };
     let time = r.created_at.clone().unwrap_or_else(|| "-".into());
+    // Narrow: "MM-DD HH:MM" (the row view, Enter, has the whole time).
+    let time = if narrow && time.len() >= 16 {
+        time.get(5..16).unwrap_or(&time).to_string()
+    } else {
+        time
+    };
     Row::new(vec![
         Cell::from(r.seq_id.to_string()),
-        Cell::from(one_line(&time, 19)),
+        Cell::from(one_line(&time, w[1] as usize)),
         Cell::from(r.operation.name()),
-        Cell::from(one_line(&r.id, 16)),
+        Cell::from(one_line(&r.id, w[3] as usize)),
         Cell::from(r.state.key()).fg(state_color(r.state)),
         Cell::from(doc).fg(if r.malformed.is_empty() {
             Color::Reset
         } else {
             Color::Red
         }),
-        Cell::from(one_line(&keys, 18)).fg(Color::DarkGray),
+        Cell::from(one_line(&keys, w[6] as usize)).fg(Color::DarkGray),
     ])
+}
+
+/// The columns' widths: at 120 columns and more as they always were; narrower, a shorter
+/// time and id, and fewer metadata keys, so that no column is cut to nothing.
+fn widths(width: u16) -> (bool, [u16; 7]) {
+    if width >= 110 {
+        (false, [8, 19, 7, 16, 8, 16, 18])
+    } else {
+        (true, [7, 11, 6, 12, 8, 12, 10])
+    }
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
@@ -99,14 +115,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let at = lines.iter().position(|l| *l == Some(v.cursor)).unwrap_or(0);
     let first = at.saturating_sub(height.saturating_sub(1).min(height / 2));
     let first = first.min(lines.len().saturating_sub(height));
+    let (narrow, w) = widths(inner.width);
     let widths = [
-        Constraint::Length(8),
-        Constraint::Length(19),
-        Constraint::Length(7),
-        Constraint::Length(16),
-        Constraint::Length(8),
-        Constraint::Min(16),
-        Constraint::Length(18),
+        Constraint::Length(w[0]),
+        Constraint::Length(w[1]),
+        Constraint::Length(w[2]),
+        Constraint::Length(w[3]),
+        Constraint::Length(w[4]),
+        Constraint::Min(w[5]),
+        Constraint::Length(w[6]),
     ];
     let shown: Vec<Row> = lines
         .iter()
@@ -114,7 +131,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .take(height)
         .map(|l| match l {
             Some(i) => {
-                let row = cells(&v.rows[*i]);
+                let row = cells(&v.rows[*i], narrow, &w);
                 if *i == v.cursor {
                     row.style(Style::new().bg(Color::DarkGray))
                 } else {
@@ -128,15 +145,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     .and_then(|w| w.bound)
                     .map(|b| b.to_string())
                     .unwrap_or_default();
-                let rule = |n: usize| Cell::from("─".repeat(n));
+                let rule = |n: u16| Cell::from("─".repeat(n as usize));
                 Row::new(vec![
-                    rule(8),
-                    rule(19),
-                    rule(7),
-                    rule(16),
+                    rule(w[0]),
+                    rule(w[1]),
+                    rule(w[2]),
+                    rule(w[3]),
                     Cell::from("prunable"),
                     Cell::from(format!("below: seq_id < {b} {}", "─".repeat(40))),
-                    rule(18),
+                    rule(w[6]),
                 ])
                 .style(Style::new().fg(Color::Green))
             }
@@ -150,7 +167,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             "id",
             "state",
             "document",
-            "metadata keys",
+            if narrow { "keys" } else { "metadata keys" },
         ])
         .style(Style::new().bold().fg(Color::Cyan)),
     );

@@ -35,7 +35,13 @@ fn bar_line(
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(v) = &app.space else { return };
-    let [top, bottom] = Layout::vertical([Constraint::Min(8), Constraint::Length(8)]).areas(area);
+    // The backups pane as tall as its lines (at most 8): on a short terminal the map keeps
+    // the room.
+    let backup_lines = (v.backups.len().max(1)
+        + usize::from(v.confirm_delete || v.message.is_some()))
+    .min(6) as u16;
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length(backup_lines + 2)]).areas(area);
     let width = (top.width as usize).saturating_sub(80).clamp(10, 40);
     let mut lines: Vec<Line> = Vec::new();
     match &v.map {
@@ -59,7 +65,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 )
                 .bold(),
             ));
-            for t in m.tables.iter().take(10) {
+            // As many b-trees as the pane holds beside the other lines (at least one), the
+            // rest summed on one line.
+            let others = 6
+                + usize::from(m.deleted.rows.is_some_and(|r| r.total() > 0))
+                + usize::from(m.deleted.index_bytes() > 0)
+                + usize::from(
+                    m.deleted.rows.is_some_and(|r| r.total() > 0) || m.deleted.index_bytes() > 0,
+                )
+                + usize::from(prunable > 0 && width < 30);
+            let fit = (top.height as usize)
+                .saturating_sub(2 + 1 + others)
+                .clamp(1, 10);
+            for t in m.tables.iter().take(fit) {
                 let note = (t.name == "embeddings_queue" && prunable > 0)
                     .then(|| format!("the WAL: ~{} prunable", bytes(prunable)));
                 lines.push(bar_line(
@@ -71,9 +89,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     Color::Cyan,
                 ));
             }
-            let rest: u64 = m.tables.iter().skip(10).map(|t| t.bytes).sum();
+            let rest: u64 = m.tables.iter().skip(fit).map(|t| t.bytes).sum();
             if rest > 0 {
-                let label = format!("{} more tables and indexes", m.tables.len() - 10);
+                let label = format!("{} more tables and indexes", m.tables.len() - fit);
                 lines.push(bar_line(&label, rest, whole, width, None, Color::Cyan));
             }
             let free_note = (m.free_bytes > 0).then_some("reclaimable: a compaction");
