@@ -41,6 +41,22 @@ fn all_bytes(dir: &std::path::Path) -> Vec<(String, u64)> {
     v
 }
 
+/// `scrub --all --yes --json EXTRA... DIR`, which must succeed: its report.
+fn scrubbed(dir: &std::path::Path, extra: &[&str], name: &str) -> Value {
+    let out = bin()
+        .args(["scrub", "--all", "--yes", "--json"])
+        .args(extra)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
     for name in CANARIES {
@@ -60,18 +76,7 @@ fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
             "{name}: {plan}"
         );
         let backups = t.path().join("backups");
-        let out = bin()
-            .args(["scrub", "--all", "--yes", "--json", "--backup-dir"])
-            .arg(&backups)
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = scrubbed(&dir, &["--backup-dir", backups.to_str().unwrap()], name);
         assert_eq!(canaries_in(&dir), vec![], "{name}: {r}");
         let deep = json_of(&["info", "--deep", "--json"], &dir);
         let left = &deep["space"]["deleted_data"];
@@ -133,17 +138,32 @@ fn what_nothing_points_to_goes_only_with_all() {
         let all = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
         let n = all["leftovers"][kind].as_u64().unwrap();
         assert!(n > 0, "{name}: {all}");
+        // A scrub of one collection leaves them: they belong to none.
         let out = bin()
-            .args(["scrub", "--all", "--yes", "--no-backup", "--json"])
+            .args([
+                "scrub",
+                "--collection",
+                "canary-l2",
+                "--yes",
+                "--no-backup",
+                "--json",
+            ])
             .arg(&dir)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{name}: {}",
+            "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            r["leftovers_removed"].get(kind).map_or(true, |v| v == 0),
+            "{name}: {r}"
+        );
+        let still = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
+        assert_eq!(still["leftovers"][kind], n, "{name}: {still}");
+        let r = scrubbed(&dir, &["--no-backup"], name);
         assert_eq!(r["leftovers_removed"][kind], n, "{name}: {r}");
         let again = json_of(&["scrub", "--all", "--dry-run", "--json"], &dir);
         assert_eq!(again["leftovers"][kind], 0, "{name}: {again}");

@@ -3,44 +3,9 @@
 
 mod common;
 
-use std::time::Instant;
-
 use chroma_wal::jobs::preflight::SpaceCheck;
 use chroma_wal::tui::{Action, App};
 use common::explorer::*;
-
-const SIZES: [(u16, u16); 2] = [(120, 36), (80, 24)];
-
-/// The screen's words in reading order: borders dropped, lines joined, spaces folded.
-fn words(screen: &str) -> String {
-    let text: String = screen
-        .lines()
-        .map(|l| {
-            l.trim_matches('"')
-                .chars()
-                .map(|c| {
-                    if "│┌┐└┘─├┤".contains(c) {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn check(app: &App, what: &str, phrases: &[&str]) {
-    for (w, h) in SIZES {
-        let screen = render(app, w, h, Instant::now());
-        let said = words(&screen);
-        for p in phrases {
-            assert!(said.contains(p), "{what} at {w}x{h}: no {p:?} in\n{screen}");
-        }
-    }
-}
 
 fn select(app: &mut App, name: &str) {
     let at = (0..app.rows().len())

@@ -23,10 +23,13 @@ fn s_plans_asks_and_runs_a_scrub_of_the_whole_dir() {
     };
     // Until the plan is there, y does nothing.
     assert!(app.update(Action::Yes).is_empty());
-    let (snap, wal, selection) = *ask;
+    let (snap, wal, selection, n) = *ask;
     assert_eq!(selection, prune::Selection::All);
     let plan = scrub::plan(&snap.0, &wal, &selection).unwrap();
-    app.on_msg(Msg::ScrubPlanned(Ok(Box::new(plan))));
+    // An older ask's answer is dropped.
+    app.on_msg(Msg::ScrubPlanned(n - 1, Ok(Box::new(plan.clone()))));
+    assert!(app.update(Action::Yes).is_empty());
+    app.on_msg(Msg::ScrubPlanned(n, Ok(Box::new(plan))));
     for (w, h) in [(120, 36), (80, 24)] {
         let screen = render(&app, w, h, Instant::now());
         let said: String = screen

@@ -245,13 +245,18 @@ pub fn rebuild(
             let at = i as usize * 4;
             match all.get(at..at + 4) {
                 Some(s) => out.push([s[0], s[1], s[2], s[3]]),
-                None if job.repair && renorm.contains_key(&labels[k]) => {
+                // The WAL's vector for it, when it points where the stored element does (a
+                // row the release ignored, such as a second ADD, could hold another).
+                None if job.repair
+                    && renorm.get(&labels[k]).is_some_and(|p| {
+                        p.vector.len() == dim
+                            && same_direction(
+                                &normalized(&p.vector).0,
+                                &vectors[k * dim..(k + 1) * dim],
+                            )
+                    }) =>
+                {
                     let (v, length) = normalized(&renorm[&labels[k]].vector);
-                    if v.len() != dim {
-                        return Err(
-                            format!("a WAL vector has {} floats, not {dim}", v.len()).into()
-                        );
-                    }
                     vectors[k * dim..(k + 1) * dim].copy_from_slice(&v);
                     out.push(length.to_le_bytes());
                 }
@@ -444,6 +449,16 @@ pub fn rebuild(
         norms_lost,
         norms_lost_sample,
     })
+}
+
+/// Whether two unit vectors point the same way (to float32 rounding).
+fn same_direction(a: &[f32], b: &[f32]) -> bool {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    dot > 0.9999
 }
 
 /// Write a file and fsync it.

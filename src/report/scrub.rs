@@ -43,7 +43,7 @@ pub fn plan_json(
             "rows": t.rows,
             "prune_bound": t.bound,
         })).collect::<Vec<_>>(),
-        "leftovers": p.scrub.unwrap_or_default(),
+        "leftovers": p.scrub.flatten().unwrap_or_default(),
         "free_bytes": snap.free_bytes(),
         "sqlite_bytes": snap.sizes.sqlite,
         "indexes": indexes_json(indexes),
@@ -63,7 +63,7 @@ pub fn plan_text(
     backup: Option<&Path>,
 ) -> String {
     let p = &plan.plan;
-    let l = p.scrub.unwrap_or_default();
+    let l = p.scrub.flatten().unwrap_or_default();
     let mut s = format!("Scrub {}\n", snap.persist_dir.display());
     s += &format!(
         "  WAL rows Chroma no longer needs: {} in {} topic(s)\n",
@@ -107,14 +107,7 @@ pub fn plan_text(
     if plan.kept.is_empty() && indexes.notes.is_empty() {
         s += "  stays: nothing of deleted data that chroma-wal can see\n";
     }
-    for k in &plan.kept {
-        s += &format!(
-            "  stays: {}: {} WAL row(s) of deleted records, {}\n",
-            k.collection,
-            count(k.wal_rows),
-            k.why
-        );
-    }
+    s += &kept_lines(plan, "stays");
     for n in &indexes.notes {
         s += &format!("  stays: {n}\n");
     }
@@ -126,6 +119,21 @@ pub fn plan_text(
         None => "  backup: none (--no-backup)\n".into(),
     };
     s
+}
+
+/// What stays of deleted data, one line per collection, under `label`.
+fn kept_lines(plan: &ScrubPlan, label: &str) -> String {
+    plan.kept
+        .iter()
+        .map(|k| {
+            format!(
+                "  {label}: {}: {} WAL row(s) of deleted records, {}\n",
+                k.collection,
+                count(k.wal_rows),
+                k.why
+            )
+        })
+        .collect()
 }
 
 /// `--json` after a scrub.
@@ -175,14 +183,7 @@ pub fn report_text(r: &Report, plan: &ScrubPlan) -> String {
         bytes(r.dir_bytes_before),
         bytes(r.dir_bytes_after)
     );
-    for k in &plan.kept {
-        s += &format!(
-            "  still on disk: {}: {} WAL row(s) of deleted records, {}\n",
-            k.collection,
-            count(k.wal_rows),
-            k.why
-        );
-    }
+    s += &kept_lines(plan, "still on disk");
     for n in &r.notes {
         s += &format!("  note: {n}\n");
     }

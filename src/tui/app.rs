@@ -95,7 +95,7 @@ pub enum Msg {
     Space(Result<crate::chroma::space::SpaceMap, String>),
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
-    ScrubPlanned(Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
+    ScrubPlanned(u64, Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
     /// What `compact --repair` would do for each damaged collection (by index).
     Repairs(Vec<(usize, crate::chroma::preview::RepairPreview)>),
 }
@@ -116,7 +116,7 @@ pub enum Effect {
     Scan,
     RunJob(Box<Plan>),
     /// Plan a scrub off the UI thread (its counts read whole tables).
-    PlanScrub(Box<(SharedSnap, WalStats, crate::jobs::prune::Selection)>),
+    PlanScrub(Box<(SharedSnap, WalStats, crate::jobs::prune::Selection, u64)>),
     CancelJob,
     Rows(Box<RowsRequest>),
     MapSpace,
@@ -211,6 +211,8 @@ pub struct App {
     pub confirm_space: Option<SpaceCheck>,
     /// The scrub the confirm dialog asks about, when it asks about one.
     pub scrub: Option<super::scrub::ScrubAsk>,
+    /// Scrubs asked about so far (each ask's number).
+    pub scrub_asks: u64,
     pub message: Option<String>,
     pub quit: bool,
     /// The rows view, while it is open.
@@ -248,6 +250,7 @@ impl App {
             job: None,
             confirm_space: None,
             scrub: None,
+            scrub_asks: 0,
             truth: Default::default(),
             records: None,
             message: None,
@@ -526,7 +529,7 @@ impl App {
             }
             Msg::Counted(Err(e)) => self.counts = Counts::Failed(e),
             m @ (Msg::SpaceProgress { .. } | Msg::Space(_)) => self.on_space(m),
-            Msg::ScrubPlanned(r) => self.on_scrub_planned(r),
+            Msg::ScrubPlanned(ask, r) => self.on_scrub_planned(ask, r),
             Msg::Repairs(found) => {
                 if let Some(s) = self.snap.as_mut() {
                     let s = Arc::make_mut(s);

@@ -83,11 +83,11 @@ impl Workers {
             Effect::PlanScrub(ask) => {
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
-                    let (snap, wal, selection) = *ask;
+                    let (snap, wal, selection, n) = *ask;
                     let r = crate::jobs::scrub::plan(&snap.0, &wal, &selection)
                         .map(Box::new)
                         .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::ScrubPlanned(r));
+                    let _ = tx.send(Msg::ScrubPlanned(n, r));
                 });
             }
             Effect::OpenRecords {

@@ -12,7 +12,8 @@ use super::job::Job;
 /// The scrub the confirm dialog asks about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrubAsk {
-    Planning,
+    /// Its plan is being counted; the number tells this ask's answer from an older one's.
+    Planning(u64),
     Ready(Box<ScrubPlan>),
     Failed(String),
 }
@@ -39,17 +40,21 @@ impl App {
         } else {
             Selection::Collections(ids)
         };
-        self.scrub = Some(ScrubAsk::Planning);
+        self.scrub_asks += 1;
+        self.scrub = Some(ScrubAsk::Planning(self.scrub_asks));
         self.view = View::Confirm;
         vec![Effect::PlanScrub(Box::new((
             super::app::SharedSnap(snap),
             wal,
             selection,
+            self.scrub_asks,
         )))]
     }
 
-    pub(super) fn on_scrub_planned(&mut self, r: Result<Box<ScrubPlan>, String>) {
-        if self.scrub == Some(ScrubAsk::Planning) {
+    pub(super) fn on_scrub_planned(&mut self, ask: u64, r: Result<Box<ScrubPlan>, String>) {
+        // Only the answer to the ask on screen: an older one (asked, cancelled, asked again
+        // about other collections) is dropped.
+        if self.scrub == Some(ScrubAsk::Planning(ask)) {
             self.scrub = Some(match r {
                 Ok(p) => ScrubAsk::Ready(p),
                 Err(e) => ScrubAsk::Failed(e),

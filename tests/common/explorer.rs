@@ -134,3 +134,38 @@ impl RecordsHarness {
         }
     }
 }
+
+/// The sizes every view's text checks run at: a narrow terminal and a roomy one.
+pub const SIZES: [(u16, u16); 2] = [(120, 36), (80, 24)];
+
+/// The screen's words in reading order: borders dropped, lines joined, spaces folded.
+pub fn words(screen: &str) -> String {
+    let text: String = screen
+        .lines()
+        .map(|l| {
+            l.trim_matches('"')
+                .chars()
+                .map(|c| {
+                    if "│┌┐└┘─├┤".contains(c) {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every phrase is on the screen at each of [`SIZES`].
+pub fn check(app: &App, what: &str, phrases: &[&str]) {
+    for (w, h) in SIZES {
+        let screen = render(app, w, h, Instant::now());
+        let said = words(&screen);
+        for p in phrases {
+            assert!(said.contains(p), "{what} at {w}x{h}: no {p:?} in\n{screen}");
+        }
+    }
+}

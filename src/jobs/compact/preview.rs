@@ -20,7 +20,9 @@ pub fn fill(snap: &mut Snapshot) -> Result<usize> {
     Ok(n)
 }
 
-/// The previews, by collection index, without keeping the truth they needed.
+/// The previews, by collection index, without keeping the truth they needed. A collection
+/// whose repair cannot be planned (its WAL or its index unreadable) gets a preview saying so:
+/// the diagnostics go on for the others.
 pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
     let which: Vec<usize> = (0..snap.collections.len())
         .filter(|&i| snap.collections[i].is_damaged())
@@ -28,36 +30,35 @@ pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
     if which.is_empty() {
         return Ok(Vec::new());
     }
+    let cannot = |e: &dyn std::fmt::Display| RepairPreview {
+        note: Some(format!("its repair cannot be planned: {e}")),
+        ..RepairPreview::default()
+    };
     let mut snap = snap.clone();
-    let found = truth::read(&snap, &|i| which.contains(&i), true, &mut |_, _| true)?;
-    truth::apply(&mut snap, found);
-    let ids: Vec<String> = which
-        .iter()
-        .map(|&i| snap.collections[i].id.clone())
-        .collect();
-    let plan = IndexPlan::build(&snap, Some(&ids), true)?;
+    match truth::read(&snap, &|i| which.contains(&i), true, &mut |_, _| true) {
+        Ok(found) => truth::apply(&mut snap, found),
+        Err(e) => return Ok(which.iter().map(|&i| (i, cannot(&e))).collect()),
+    }
     Ok(which
         .iter()
         .map(|&i| {
             let c = &snap.collections[i];
-            let planned = plan.indexes.iter().find(|p| p.collection_id == c.id);
+            let plan = match IndexPlan::build(&snap, Some(std::slice::from_ref(&c.id)), true) {
+                Ok(p) => p,
+                Err(e) => return (i, cannot(&e)),
+            };
+            let planned = plan.indexes.first();
             let p = RepairPreview {
                 rebuilds: planned.is_some(),
                 restored: planned.map_or(0, |p| (p.put_back.len() + p.renorm.len()) as u64),
                 unrecoverable: planned.map_or_else(
-                    || {
-                        plan.unrecoverable
-                            .iter()
-                            .find(|(n, _, _)| n == &c.name)
-                            .map_or(0, |u| u.1)
-                    },
+                    || plan.unrecoverable.first().map_or(0, |u| u.1),
                     |p| p.unrecoverable,
                 ),
                 direction_only: planned.map_or(0, |p| p.direction_only),
                 note: planned.is_none().then(|| {
                     plan.notes
-                        .iter()
-                        .find(|n| n.contains(&c.name))
+                        .first()
                         .cloned()
                         .unwrap_or_else(|| "its index cannot be read whole".into())
                 }),

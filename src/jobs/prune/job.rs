@@ -399,7 +399,8 @@ fn run_locked(
     let mut leftovers = None;
     let deleted = ctx.timed(Step::Delete, Some(expected), Unit::Rows, |c| {
         let d = delete(c, conn, &bounds)?;
-        if plan.scrub.is_some() {
+        // Only a scrub of the whole dir: the rows nothing points to belong to no collection.
+        if let Some(Some(_)) = plan.scrub {
             leftovers = Some(orphans::remove(conn)?);
         }
         c.check_cancel(Step::Delete)?;

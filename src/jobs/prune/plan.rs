@@ -44,10 +44,11 @@ pub struct Plan {
     /// Not counted yet: the prune's own copy counts the WAL under its lock and settles the
     /// topics of this selection from it ([`Plan::deferred`]).
     pub deferred: Option<Selection>,
-    /// A scrub's plan: the rows no segment, collection or record points to (counted), which
-    /// go in the delete's transaction; the file is then compacted whatever else goes, and the
-    /// marked indexes are rebuilt without putting anything back.
-    pub scrub: Option<Leftovers>,
+    /// A scrub's plan: the file is compacted whatever else goes, and the marked indexes are
+    /// rebuilt without putting anything back. With `Some(counts)`, the rows no segment,
+    /// collection or record points to (a scrub of the whole dir) also go, in the delete's
+    /// transaction; with `Some(None)` (a scrub of some collections) they stay.
+    pub scrub: Option<Option<Leftovers>>,
 }
 
 impl Plan {

@@ -48,9 +48,9 @@ pub fn plan(snap: &Snapshot, wal: &WalStats, selection: &Selection) -> Result<Sc
     }
     let conn = crate::chroma::db::open_read_only(&snap.sqlite_path)?;
     plan.scrub = Some(if all {
-        orphans::count(&conn)?
+        Some(orphans::count(&conn)?)
     } else {
-        orphans::Leftovers::default()
+        None
     });
     let chosen: Vec<usize> = match selection {
         Selection::Collections(names) => names

@@ -21,7 +21,7 @@ pub fn draw(f: &mut Frame, app: &App, ask: &ScrubAsk, area: Rect) {
         Line::from(""),
     ];
     let ready = match ask {
-        ScrubAsk::Planning => {
+        ScrubAsk::Planning(_) => {
             lines.push(Line::from(
                 "  counting what deleted data is left (rows nothing points to, WAL rows)…"
                     .fg(Color::Yellow),
@@ -34,7 +34,7 @@ pub fn draw(f: &mut Frame, app: &App, ask: &ScrubAsk, area: Rect) {
         }
         ScrubAsk::Ready(s) => {
             let p = &s.plan;
-            let l = p.scrub.unwrap_or_default();
+            let l = p.scrub.flatten().unwrap_or_default();
             lines.extend(labelled(
                 "WAL rows",
                 &format!(
