@@ -169,7 +169,7 @@ pub fn read(
         } else {
             (read_index(&mut *progress, None)?, None)
         };
-        done += index_bytes;
+        done = done.saturating_add(index_bytes);
         let load = replay::load_start(&facts, &v.replay_facts());
         let rebuild = replay::rebuild_replay(replay::rebuild_start(&facts, v.sqlite_row()));
         let bound = c.bound.value();
@@ -298,7 +298,7 @@ pub fn work(snap: &Snapshot, only: &dyn Fn(usize) -> bool, with_index: bool) -> 
                 let h = v.index.as_ref()?.parsed()?;
                 Some(h.level0_bytes())
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     } else {
         0
     };
