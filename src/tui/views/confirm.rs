@@ -140,13 +140,18 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     lines.push(Line::from(
         "  y / Enter: prune     n / Esc: cancel".fg(Color::Cyan),
     ));
+    dialog(f, area, r_width, lines, " confirm prune ");
+}
+
+/// A confirm dialog: `lines` in a yellow box `width` wide, centred over `area`.
+pub(super) fn dialog(f: &mut Frame, area: Rect, width: u16, lines: Vec<Line>, title: &str) {
     let h = lines.len() as u16 + 2;
-    let r = centered(area, r_width, h);
+    let r = centered(area, width, h);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::bordered()
-                .title(" confirm prune ")
+                .title(title.to_string())
                 .border_style(Style::new().fg(Color::Yellow)),
         ),
         r,

@@ -2,15 +2,13 @@
 //! (which then holds all of it), as `scrub --dry-run` says it.
 
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Color, Stylize};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::confirm::{labelled, labelled_in};
+use super::confirm::{dialog, labelled, labelled_in};
 use crate::tui::app::App;
 use crate::tui::scrub::ScrubAsk;
-use crate::tui::ui::centered;
 use crate::units::{bytes, count};
 
 pub fn draw(f: &mut Frame, app: &App, ask: &ScrubAsk, area: Rect) {
@@ -112,15 +110,5 @@ pub fn draw(f: &mut Frame, app: &App, ask: &ScrubAsk, area: Rect) {
         }
         .fg(Color::Cyan),
     ));
-    let h = lines.len() as u16 + 2;
-    let r = centered(area, r_width, h);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .title(" confirm scrub ")
-                .border_style(Style::new().fg(Color::Yellow)),
-        ),
-        r,
-    );
+    dialog(f, area, r_width, lines, " confirm scrub ");
 }
