@@ -182,7 +182,7 @@ impl IndexPlan {
             }
             if repair && damaged.is_some() {
                 plan.notes
-                    .extend(cut_parts(&snap.persist_dir, &c.name, v, space, &h));
+                    .extend(cut_parts(&snap.persist_dir, &c.name, v, &h));
             }
             let missing = t.missing().unwrap_or(0);
             if !crate::chroma::replay::loads_files(&v.replay_facts()) {

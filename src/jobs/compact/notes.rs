@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::IndexResult;
-use crate::chroma::hnsw::{self, Space};
+use crate::chroma::hnsw;
 
 /// The blocks a folder's files take on disk.
 pub(super) fn allocated_tree(dir: &Path) -> u64 {
@@ -17,12 +17,12 @@ pub(super) fn allocated_tree(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// What a repair of cut files will do, said before it runs.
+/// What a repair of a persist cut short will do, said before it runs (the norms a cut
+/// length.bin loses are counted by the put-back, which knows which the WAL holds).
 pub(super) fn cut_parts(
     persist_dir: &std::path::Path,
     name: &str,
     v: &crate::chroma::Segment,
-    space: Space,
     h: &hnsw::Header,
 ) -> Vec<String> {
     let dir = persist_dir.join(&v.id);
@@ -37,17 +37,6 @@ pub(super) fn cut_parts(
             hnsw::DATA_LEVEL0,
             crate::units::count(whole),
             crate::units::count(h.cur_element_count)
-        ));
-    }
-    let norms = len(hnsw::LENGTH) / 4;
-    if space == Space::Cosine && norms < whole {
-        out.push(format!(
-            "{name}: {} holds the norms of {} of {} elements: the other {} keep their direction \
-             (queries find them), and get() will return them as unit vectors",
-            hnsw::LENGTH,
-            crate::units::count(norms),
-            crate::units::count(whole),
-            crate::units::count(whole - norms)
         ));
     }
     out
