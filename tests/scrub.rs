@@ -103,7 +103,7 @@ fn scrub_all_leaves_no_canary_string_and_the_backup_holds_them() {
                 .iter()
                 .find(|i| i["collection"] == c)
                 .unwrap_or_else(|| panic!("{name}: {c} not rebuilt: {r}"));
-            assert_eq!(i["deleted_vectors"], 6, "{name}: {c}: {i}");
+            assert_eq!(i["ghosts_removed"], 6, "{name}: {c}: {i}");
         }
         // The untouched dir comes back whole.
         bin()

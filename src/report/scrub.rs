@@ -136,26 +136,11 @@ fn kept_lines(plan: &ScrubPlan, label: &str) -> String {
         .collect()
 }
 
-/// `--json` after a scrub.
+/// `--json` after a scrub: the prune's report (its `indexes_rebuilt` and
+/// `orphan_dirs_removed` included), with what only a scrub does.
 pub fn report_json(r: &Report, plan: &ScrubPlan) -> Value {
     let mut v = super::report_json(r);
     v["leftovers_removed"] = json!(r.leftovers_removed.unwrap_or_default());
-    v["indexes_rebuilt"] = json!(r
-        .indexes
-        .iter()
-        .map(|i| json!({
-            "collection": i.plan.collection,
-            "segment": i.plan.segment,
-            "deleted_vectors": i.plan.ghosts,
-            "bytes_before": i.plan.bytes_before,
-            "bytes_after": i.bytes_after,
-        }))
-        .collect::<Vec<_>>());
-    v["orphan_dirs_removed"] = json!(r
-        .dirs_removed
-        .iter()
-        .map(|d| d.name.clone())
-        .collect::<Vec<_>>());
     v["kept"] = json!(plan.kept);
     v["delete_backup"] = json!(r
         .backup_dir
