@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::health::{self, Health};
+use super::health::{self, Health, Load};
 use super::hnsw::IndexFolder;
 use super::pickle::PickleFacts;
 use super::procs::Holders;
@@ -174,12 +174,12 @@ impl Collection {
     pub fn health(&self) -> &'static str {
         if self.segments.iter().any(|s| s.health.is_damaged()) {
             "damaged"
-        } else if self.segments.iter().any(|s| s.health.replays().is_some()) {
+        } else if self.segments.iter().any(|s| s.health.replayed().is_some()) {
             "keeps_wal"
         } else if self
             .segments
             .iter()
-            .any(|s| s.health == Health::NotPersisted)
+            .any(|s| s.health.load() == &Load::NotPersisted)
         {
             "not_persisted"
         } else {
@@ -543,7 +543,7 @@ pub fn compute_bound(segments: &[Segment], dir: &DirFacts) -> Bound {
     }
     // A damaged segment keeps the whole WAL, whatever the others say.
     if let Some(s) = segments.iter().find(|s| s.health.is_damaged()) {
-        let reason = s.health.reason().unwrap_or_default().to_string();
+        let reason = s.health.reason().map(|r| r.to_string()).unwrap_or_default();
         return Bound::Damaged {
             recovery: health::recovery(&s.id, s.sqlite_row(), dir),
             segment: s.id.clone(),
@@ -551,7 +551,10 @@ pub fn compute_bound(segments: &[Segment], dir: &DirFacts) -> Bound {
         };
     }
     // An index Chroma loads from the WAL beyond its position keeps the whole WAL too.
-    if let Some((s, why)) = segments.iter().find_map(|s| Some((s, s.health.replays()?))) {
+    if let Some((s, why)) = segments
+        .iter()
+        .find_map(|s| Some((s, s.health.replayed()?)))
+    {
         return Bound::Unknown(format!(
             "whole WAL kept: segment {} {why}",
             s.id.get(..8).unwrap_or(&s.id)
@@ -605,9 +608,9 @@ mod tests {
             problem: problem.map(String::from),
             dir_bytes: None,
             health: if v.is_some() {
-                Health::Ok
+                Health::OK
             } else {
-                Health::NotPersisted
+                Health::NOT_PERSISTED
             },
             index: None,
             pickle: None,

@@ -19,7 +19,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::catalog::{Collection, Segment, Snapshot};
-use super::health::Health;
+use super::health::{Health, Load, Reason, Wal};
 use super::hnsw::elements::{self, ReadError};
 use super::hnsw::Header;
 use super::idhash::{IdHash, LabelMap};
@@ -115,7 +115,7 @@ pub fn dangling(folder: &Path, h: &Header) -> std::result::Result<Vec<IdHash>, S
 
 /// The vector and metadata segments of a collection whose index Chroma loads (judged
 /// loadable, with a readable pickle), and how many labels the pickle names. A 1.x index whose
-/// pickle names none is replayed from seq_id 0 instead ([`Health::Replays`]): not counted here.
+/// pickle names none is replayed from seq_id 0 instead ([`Wal::WholeToReplay`]): not counted here.
 fn loaded(c: &Collection) -> Option<(&Segment, &Segment, u64)> {
     let v = c.segments.iter().find(|s| s.scope == "VECTOR")?;
     let m = c.segments.iter().find(|s| s.scope == "METADATA")?;
@@ -123,9 +123,9 @@ fn loaded(c: &Collection) -> Option<(&Segment, &Segment, u64)> {
         return None;
     };
     let labels = p.labels?;
-    match v.health {
-        Health::Ok => Some((v, m, labels)),
-        Health::Replays(_) if labels > 0 => Some((v, m, labels)),
+    match (v.health.load(), v.health.wal()) {
+        (Load::Ok, Wal::Bounded) => Some((v, m, labels)),
+        (Load::Ok, Wal::WholeToReplay(_)) if labels > 0 => Some((v, m, labels)),
         _ => None,
     }
 }
@@ -261,9 +261,9 @@ pub fn mark(snap: &mut Snapshot, found: &[(usize, Uncovered)]) -> Vec<usize> {
         .filter_map(|(i, u)| {
             let c = snap.collections.get(*i)?;
             let mut v = c.segments.iter().find(|s| s.scope == "VECTOR")?.clone();
-            let why = u.reason();
-            v.health = Health::Incomplete(why.clone());
-            v.problem = Some(why);
+            let why = Reason::Uncovered(u.clone());
+            v.problem = Some(why.to_string());
+            v.health = Health::incomplete(why);
             Some(crate::chroma::catalog::Resolved {
                 collection: *i,
                 segment: v,

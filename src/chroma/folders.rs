@@ -253,7 +253,7 @@ pub fn resolve_segment(
         links: links.as_ref(),
         era: at.era,
     });
-    if let Some(why) = health.reason().or(health.replays()) {
+    if let Some(why) = health.reason().or(health.replayed()) {
         problem = Some(why.to_string());
     }
     let index = folder.and_then(|f| f.ok());

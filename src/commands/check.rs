@@ -123,8 +123,8 @@ fn damaged(snap: &mut Snapshot) -> Result<Vec<Damaged>, Error> {
                 segment: v.map(|s| s.id.clone()).unwrap_or_default(),
                 reason: v
                     .and_then(|s| s.health.reason())
-                    .unwrap_or_default()
-                    .to_string(),
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
                 rebuilds: p.rebuilds,
                 restored: p.restored,
                 unrecoverable: p.unrecoverable,

@@ -289,25 +289,22 @@ impl IndexFolder {
     }
 
     /// Which of the index files is shorter than the header requires, if any.
-    pub fn short_file(&self, h: &Header) -> Option<String> {
+    pub fn short_file(&self, h: &Header) -> Option<ShortFile> {
         let n = h.cur_element_count;
         let need = [
             (DATA_LEVEL0, n.saturating_mul(h.size_data_per_element)),
             (LENGTH, n.saturating_mul(4)),
             (LINK_LISTS, n.saturating_mul(4)),
         ];
-        for (name, min) in need {
-            match self.file(name) {
-                None => return Some(format!("{name} is missing")),
-                Some(have) if have < min => {
-                    return Some(format!(
-                        "{name} has {have} bytes, fewer than the {min} its {n} elements need (cut short)"
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-        None
+        need.into_iter().find_map(|(file, need)| {
+            let bytes = self.file(file);
+            (!bytes.is_some_and(|have| have >= need)).then_some(ShortFile {
+                file,
+                bytes,
+                need,
+                elements: n,
+            })
+        })
     }
 
     /// A `link_lists.bin` far larger than its elements explain (a warning, not damage): more
@@ -387,6 +384,31 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+/// An index file shorter than its header requires ([`IndexFolder::short_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortFile {
+    pub file: &'static str,
+    /// Its length (`None`: it is missing).
+    pub bytes: Option<u64>,
+    /// The bytes its elements need.
+    pub need: u64,
+    /// The header's element count.
+    pub elements: u64,
+}
+
+impl std::fmt::Display for ShortFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, need, n) = (self.file, self.need, self.elements);
+        match self.bytes {
+            None => write!(f, "{file} is missing"),
+            Some(have) => write!(
+                f,
+                "{file} has {have} bytes, fewer than the {need} its {n} elements need (cut short)"
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

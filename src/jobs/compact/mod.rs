@@ -138,7 +138,7 @@ impl IndexPlan {
                 }
                 continue;
             };
-            let damaged = v.health.unloadable().map(str::to_string);
+            let damaged = v.health.unloadable().map(|r| r.to_string());
             let records_segment = c
                 .segments
                 .iter()

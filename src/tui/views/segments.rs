@@ -9,17 +9,17 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
+use crate::chroma::health::{Load, Wal};
 use crate::chroma::{Bound, Health, Segment};
 use crate::tui::app::{App, RowRef};
 use crate::units::{bytes, count};
 
 /// The colour of a verdict, the same in the table and in this pane.
 pub fn health_color(h: &Health) -> Color {
-    match h {
-        Health::Ok => Color::Green,
-        Health::NotPersisted => Color::Yellow,
-        Health::Replays(_) => Color::Yellow,
-        Health::Damaged(_) | Health::Incomplete(_) => Color::Red,
+    match (h.load(), h.wal()) {
+        (Load::Incomplete(_) | Load::Unloadable(_), _) => Color::Red,
+        (Load::Ok, Wal::Bounded) => Color::Green,
+        _ => Color::Yellow,
     }
 }
 
