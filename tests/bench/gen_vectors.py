@@ -2,11 +2,12 @@
 an app that feeds embeddings and keeps its text elsewhere (issue 25's second shape).
 
 Usage (with a chromadb venv, e.g. 1.5.9 from tests/fixtures/gen/venvs.sh):
-  ~/.cache/chroma-wal/venvs/cw-1.5.9/bin/python tests/bench/gen_vectors.py OUT_DIR [COLLECTIONS] [ROWS]
+  ~/.cache/chroma-wal/venvs/cw-1.5.9/bin/python tests/bench/gen_vectors.py OUT_DIR [COLLECTIONS] [ROWS] [M EF]
 COLLECTIONS (default 4) collections of ROWS (default 51,000) 384-dim float32 vectors, each
 with a small metadata and no document; automatic purging is off, so the whole WAL stays, and
 the default `hnsw:sync_threshold` persists every index as it grows: nearly all of the WAL is
-below its bound and prunable (about 634 MB with the defaults).
+below its bound and prunable (about 634 MB with the defaults). M and EF set `hnsw:M` and
+`hnsw:construction_ef` (issue 40's shape is `OUT 4 51000 8 16`).
 """
 import random
 import sys
@@ -15,13 +16,14 @@ import time
 from gen_many import client_without_purging
 
 
-def main(out, collections=4, rows=51000):
+def main(out, collections=4, rows=51000, m=None, ef=None):
     c = client_without_purging(out)
     rng = random.Random(25)
     t0 = time.time()
     batch = 1000
     for k in range(collections):
-        col = c.create_collection(f"vectors-{k}", embedding_function=None)
+        hnsw = {"hnsw:M": m, "hnsw:construction_ef": ef} if m else None
+        col = c.create_collection(f"vectors-{k}", embedding_function=None, metadata=hnsw)
         for start in range(0, rows, batch):
             n = min(batch, rows - start)
             col.add(ids=[f"v{k}-{start + j}" for j in range(n)],
@@ -32,4 +34,5 @@ def main(out, collections=4, rows=51000):
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    main(a[0], int(a[1]) if len(a) > 1 else 4, int(a[2]) if len(a) > 2 else 51000)
+    main(a[0], int(a[1]) if len(a) > 1 else 4, int(a[2]) if len(a) > 2 else 51000,
+         int(a[3]) if len(a) > 3 else None, int(a[4]) if len(a) > 4 else None)
