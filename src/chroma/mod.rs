@@ -25,6 +25,7 @@ pub mod hnsw;
 pub mod idhash;
 pub mod leftovers;
 pub mod operation;
+pub mod pagewalk;
 pub mod pickle;
 pub mod preview;
 pub mod procs;
