@@ -97,7 +97,9 @@ pub enum Msg {
     JobDone(Box<Result<Report, JobError>>),
     ScrubPlanned(u64, Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
     /// What `compact --repair` would do for each damaged collection (by index).
-    Repairs(Vec<(usize, crate::chroma::preview::RepairPreview)>),
+    /// What `compact --repair` would do now, by collection id (a rescan may have moved rows
+    /// meanwhile).
+    Repairs(Vec<(String, crate::chroma::preview::RepairPreview)>),
 }
 
 /// A snapshot handed to a worker, compared by identity (effects are compared in tests).
@@ -533,8 +535,8 @@ impl App {
             Msg::Repairs(found) => {
                 if let Some(s) = self.snap.as_mut() {
                     let s = Arc::make_mut(s);
-                    for (i, p) in found {
-                        if let Some(c) = s.collections.get_mut(i) {
+                    for (id, p) in found {
+                        if let Some(c) = s.collections.iter_mut().find(|c| c.id == id) {
                             c.repair = Some(Box::new(p));
                         }
                     }

@@ -2,9 +2,13 @@
 # compact against chroma-hnswlib building the same live vectors with the same M,
 # ef_construction and thread count, alternating, ROUNDS rounds; peak RSS of compact from
 # /usr/bin/time. Each compact runs on a fresh copy of DIR (the copy is not timed).
-# Usage: compact_rounds.sh DIR ROUNDS [BIN]
+# Usage: compact_rounds.sh DIR ROUNDS [BIN [COLLECTION]]
+# COLLECTION rebuilds that collection's index (`--collection`, ghosts or not) instead of every
+# index with ghosts (`--all`): for a dir without deletions, whose indexes are alike (the
+# baseline builds the largest).
 set -euo pipefail
 dir="$1"; rounds="${2:-3}"; bin="${3:-target/release/chroma-wal}"
+sel=(--all); [ -n "${4:-}" ] && sel=(--collection "$4")
 py="${CW_VENV_DIR:-$HOME/.cache/chroma-wal/venvs}/cw-0.4.22/bin/python"
 here="$(cd "$(dirname "$0")" && pwd)"
 threads="$(nproc)"
@@ -15,7 +19,7 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r hnswlib $base"
   rm -rf "$work/c" && cp -r "$dir" "$work/c"
   sync
-  /usr/bin/time -f "rss_kb=%M wall=%e" "$bin" compact "$work/c" --all --yes --no-backup --json \
+  /usr/bin/time -f "rss_kb=%M wall=%e" "$bin" compact "$work/c" "${sel[@]}" --yes --no-backup --json \
     >"$work/out.json" 2>"$work/err.txt"
   python3 - "$work/out.json" "$work/err.txt" "$r" <<'PY'
 import json, re, sys

@@ -12,18 +12,18 @@ use super::IndexPlan;
 pub fn fill(snap: &mut Snapshot) -> Result<usize> {
     let found = previews(snap)?;
     let n = found.len();
-    for (i, p) in found {
-        if let Some(c) = snap.collections.get_mut(i) {
+    for (id, p) in found {
+        if let Some(c) = snap.collections.iter_mut().find(|c| c.id == id) {
             c.repair = Some(Box::new(p));
         }
     }
     Ok(n)
 }
 
-/// The previews, by collection index, without keeping the truth they needed. A collection
+/// The previews, by collection id (a front end may have rescanned meanwhile), without keeping the truth they needed. A collection
 /// whose repair cannot be planned (its WAL or its index unreadable) gets a preview saying so:
 /// the diagnostics go on for the others.
-pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
+pub fn previews(snap: &Snapshot) -> Result<Vec<(String, RepairPreview)>> {
     let which: Vec<usize> = (0..snap.collections.len())
         .filter(|&i| snap.collections[i].is_damaged())
         .collect();
@@ -37,7 +37,10 @@ pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
     let mut snap = snap.clone();
     match truth::read(&snap, &|i| which.contains(&i), true, &mut |_, _| true) {
         Ok(found) => truth::apply(&mut snap, found),
-        Err(e) => return Ok(which.iter().map(|&i| (i, cannot(&e))).collect()),
+        Err(e) => {
+            let id = |i: usize| snap.collections[i].id.clone();
+            return Ok(which.iter().map(|&i| (id(i), cannot(&e))).collect());
+        }
     }
     Ok(which
         .iter()
@@ -45,7 +48,7 @@ pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
             let c = &snap.collections[i];
             let plan = match IndexPlan::build(&snap, Some(std::slice::from_ref(&c.id)), true) {
                 Ok(p) => p,
-                Err(e) => return (i, cannot(&e)),
+                Err(e) => return (c.id.clone(), cannot(&e)),
             };
             let planned = plan.indexes.first();
             let p = RepairPreview {
@@ -63,7 +66,7 @@ pub fn previews(snap: &Snapshot) -> Result<Vec<(usize, RepairPreview)>> {
                         .unwrap_or_else(|| "its index cannot be read whole".into())
                 }),
             };
-            (i, p)
+            (c.id.clone(), p)
         })
         .collect())
 }
