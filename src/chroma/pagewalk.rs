@@ -78,7 +78,7 @@ impl Pages {
                 {
                     continue;
                 }
-                total += self.page(&buf, p == 1, &mut next);
+                total = total.saturating_add(self.page(&buf, p == 1, &mut next));
             }
             level = next;
         }
@@ -127,7 +127,9 @@ impl Pages {
                 }
                 _ => varint(cell).map(|(v, _)| v),
             };
-            overflow += payload.map_or(0, |p| self.overflow_pages(p, kind == 13));
+            // A torn page's payload size can be anything: no cell spills past the file.
+            let spill = payload.map_or(0, |p| self.overflow_pages(p, kind == 13));
+            overflow = overflow.saturating_add(spill.min(self.count));
         }
         overflow
     }
@@ -211,22 +213,26 @@ mod tests {
         v
     }
 
-    fn walked(path: &Path, conn: &Connection) -> Vec<(String, u64)> {
+    fn roots(conn: &Connection) -> Vec<(String, u32)> {
         let mut st = conn
             .prepare(
                 "SELECT name, rootpage FROM sqlite_schema WHERE rootpage > 0 \
                  UNION SELECT 'sqlite_schema', 1",
             )
             .unwrap();
-        let roots: Vec<(String, u32)> = st
+        let v = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
+        v
+    }
+
+    fn walked(path: &Path, conn: &Connection) -> Vec<(String, u64)> {
         let page: i64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap();
-        let mut v: Vec<(String, u64)> = count(path, &roots, &mut |_, _| true)
+        let mut v: Vec<(String, u64)> = count(path, &roots(conn), &mut |_, _| true)
             .unwrap()
             .unwrap()
             .into_iter()
@@ -273,6 +279,43 @@ mod tests {
         drop(conn);
         let conn = Connection::open(&p).unwrap();
         assert_eq!(walked(&p, &conn), dbstat(&conn));
+    }
+
+    #[test]
+    fn pages_a_commit_tore_are_counted_not_followed_and_nothing_panics() {
+        let src =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1_5_9/chroma.sqlite3");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("chroma.sqlite3");
+        std::fs::copy(&src, &p).unwrap();
+        let conn =
+            Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let whole = walked(&p, &conn);
+        let roots = roots(&conn);
+        drop(conn);
+        // Every page but the first overwritten with noise, as a writer mid-commit could leave
+        // them to a reader that holds no lock.
+        let len = std::fs::metadata(&p).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        let mut x: u32 = 12345;
+        let noise: Vec<u8> = (0..len - 4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        f.write_all_at(&noise, 4096).unwrap();
+        let torn = count(&p, &roots, &mut |_, _| true).unwrap().unwrap();
+        let pages = len / 4096;
+        assert_eq!(torn.len(), roots.len());
+        // Each root is counted, the noise followed no further than the file.
+        assert!(
+            torn.iter().all(|(_, n)| (1..=pages * pages).contains(n)),
+            "{torn:?}"
+        );
+        assert!(!whole.is_empty());
     }
 
     #[test]
