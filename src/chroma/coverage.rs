@@ -16,6 +16,7 @@
 
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use super::catalog::{Collection, Segment, Snapshot};
@@ -23,7 +24,7 @@ use super::health::{Health, Load, Reason, Wal};
 use super::hnsw::elements::{self, ReadError};
 use super::hnsw::Header;
 use super::idhash::{IdHash, LabelMap};
-use super::{pickle, INDEX_METADATA};
+use super::{pickle, ranged, truth, INDEX_METADATA};
 use crate::error::Result;
 
 /// What the checks found for one collection whose index Chroma loads but cannot read whole.
@@ -150,14 +151,10 @@ pub fn check_with(
     only: &dyn Fn(usize) -> bool,
     elements: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<(usize, Uncovered)>> {
-    let mut records = conn.prepare("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?1")?;
-    let mut names = conn.prepare("SELECT embedding_id FROM embeddings WHERE segment_id = ?1")?;
-    // A rowid range from the position up; the topic is matched by its trailing uuid, as
-    // Chroma names it from settings that need not be the defaults.
-    let mut adds = conn.prepare(
-        "SELECT COUNT(*) FROM embeddings_queue WHERE seq_id > ?1 AND operation IN (0, 2) \
-         AND lower(substr(topic, -36)) = ?2",
-    )?;
+    // Every statement is short and passes the reader's gate (`ranged`): a collection's
+    // records or the WAL above a position can be millions of rows, and a live writer waits
+    // for a statement as long as it holds the read lock.
+    let top = ranged::extent(conn)?.map(|(_, hi)| hi);
     let mut out = Vec::new();
     for (i, c) in snap.collections.iter().enumerate() {
         if !only(i) {
@@ -179,16 +176,12 @@ pub fn check_with(
             if !lost.is_empty() {
                 let lost_set: crate::chroma::idhash::IdSet = lost.iter().copied().collect();
                 let mut sample = Vec::new();
-                let mut rows = names.query([&m.id])?;
-                while let Some(r) = rows.next()? {
-                    let id: String = r.get(0)?;
-                    if lost_set.contains(&IdHash::of(id.as_bytes())) {
-                        sample.push(id);
-                        if sample.len() == 10 {
-                            break;
-                        }
+                truth::records::each_id(conn, &m.id, &mut |id| {
+                    if lost_set.contains(&IdHash::of(id)) {
+                        sample.push(String::from_utf8_lossy(id).into_owned());
                     }
-                }
+                    sample.len() < 10
+                })?;
                 sample.sort();
                 out.push((
                     i,
@@ -203,14 +196,18 @@ pub fn check_with(
         if c.bound.value().is_none() {
             continue;
         }
-        let n: i64 = records.query_row([&m.id], |r| r.get(0))?;
-        let n = n.max(0) as u64;
+        let mut n = 0u64;
+        truth::records::each_id(conn, &m.id, &mut |_| {
+            n += 1;
+            true
+        })?;
         if n <= labels {
             continue;
         }
-        let uuid = c.id.to_ascii_lowercase();
-        let a: i64 = adds.query_row(rusqlite::params![position, uuid], |r| r.get(0))?;
-        let a = a.max(0) as u64;
+        let a = match top {
+            Some(top) if top > position => pending_adds(conn, &c.id, (position + 1, top))?,
+            _ => 0,
+        };
         if n > labels.saturating_add(a) {
             out.push((
                 i,
@@ -226,6 +223,35 @@ pub fn check_with(
     Ok(out)
 }
 
+/// WAL rows in `range` that add or upsert a record of collection `id`, in short statements.
+/// The topic is matched by its trailing uuid, as Chroma names it from settings that need not
+/// be the defaults.
+fn pending_adds(conn: &Connection, id: &str, range: (i64, i64)) -> Result<u64> {
+    let uuid = id.to_ascii_lowercase();
+    let mut n = 0u64;
+    ranged::each_row(
+        conn,
+        "SELECT operation, seq_id, topic FROM embeddings_queue WHERE seq_id BETWEEN ?1 AND ?2 \
+         ORDER BY seq_id",
+        range,
+        ranged::Gate::Pass,
+        &mut |r, _| {
+            let adds = matches!(r.get_ref(0)?, ValueRef::Integer(0 | 2));
+            let topic = match r.get_ref(2)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => t,
+                _ => b"",
+            };
+            let tail = &topic[topic.len().saturating_sub(36)..];
+            if adds && tail.eq_ignore_ascii_case(uuid.as_bytes()) {
+                n += 1;
+            }
+            Ok(())
+        },
+        &mut || Ok(()),
+    )?;
+    Ok(n)
+}
+
 /// The collections plain `info` must check ([`check_with`], without the elements): those
 /// whose metadata segment holds more records than their pickle's labels and every WAL row of
 /// theirs at or above the bound together (the counts `info` has made already: no read of the
@@ -233,12 +259,7 @@ pub fn check_with(
 /// of the index over the other's adds. One pass over the records' index counts them all.
 pub fn suspects(snap: &Snapshot, wal: &super::WalStats) -> Result<Vec<usize>> {
     let conn = super::db::open_read_only(&snap.sqlite_path)?;
-    let mut st = conn.prepare("SELECT segment_id, COUNT(*) FROM embeddings GROUP BY segment_id")?;
-    let records: std::collections::HashMap<String, u64> = st
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-        })?
-        .collect::<std::result::Result<_, _>>()?;
+    let records = records_per_segment(&conn)?;
     let mut out = Vec::new();
     for (i, c) in snap.collections.iter().enumerate() {
         let Some((_, m, labels)) = loaded(c) else {
@@ -248,6 +269,40 @@ pub fn suspects(snap: &Snapshot, wal: &super::WalStats) -> Result<Vec<usize>> {
         if records.get(&m.id).copied().unwrap_or(0) > labels.saturating_add(held) {
             out.push(i);
         }
+    }
+    Ok(out)
+}
+
+/// Records per metadata segment, counted in rowid spans, one short statement each
+/// ([`ranged::Span`]): one `GROUP BY` over the whole table held a live writer off for as long
+/// as it took to read every record.
+fn records_per_segment(conn: &Connection) -> Result<std::collections::HashMap<String, u64>> {
+    let mut out: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let Some((lo, hi)) = ranged::extent_of(conn, "embeddings", "id")? else {
+        return Ok(out);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT segment_id, COUNT(*) FROM embeddings WHERE id BETWEEN ?1 AND ?2 \
+         GROUP BY segment_id",
+    )?;
+    let mut span = ranged::Span::new(1 << 20);
+    let mut from = lo;
+    while from <= hi {
+        let to = from.saturating_add(span.len - 1).min(hi);
+        let took = ranged::gated(|| {
+            let t0 = std::time::Instant::now();
+            let mut rows = st.query([from, to])?;
+            while let Some(r) = rows.next()? {
+                let n = r.get::<_, i64>(1)?.max(0) as u64;
+                *out.entry(r.get::<_, String>(0)?).or_default() += n;
+            }
+            Ok(t0.elapsed())
+        })?;
+        span.after(took);
+        if to == hi {
+            break;
+        }
+        from = to + 1;
     }
     Ok(out)
 }
