@@ -172,6 +172,69 @@ fn what_nothing_points_to_goes_only_with_all() {
 }
 
 #[test]
+fn an_index_a_crash_cut_short_keeps_its_whole_wal_and_its_folder_through_a_scrub() {
+    // A writer killed mid-persist: data_level0.bin cut short. The WAL is how Chroma rebuilds
+    // that index, so a scrub (which rebuilds every other index and removes the WAL rows the
+    // purge rule lets go) must leave this collection's rows and folder exactly as they are.
+    for name in ["canaries_v0_4_22", "canaries_v1_5_9"] {
+        let (_t, dir) = fixture_copy(name);
+        let v = json_of(&["info", "--json"], &dir);
+        let c = collection(&v, "canary-l2", "default_tenant");
+        let seg = c["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scope"] == "VECTOR")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // hnswlib writes the file at the index's capacity: cut inside its elements.
+        let index = &c["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scope"] == "VECTOR")
+            .unwrap()["index"];
+        let per = index["files"]["data_level0.bin"].as_u64().unwrap()
+            / index["max_elements"].as_u64().unwrap();
+        let level0 = dir.join(&seg).join("data_level0.bin");
+        common::damage::cut(&level0, per * index["elements"].as_u64().unwrap() / 2);
+        let folder = all_bytes(&dir.join(&seg));
+        let v = json_of(&["info", "--json"], &dir);
+        let c = collection(&v, "canary-l2", "default_tenant");
+        assert_eq!(c["health"], "damaged", "{name}: {c}");
+        let wal = c["wal_rows"].as_u64().unwrap();
+        assert!(wal > 0, "{name}: {c}");
+        let others: u64 = v["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["name"] != "canary-l2")
+            .map(|o| o["prunable_rows"].as_u64().unwrap())
+            .sum();
+        assert!(others > 0, "{name}: nothing else to scrub");
+        let r = scrubbed(&dir, &["--no-backup"], name);
+        let after = json_of(&["info", "--json"], &dir);
+        let c = collection(&after, "canary-l2", "default_tenant");
+        assert_eq!(c["wal_rows"].as_u64(), Some(wal), "{name}: {r}");
+        assert_eq!(c["health"], "damaged", "{name}: {c}");
+        assert_eq!(all_bytes(&dir.join(&seg)), folder, "{name}: {r}");
+        let rebuilt = r["indexes_rebuilt"].as_array().unwrap();
+        assert!(
+            rebuilt.iter().all(|i| i["collection"] != "canary-l2"),
+            "{name}: {r}"
+        );
+        // The rest was scrubbed.
+        assert!(
+            rebuilt.iter().any(|i| i["collection"] == "canary-cosine"),
+            "{name}: {r}"
+        );
+        assert!(r["rows_deleted"].as_u64().unwrap() > 0, "{name}: {r}");
+    }
+}
+
+#[test]
 fn without_yes_and_no_terminal_it_refuses_and_writes_nothing() {
     let (_t, dir) = fixture_copy("canaries_v1_5_9");
     let before = all_bytes(&dir);
