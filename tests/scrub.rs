@@ -180,22 +180,15 @@ fn an_index_a_crash_cut_short_keeps_its_whole_wal_and_its_folder_through_a_scrub
         let (_t, dir) = fixture_copy(name);
         let v = json_of(&["info", "--json"], &dir);
         let c = collection(&v, "canary-l2", "default_tenant");
-        let seg = c["segments"]
+        let vector = c["segments"]
             .as_array()
             .unwrap()
             .iter()
             .find(|s| s["scope"] == "VECTOR")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+            .unwrap();
+        let seg = vector["id"].as_str().unwrap().to_string();
         // hnswlib writes the file at the index's capacity: cut inside its elements.
-        let index = &c["segments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["scope"] == "VECTOR")
-            .unwrap()["index"];
+        let index = &vector["index"];
         let per = index["files"]["data_level0.bin"].as_u64().unwrap()
             / index["max_elements"].as_u64().unwrap();
         let level0 = dir.join(&seg).join("data_level0.bin");

@@ -26,9 +26,9 @@ struct Pages {
     count: u64,
 }
 
-/// The pages of each named b-tree, by root page (`roots`: name and root page number, as
-/// `sqlite_schema` lists them; page 1 is `sqlite_schema` itself). `progress(done, total)`
-/// after each b-tree; `false` stops the walk (`None`).
+/// The bytes of each named b-tree (its pages, the page size each), by root page (`roots`:
+/// name and root page number, as `sqlite_schema` lists them; page 1 is `sqlite_schema`
+/// itself). `progress(done, total)` after each b-tree; `false` stops the walk (`None`).
 pub fn count(
     path: &Path,
     roots: &[(String, u32)],
@@ -49,7 +49,8 @@ pub fn count(
     };
     let mut out = Vec::with_capacity(roots.len());
     for (i, (name, root)) in roots.iter().enumerate() {
-        out.push((name.clone(), pages.tree(*root)));
+        let bytes = pages.tree(*root).saturating_mul(pages.page_size);
+        out.push((name.clone(), bytes));
         if !progress(i as u64 + 1, roots.len() as u64) {
             return Ok(None);
         }
@@ -229,14 +230,10 @@ mod tests {
     }
 
     fn walked(path: &Path, conn: &Connection) -> Vec<(String, u64)> {
-        let page: i64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
         let mut v: Vec<(String, u64)> = count(path, &roots(conn), &mut |_, _| true)
             .unwrap()
             .unwrap()
             .into_iter()
-            .map(|(n, p)| (n, p * page as u64))
             .filter(|(_, b)| *b > 0)
             .collect();
         v.sort();
@@ -310,9 +307,10 @@ mod tests {
         let torn = count(&p, &roots, &mut |_, _| true).unwrap().unwrap();
         let pages = len / 4096;
         assert_eq!(torn.len(), roots.len());
-        // Each root is counted, the noise followed no further than the file.
+        // Each root is counted (in bytes now), the noise followed no further than the file.
         assert!(
-            torn.iter().all(|(_, n)| (1..=pages * pages).contains(n)),
+            torn.iter()
+                .all(|(_, b)| (4096..=pages * pages * 4096).contains(b)),
             "{torn:?}"
         );
         assert!(!whole.is_empty());

@@ -106,12 +106,7 @@ pub fn tables(
     let cancelled =
         || Error::Interrupted("cancelled while mapping chroma.sqlite3; nothing was changed".into());
     let bytes: Vec<(String, u64)> = if live && !db::is_wal_mode(path) {
-        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        pagewalk::count(path, &roots, progress)?
-            .ok_or_else(cancelled)?
-            .into_iter()
-            .map(|(n, p)| (n, p.saturating_mul(page.max(0) as u64)))
-            .collect()
+        pagewalk::count(path, &roots, progress)?.ok_or_else(cancelled)?
     } else {
         let mut st = conn.prepare("SELECT coalesce(SUM(pgsize), 0) FROM dbstat WHERE name = ?1")?;
         let mut out = Vec::with_capacity(roots.len());
