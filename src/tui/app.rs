@@ -96,7 +96,6 @@ pub enum Msg {
     Job(Event),
     JobDone(Box<Result<Report, JobError>>),
     ScrubPlanned(u64, Result<Box<crate::jobs::scrub::ScrubPlan>, String>),
-    /// What `compact --repair` would do for each damaged collection (by index).
     /// What `compact --repair` would do now, by collection id (a rescan may have moved rows
     /// meanwhile).
     Repairs(Vec<(String, crate::chroma::preview::RepairPreview)>),
@@ -534,12 +533,7 @@ impl App {
             Msg::ScrubPlanned(ask, r) => self.on_scrub_planned(ask, r),
             Msg::Repairs(found) => {
                 if let Some(s) = self.snap.as_mut() {
-                    let s = Arc::make_mut(s);
-                    for (id, p) in found {
-                        if let Some(c) = s.collections.iter_mut().find(|c| c.id == id) {
-                            c.repair = Some(Box::new(p));
-                        }
-                    }
+                    crate::jobs::compact::preview::apply(Arc::make_mut(s), found);
                 }
             }
             Msg::Rows(reply) => {

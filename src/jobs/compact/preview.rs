@@ -12,17 +12,22 @@ use super::IndexPlan;
 pub fn fill(snap: &mut Snapshot) -> Result<usize> {
     let found = previews(snap)?;
     let n = found.len();
+    apply(snap, found);
+    Ok(n)
+}
+
+/// Give each collection of `snap` its preview, found by id.
+pub fn apply(snap: &mut Snapshot, found: Vec<(String, RepairPreview)>) {
     for (id, p) in found {
         if let Some(c) = snap.collections.iter_mut().find(|c| c.id == id) {
             c.repair = Some(Box::new(p));
         }
     }
-    Ok(n)
 }
 
-/// The previews, by collection id (a front end may have rescanned meanwhile), without keeping the truth they needed. A collection
-/// whose repair cannot be planned (its WAL or its index unreadable) gets a preview saying so:
-/// the diagnostics go on for the others.
+/// The previews, by collection id (a front end may have rescanned meanwhile), without
+/// keeping the truth they needed. A collection whose repair cannot be planned (its WAL or its
+/// index unreadable) gets a preview saying so: the diagnostics go on for the others.
 pub fn previews(snap: &Snapshot) -> Result<Vec<(String, RepairPreview)>> {
     let which: Vec<usize> = (0..snap.collections.len())
         .filter(|&i| snap.collections[i].is_damaged())
